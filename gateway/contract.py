@@ -1,0 +1,359 @@
+"""The MQTT contract between edge boxes and the gateway: topics and messages.
+
+This module imports nothing beyond pydantic and the standard library, so an edge
+box installs it without any server dependency.
+
+Topics (``P`` is the deployment's prefix, ``D`` the device id)::
+
+    P/v1/dev/D/event    one Event                     edge -> gateway, QoS 1
+    P/v1/dev/D/batch    Batch of events or readings   edge -> gateway, QoS 1
+    P/v1/dev/D/status   Status, retained; also the last will
+    P/v1/dev/D/ack      Ack: committed mark, retained  gateway -> edge
+
+Every device writes only below ``P/v1/dev/D/`` and reads only its ``ack``, so
+per-device broker ACLs are a Mosquitto ``pattern`` line each, with the MQTT
+client id (or user name) equal to the device id::
+
+    pattern write P/v1/dev/%c/event
+    pattern write P/v1/dev/%c/batch
+    pattern write P/v1/dev/%c/status
+    pattern read  P/v1/dev/%c/ack
+
+Compatibility: a gateway accepts any message of its major version, including
+ones that carry optional fields it does not know (boxes upgrade one at a time).
+A message of another major version is rejected with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+CONTRACT_MAJOR = 1
+CONTRACT_VERSION = "1.0"
+
+#: Device ids appear in topics, so they are restricted to topic-safe characters.
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+_DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
+
+#: Caps per message kind, in bytes of the raw payload. Snapshots travel as a
+#: hash and a reference, never inline, so an event stays small.
+MAX_BYTES: dict[str, int] = {
+    "event": 64 * 1024,
+    "batch": 1024 * 1024,
+    "status": 16 * 1024,
+    "ack": 4 * 1024,
+}
+MAX_BATCH_ITEMS = 1000
+
+
+class MessageKind(StrEnum):
+    EVENT = "event"
+    BATCH = "batch"
+    STATUS = "status"
+    ACK = "ack"
+
+
+class ContractError(ValueError):
+    """A payload or topic that breaks the contract; ``reason`` says how."""
+
+    def __init__(self, reason: str, *, kind: str | None = None, device_id: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind
+        self.device_id = device_id
+
+
+# --------------------------------------------------------------------------- topics
+
+
+def _check_prefix(prefix: str) -> str:
+    if not prefix or any(c in prefix for c in "+#\0") or prefix.startswith("$"):
+        raise ContractError(f"topic prefix {prefix!r} must be non-empty, without + # or NUL")
+    return prefix.rstrip("/")
+
+
+def topic(prefix: str, device_id: str, kind: MessageKind | str) -> str:
+    """The topic one device publishes (or, for ``ack``, reads) a kind of message on."""
+    kind = MessageKind(kind)
+    if not _DEVICE_ID_RE.match(device_id):
+        raise ContractError(f"device id {device_id!r} does not match {DEVICE_ID_PATTERN}")
+    return f"{_check_prefix(prefix)}/v{CONTRACT_MAJOR}/dev/{device_id}/{kind.value}"
+
+
+def subscription(prefix: str, kind: MessageKind | str, share_group: str | None = None) -> str:
+    """The filter the gateway subscribes with, as a shared subscription when grouped.
+
+    Shared subscriptions (MQTT 5.0 section 4.8.2) let several gateway processes
+    split one stream: the broker hands each message to one member of the group.
+    """
+    kind = MessageKind(kind)
+    filt = f"{_check_prefix(prefix)}/v{CONTRACT_MAJOR}/dev/+/{kind.value}"
+    return f"$share/{share_group}/{filt}" if share_group else filt
+
+
+def parse_topic(prefix: str, topic_name: str) -> tuple[str, MessageKind]:
+    """Split a received topic into (device id, kind); ContractError when it is not ours."""
+    base = f"{_check_prefix(prefix)}/v"
+    if not topic_name.startswith(base):
+        raise ContractError(f"topic {topic_name!r} is outside prefix {prefix!r}")
+    parts = topic_name[len(base) :].split("/")
+    if len(parts) != 4 or parts[1] != "dev":
+        raise ContractError(f"topic {topic_name!r} is not <prefix>/v<major>/dev/<device>/<kind>")
+    major, _, device_id, kind = parts
+    if major != str(CONTRACT_MAJOR):
+        raise ContractError(f"topic {topic_name!r} has major version v{major}, expected v{CONTRACT_MAJOR}")
+    if not _DEVICE_ID_RE.match(device_id):
+        raise ContractError(f"device id {device_id!r} in topic does not match {DEVICE_ID_PATTERN}")
+    try:
+        return device_id, MessageKind(kind)
+    except ValueError as exc:
+        raise ContractError(f"topic kind {kind!r} is not one of {[k.value for k in MessageKind]}") from exc
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL character in string")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+ShortText = Annotated[str, Field(max_length=128), AfterValidator(_no_nul)]
+DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
+Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
+AwareDatetime = Annotated[datetime, AfterValidator(lambda v: _aware(v))]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a UTC offset")
+    return value
+
+
+class _Wire(BaseModel):
+    """Base for wire messages: unknown optional fields are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)
+
+    v: str = Field(CONTRACT_VERSION, description="Contract version major.minor")
+
+    @field_validator("v")
+    @classmethod
+    def _same_major(cls, value: str) -> str:
+        major, _, _minor = value.partition(".")
+        if major != str(CONTRACT_MAJOR):
+            raise ValueError(f"contract version {value!r} is not major {CONTRACT_MAJOR}")
+        return value
+
+
+class Snapshot(BaseModel):
+    """Where the evidence frame is and what it hashes to; bytes never travel inline."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    ref: Text = Field(max_length=1024, description="URL or path of the stored image")
+    frame: int | None = Field(None, ge=0, description="Frame index in the source")
+    width: int | None = Field(None, ge=1, le=16384)
+    height: int | None = Field(None, ge=1, le=16384)
+
+
+class GeoPoint(BaseModel):
+    """A WGS-84 position."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)
+
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+
+
+class Event(_Wire):
+    """Something a rule saw: one situation gives one event id, updated as it goes."""
+
+    kind: Literal["event"] = "event"
+    event_id: UUID
+    device_id: DeviceId
+    seq: Seq = Field(description="The device's own increasing sequence number")
+    ts: AwareDatetime = Field(description="Edge timestamp: when the event (or update) happened")
+    rule: ShortText = Field(description="Rule that fired, e.g. intrusion, loitering")
+    category: ShortText = Field(description="Problem category, owned by a department")
+    severity: int = Field(2, ge=1, le=4, description="1 urgent .. 4 minor")
+    phase: Literal["start", "update", "end"] = "start"
+    cls: ShortText | None = Field(None, description="Detected object class")
+    score: float | None = Field(None, ge=0, le=1, description="Detector confidence")
+    track_id: int | None = Field(None, ge=0)
+    zone: ShortText | None = None
+    box: tuple[float, float, float, float] | None = Field(
+        None, description="Pixel box x1, y1, x2, y2"
+    )
+    point: GeoPoint | None = Field(None, description="Object position on the map")
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    snapshot: Snapshot | None = None
+    summary: Text | None = Field(None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Event:
+        if self.box is not None and (self.box[2] < self.box[0] or self.box[3] < self.box[1]):
+            raise ValueError(f"box {self.box} has x2 < x1 or y2 < y1")
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class Reading(_Wire):
+    """A sensor value at one time."""
+
+    kind: Literal["reading"] = "reading"
+    device_id: DeviceId
+    seq: Seq
+    ts: AwareDatetime
+    sensor: ShortText = Field(description="Sensor channel, e.g. water_level")
+    value: float
+    unit: ShortText | None = None
+
+
+BatchItem = Annotated[Event | Reading, Field(discriminator="kind")]
+
+
+class Batch(_Wire):
+    """The bulk kind: many events or readings of one device in one message."""
+
+    kind: Literal["batch"] = "batch"
+    device_id: DeviceId
+    seq: Seq = Field(description="Sequence number of the last item")
+    ts: AwareDatetime = Field(description="When the batch was sent")
+    items: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Batch:
+        last = -1
+        for i, item in enumerate(self.items):
+            if item.device_id != self.device_id:
+                raise ValueError(
+                    f"items[{i}].device_id {item.device_id!r} differs from batch {self.device_id!r}"
+                )
+            if item.seq <= last:
+                raise ValueError(f"items[{i}].seq {item.seq} does not increase (previous {last})")
+            last = item.seq
+        if self.seq != last:
+            raise ValueError(f"batch seq {self.seq} is not the last item's seq {last}")
+        return self
+
+
+class Status(_Wire):
+    """Device health; published retained, and registered as the last will (offline)."""
+
+    kind: Literal["status"] = "status"
+    device_id: DeviceId
+    seq: Seq
+    ts: AwareDatetime
+    state: Literal["online", "offline"]
+    fps: float | None = Field(None, ge=0, le=1000)
+    last_frame_ts: AwareDatetime | None = None
+    sw_version: ShortText | None = None
+    contract_version: ShortText = CONTRACT_VERSION
+    clock_offset_s: float | None = Field(None, description="Edge clock minus server clock")
+    outbox_items: int | None = Field(None, ge=0)
+    dropped: dict[ShortText, int] = Field(default_factory=dict)
+    detail: Text | None = Field(None, max_length=2000)
+
+
+class Ack(_Wire):
+    """Gateway to edge: the highest sequence number committed without a gap."""
+
+    kind: Literal["ack"] = "ack"
+    device_id: DeviceId
+    committed_seq: int = Field(ge=-1, description="-1 when nothing is committed yet")
+    ts: AwareDatetime
+
+
+MODELS: dict[MessageKind, type[_Wire]] = {
+    MessageKind.EVENT: Event,
+    MessageKind.BATCH: Batch,
+    MessageKind.STATUS: Status,
+    MessageKind.ACK: Ack,
+}
+
+Message = Event | Batch | Status | Ack
+
+
+def _reject_constant(token: str) -> Any:
+    raise ContractError(f"number {token} (NaN or Infinity) is not valid JSON")
+
+
+def parse(kind: MessageKind | str, payload: bytes, *, device_id: str | None = None) -> Message:
+    """Validate a raw payload of a kind; raise ContractError naming the problem.
+
+    With ``device_id`` (from the topic) the payload's device must match it.
+    """
+    kind = MessageKind(kind)
+    if len(payload) > MAX_BYTES[kind.value]:
+        raise ContractError(
+            f"{kind.value} payload of {len(payload)} bytes exceeds {MAX_BYTES[kind.value]}",
+            kind=kind.value,
+            device_id=device_id,
+        )
+    try:
+        data = json.loads(payload, parse_constant=_reject_constant)
+    except ContractError as exc:
+        exc.kind, exc.device_id = kind.value, device_id
+        raise
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(f"not JSON: {exc}", kind=kind.value, device_id=device_id) from exc
+    if not isinstance(data, dict):
+        raise ContractError(
+            f"payload is a JSON {type(data).__name__}, expected an object",
+            kind=kind.value,
+            device_id=device_id,
+        )
+    try:
+        msg = MODELS[kind].model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(root)"
+        value = first.get("input")
+        shown = repr(value)[:80]
+        reason = f"{kind.value}.{loc} = {shown}: {first['msg']}"
+        if exc.error_count() > 1:
+            reason += f" (and {exc.error_count() - 1} more)"
+        raise ContractError(reason, kind=kind.value, device_id=device_id) from exc
+    payload_device = getattr(msg, "device_id", None)
+    if device_id is not None and payload_device != device_id:
+        raise ContractError(
+            f"payload device_id {payload_device!r} does not match topic device {device_id!r}",
+            kind=kind.value,
+            device_id=device_id,
+        )
+    return msg  # type: ignore[return-value]
+
+
+def dumps(message: BaseModel) -> bytes:
+    """Serialise a message for the wire (compact JSON, UTF-8)."""
+    return message.model_dump_json(exclude_none=True).encode()
+
+
+def json_schemas() -> dict[str, Any]:
+    """JSON Schema of every message kind, keyed by kind."""
+    out: dict[str, Any] = {"contract_version": CONTRACT_VERSION}
+    for kind, model in MODELS.items():
+        out[kind.value] = TypeAdapter(model).json_schema()
+    return out

@@ -1,0 +1,10 @@
+"""`gridwatch eval`: not built yet."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("eval", help="(not built yet)")
+    p.set_defaults(handler=lambda args: p.error("not built yet"))
