@@ -117,13 +117,16 @@ def parse_topic(prefix: str, topic_name: str) -> tuple[str, MessageKind]:
         raise ContractError(f"topic {topic_name!r} is not <prefix>/v<major>/dev/<device>/<kind>")
     major, _, device_id, kind = parts
     if major != str(CONTRACT_MAJOR):
-        raise ContractError(f"topic {topic_name!r} has major version v{major}, expected v{CONTRACT_MAJOR}")
+        raise ContractError(
+            f"topic {topic_name!r} has major version v{major}, expected v{CONTRACT_MAJOR}"
+        )
     if not _DEVICE_ID_RE.match(device_id):
         raise ContractError(f"device id {device_id!r} in topic does not match {DEVICE_ID_PATTERN}")
     try:
         return device_id, MessageKind(kind)
     except ValueError as exc:
-        raise ContractError(f"topic kind {kind!r} is not one of {[k.value for k in MessageKind]}") from exc
+        kinds = [k.value for k in MessageKind]
+        raise ContractError(f"topic kind {kind!r} is not one of {kinds}") from exc
 
 
 # --------------------------------------------------------------------------- models

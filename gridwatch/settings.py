@@ -22,7 +22,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GRIDWATCH_", extra="ignore")
 
-    tz: str = Field("Asia/Shanghai", description="Time zone for people: deadlines, rosters, reports")
+    tz: str = Field("Asia/Shanghai", description="Time zone for deadlines, rosters, reports")
     lang: str = Field("zh", pattern="^(zh|en)$", description="Language of text people read")
     config_dir: Path = Field(Path("config"), description="Folder with the town's config")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Models and footage")
@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
 
-    model_path: Path | None = Field(None, description="ONNX detector; defaults to the cached YOLOX-Nano")
+    model_path: Path | None = Field(None, description="ONNX detector file")
 
     @field_validator("tz")
     @classmethod
