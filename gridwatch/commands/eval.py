@@ -5,6 +5,6 @@ from __future__ import annotations
 import argparse
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="(not built yet)")
     p.set_defaults(handler=lambda args: p.error("not built yet"))

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("protocol", help="the MQTT contract")
     psub = p.add_subparsers(dest="protocol_command", required=True)
     s = psub.add_parser("schema", help="print JSON Schema of every message kind")
