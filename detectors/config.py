@@ -1,7 +1,9 @@
 """Config models for zones and rules on one camera (pixels of its detect stream).
 
 These models are embedded in the town's ``devices.yaml`` camera entries, so a
-typo in a zone or rule fails ``gridwatch config check``.
+typo in a zone or rule fails ``gridwatch config check``. ``RuleConfig`` is a
+union discriminated on ``type``; every default here is the one the shipped
+evaluation (``gridwatch eval``) was scored with.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Point = tuple[float, float]
+
+VEHICLES = ["car", "truck", "bus", "motorcycle"]
+LEFT_OBJECTS = ["backpack", "handbag", "suitcase"]
 
 
 class _Config(BaseModel):
@@ -38,19 +43,150 @@ class _Rule(_Config):
     cooldown_s: float = Field(30.0, ge=0, le=86400, description="Quiet time after an event ends")
 
 
-class IntrusionRule(_Rule):
-    type: Literal["intrusion"] = "intrusion"
+class _TrackRule(_Rule):
+    """A rule over tracked objects, with hysteresis against flicker at a zone border."""
+
     classes: list[str] = Field(default_factory=lambda: ["person"], min_length=1)
     min_confidence: float = Field(0.4, ge=0, le=1)
     schedule: Schedule | None = None
+    min_on_s: float = Field(
+        0.5, ge=0, le=3600, description="The condition must hold this long before an event starts"
+    )
+    min_off_s: float = Field(
+        1.5, ge=0, le=3600, description="The condition must be gone this long before it ends"
+    )
 
 
-RuleConfig = Annotated[IntrusionRule, Field(discriminator="type")]
+class IntrusionRule(_TrackRule):
+    """An object of one of ``classes`` inside the zone during the schedule."""
+
+    type: Literal["intrusion"] = "intrusion"
+    per: Literal["object", "zone"] = Field(
+        "object",
+        description="object: one event per tracked object; zone: one event while the zone "
+        "holds any such object",
+    )
+
+
+class LoiteringRule(_TrackRule):
+    """One object staying in the zone longer than ``dwell_s``."""
+
+    type: Literal["loitering"] = "loitering"
+    dwell_s: float = Field(60.0, gt=0, le=86400)
+
+
+class CrowdingRule(_TrackRule):
+    """At least ``min_count`` objects in the zone for ``min_duration_s``."""
+
+    type: Literal["crowding"] = "crowding"
+    min_count: int = Field(5, ge=2, le=1000)
+    min_duration_s: float = Field(3.0, ge=0, le=86400)
+
+
+class ParkingRule(_TrackRule):
+    """A vehicle standing still in the zone longer than ``stationary_s``.
+
+    One event when parking starts (dated back to when it stopped), ended when it leaves.
+    """
+
+    type: Literal["parking"] = "parking"
+    classes: list[str] = Field(default_factory=lambda: list(VEHICLES), min_length=1)
+    stationary_s: float = Field(10.0, gt=0, le=86400)
+    move_tolerance: float = Field(
+        0.15, gt=0, le=2, description="Drift allowed while stationary, as a share of box width"
+    )
+    min_off_s: float = Field(3.0, ge=0, le=3600)
+
+
+class LineRule(_Rule):
+    """Objects crossing the segment a→b; ``in`` is from the left of a→b to its right, as
+    drawn on screen (walking from a to b, your right hand points in)."""
+
+    type: Literal["line"] = "line"
+    line: tuple[Point, Point]
+    classes: list[str] = Field(default_factory=lambda: ["person"], min_length=1)
+    min_confidence: float = Field(0.4, ge=0, le=1)
+    direction: Literal["in", "out", "both"] = "both"
+    schedule: Schedule | None = None
+
+    @model_validator(mode="after")
+    def _segment(self) -> LineRule:
+        if self.line[0] == self.line[1]:
+            raise ValueError(f"line {self.line} has both ends at the same point")
+        return self
+
+
+class LeftBehindRule(_TrackRule):
+    """A non-person object standing still for ``stationary_s`` with no person near it."""
+
+    type: Literal["left_behind"] = "left_behind"
+    classes: list[str] = Field(default_factory=lambda: list(LEFT_OBJECTS), min_length=1)
+    stationary_s: float = Field(30.0, gt=0, le=86400)
+    owner_radius: float = Field(
+        2.0, gt=0, le=20, description="A person within this many object heights counts as owner"
+    )
+    move_tolerance: float = Field(0.15, gt=0, le=2)
+    min_confidence: float = Field(0.3, ge=0, le=1)
+
+
+class FireSmokeRule(_TrackRule):
+    """Fire or smoke classes of a model that has them (the COCO models do not)."""
+
+    type: Literal["fire_smoke"] = "fire_smoke"
+    classes: list[str] = Field(default_factory=lambda: ["fire", "smoke"], min_length=1)
+    severity: int = Field(1, ge=1, le=4)
+    per: Literal["object", "zone"] = "zone"
+
+
+class TamperRule(_Rule):
+    """Video diagnosis on whole frames: covered or black, defocused, moved."""
+
+    type: Literal["tamper"] = "tamper"
+    dark_mean: float = Field(25.0, ge=0, le=255, description="Mean grey below this is dark")
+    flat_std: float = Field(12.0, ge=0, le=128, description="Grey std below this is covered")
+    blur_ratio: float = Field(
+        0.35, gt=0, lt=1, description="Sharpness below this share of the baseline is defocus"
+    )
+    shift_px: float = Field(
+        24.0, gt=0, le=1000, description="A view shift over this many pixels means moved"
+    )
+    learn_frames: int = Field(10, ge=1, le=10000, description="Frames that set the baseline")
+    min_on_s: float = Field(2.0, ge=0, le=3600)
+    min_off_s: float = Field(2.0, ge=0, le=3600)
+    severity: int = Field(1, ge=1, le=4)
+
+
+RuleConfig = Annotated[
+    IntrusionRule
+    | LoiteringRule
+    | CrowdingRule
+    | ParkingRule
+    | LineRule
+    | LeftBehindRule
+    | FireSmokeRule
+    | TamperRule,
+    Field(discriminator="type"),
+]
+
+DEFAULT_CATEGORY = {
+    "intrusion": "intrusion",
+    "loitering": "loitering",
+    "crowding": "crowding",
+    "parking": "illegal_parking",
+    "line": "line_crossing",
+    "left_behind": "abandoned_object",
+    "tamper": "camera_tamper",
+    "fire_smoke": "fire_smoke",
+    "sensor": "sensor_alarm",
+}
 
 
 class CameraRulesConfig(_Config):
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
+    frame_rate: float = Field(
+        10.0, gt=0, le=120, description="Frames per second that reach the rules (tracker tuning)"
+    )
 
     @model_validator(mode="after")
     def _zones_known(self) -> CameraRulesConfig:

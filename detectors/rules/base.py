@@ -1,0 +1,180 @@
+"""What every rule shares: schedules, and episodes with hysteresis and cooldown.
+
+An *episode* is one situation (one object in a zone, one crowd, one parked car).
+It starts once its condition has held for ``min_on_s``, survives gaps shorter
+than ``min_off_s`` (a box flickering across the zone border, a missed detection),
+and ends after a gap that long; the same subject then stays quiet for
+``cooldown_s``. Its key is stable for the whole episode and never reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from detectors.config import Schedule
+from detectors.tracking import Track
+from detectors.types import Phase, RuleHit
+from detectors.zones import Box, Zone
+
+
+def _hhmm(text: str) -> time | None:
+    if text == "24:00":
+        return None
+    h, m = text.split(":")
+    return time(int(h), int(m))
+
+
+def in_schedule(ts: datetime, schedule: Schedule | None, tz: ZoneInfo) -> bool:
+    """Whether ``ts`` falls in the active hours, read on the wall clock of ``tz``."""
+    if schedule is None:
+        return True
+    now = ts.astimezone(tz).time().replace(tzinfo=None)
+    start, end = _hhmm(schedule.start) or time(0, 0), _hhmm(schedule.end)
+    if end is None:
+        return now >= start
+    if start <= end:
+        return start <= now < end
+    return now >= start or now < end
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a rule reports about the thing an episode is about, in the current frame."""
+
+    cls: str | None = None
+    score: float | None = None
+    track_id: int | None = None
+    box: Box | None = None
+    since: datetime | None = None
+    extra: Mapping[str, float | int | str] = field(default_factory=dict)
+
+
+@dataclass
+class _Open:
+    key: str
+    since: datetime
+    last_true: datetime
+    started: bool
+    subject: Subject
+    peak: float = 0.0
+
+
+class Episodes:
+    """Hysteresis, cooldown and stable keys for one rule; pure apart from its own state."""
+
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        rule: str,
+        category: str,
+        severity: int,
+        zone: str | None,
+        min_on_s: float,
+        min_off_s: float,
+        cooldown_s: float,
+        summary: str,
+    ) -> None:
+        self.prefix, self.rule, self.category = prefix, rule, category
+        self.severity, self.zone, self.summary = severity, zone, summary
+        self.min_on_s, self.min_off_s, self.cooldown_s = min_on_s, min_off_s, cooldown_s
+        self._open: dict[str, _Open] = {}
+        self._quiet_until: dict[str, datetime] = {}
+
+    @property
+    def active(self) -> list[str]:
+        """Subjects whose episode has started and not ended."""
+        return [s for s, o in self._open.items() if o.started]
+
+    def step(
+        self,
+        ts: datetime,
+        present: Mapping[str, Subject],
+        trigger: set[str] | None = None,
+    ) -> list[RuleHit]:
+        """``present``: subjects whose condition holds now; only those in ``trigger``
+        (default: all present) may begin a new episode."""
+        hits: list[RuleHit] = []
+        for sid, subj in present.items():
+            ep = self._open.get(sid)
+            if ep is None:
+                if trigger is not None and sid not in trigger:
+                    continue
+                quiet = self._quiet_until.get(sid)
+                if quiet is not None and ts < quiet:
+                    continue
+                since = subj.since or ts
+                key = f"{self.prefix}/{sid}/{int(since.timestamp() * 1000)}"
+                ep = self._open[sid] = _Open(key, since, ts, False, subj)
+            ep.last_true, ep.subject = ts, subj
+            ep.peak = max(ep.peak, float(subj.extra.get("count", 0)))
+            if not ep.started and (ts - ep.since).total_seconds() >= self.min_on_s:
+                ep.started = True
+                hits.append(self._hit(ep, "start", ts))
+        for sid in [s for s in self._open if s not in present]:
+            ep = self._open[sid]
+            if (ts - ep.last_true).total_seconds() >= self.min_off_s:
+                del self._open[sid]
+                if ep.started:
+                    hits.append(self._hit(ep, "end", ts))
+                    self._quiet_until[sid] = ts + timedelta(seconds=self.cooldown_s)
+        self._quiet_until = {s: t for s, t in self._quiet_until.items() if t > ts}
+        return hits
+
+    def flush(self, ts: datetime) -> list[RuleHit]:
+        """End every started episode (the stream stops)."""
+        hits = [self._hit(ep, "end", ts) for ep in self._open.values() if ep.started]
+        self._open.clear()
+        return hits
+
+    def _hit(self, ep: _Open, phase: Phase, ts: datetime) -> RuleHit:
+        s = ep.subject
+        extra = dict(s.extra)
+        if ep.peak:
+            extra["peak_count"] = int(ep.peak)
+        return RuleHit(
+            key=ep.key,
+            rule=self.rule,
+            category=self.category,
+            phase=phase,
+            ts=ts,
+            severity=self.severity,
+            cls=s.cls,
+            score=s.score,
+            track_id=s.track_id,
+            zone=self.zone,
+            box=s.box,
+            start=ep.since,
+            end=ep.last_true if phase == "end" else None,
+            summary=self.summary,
+            extra=extra,
+        )
+
+
+class TrackRule(Protocol):
+    """A rule fed with the tracks of each frame."""
+
+    def step(self, ts: datetime, tracks: Sequence[Track]) -> list[RuleHit]: ...
+
+    def flush(self, ts: datetime) -> list[RuleHit]: ...
+
+
+def matching(
+    tracks: Sequence[Track], classes: Sequence[str], min_confidence: float, zone: Zone
+) -> list[Track]:
+    """Tracks of one of ``classes``, confident enough at some point, standing in ``zone``."""
+    return [
+        t
+        for t in tracks
+        if t.cls in classes
+        and max(t.peak_score, t.score) >= min_confidence
+        and zone.contains(t.box)
+    ]
+
+
+def track_subject(t: Track, since: datetime | None = None) -> Subject:
+    return Subject(t.cls, round(t.peak_score or t.score, 3), t.track_id, t.box, since)

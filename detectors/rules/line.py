@@ -1,0 +1,78 @@
+"""Line crossing with direction and running in/out counts (Frigate lacks it, issue #93).
+
+A crossing is instantaneous, so each one is a complete situation: a ``start``
+and an ``end`` hit with the same key in the same frame. A track that crossed
+stays quiet for ``cooldown_s`` in the same direction, so someone standing on the
+line while their box jitters is counted once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from detectors.config import DEFAULT_CATEGORY, LineRule
+from detectors.rules.base import in_schedule
+from detectors.tracking import Track
+from detectors.types import RuleHit
+from detectors.zones import Point, crosses_segment, side
+
+FORGET_S = 10.0
+
+
+class LineCrossing:
+    def __init__(self, cfg: LineRule, prefix: str, tz: ZoneInfo) -> None:
+        self.cfg, self.prefix, self.tz = cfg, prefix, tz
+        self.counts = {"in": 0, "out": 0}
+        self._last: dict[int, tuple[Point, datetime]] = {}
+        self._quiet: dict[tuple[int, str], datetime] = {}
+
+    def step(self, ts: datetime, tracks: Sequence[Track]) -> list[RuleHit]:
+        a, b = self.cfg.line
+        hits: list[RuleHit] = []
+        active = in_schedule(ts, self.cfg.schedule, self.tz)
+        for t in tracks:
+            if t.cls not in self.cfg.classes:
+                continue
+            p = t.anchor
+            prev = self._last.get(t.track_id)
+            self._last[t.track_id] = (p, ts)
+            if prev is None or not crosses_segment(prev[0], p, a, b):
+                continue
+            direction = "in" if side(p, a, b) > 0 else "out"
+            if max(t.peak_score, t.score) < self.cfg.min_confidence or not active:
+                continue
+            if self._quiet.get((t.track_id, direction), ts) > ts:
+                continue
+            self._quiet[(t.track_id, direction)] = ts + timedelta(seconds=self.cfg.cooldown_s)
+            self.counts[direction] += 1
+            if self.cfg.direction not in ("both", direction):
+                continue
+            start = RuleHit(
+                key=f"{self.prefix}/t{t.track_id}/{direction}/{int(ts.timestamp() * 1000)}",
+                rule="line",
+                category=self.cfg.category or DEFAULT_CATEGORY["line"],
+                phase="start",
+                ts=ts,
+                severity=self.cfg.severity,
+                cls=t.cls,
+                score=round(t.peak_score or t.score, 3),
+                track_id=t.track_id,
+                zone=self.cfg.zone,
+                box=t.box,
+                start=ts,
+                summary=f"越线 line crossed ({direction})",
+                extra={"direction": direction, **self.counts},
+            )
+            hits += [start, replace(start, phase="end", end=ts)]
+        # A track missing for a few frames keeps its last point, so a crossing during
+        # missed detections still counts.
+        self._last = {k: v for k, v in self._last.items() if (ts - v[1]).total_seconds() < FORGET_S}
+        self._quiet = {k: v for k, v in self._quiet.items() if v > ts}
+        return hits
+
+    def flush(self, ts: datetime) -> list[RuleHit]:
+        self._last.clear()
+        return []
