@@ -1,0 +1,280 @@
+"""Pure validation: one received MQTT message becomes rows to store or a dead letter.
+
+No I/O here, so every rule (unknown device, spoofed device, skewed clock) is
+tested without a broker or a database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from gateway.contract import (
+    Batch,
+    ContractError,
+    Event,
+    MessageKind,
+    Reading,
+    Status,
+    parse,
+    parse_topic,
+)
+
+#: Raw bytes kept in a dead letter; the size column keeps the original length.
+DEAD_LETTER_BYTES = 64 * 1024
+#: Kinds the gateway accepts from devices (``ack`` flows the other way).
+INBOUND_KINDS = frozenset({MessageKind.EVENT, MessageKind.BATCH, MessageKind.STATUS})
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One MQTT message as paho's thread handed it over, stamped with server time."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    mid: int = 0
+    qos: int = 0
+    #: Which broker connection delivered it; acks for an older connection are void.
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    event_id: UUID
+    ts: datetime
+    received_at: datetime
+    device_id: str
+    seq: int
+    rule: str
+    category: str
+    severity: int
+    phase: str
+    cls: str | None
+    score: float | None
+    track_id: int | None
+    zone: str | None
+    box: list[float] | None
+    lon: float | None
+    lat: float | None
+    unit_id: str | None
+    snapshot_sha256: str | None
+    snapshot_ref: str | None
+    summary: str | None
+    clock_skewed: bool
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingRow:
+    device_id: str
+    ts: datetime
+    seq: int
+    sensor: str
+    value: float
+    unit: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    device_id: str
+    state: str
+    seq: int
+    ts: datetime
+    last_seen: datetime
+    fps: float | None
+    last_frame_ts: datetime | None
+    sw_version: str | None
+    contract_version: str | None
+    clock_offset_s: float
+    outbox_items: int | None
+    dropped: str
+    detail: str | None
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    received_at: datetime
+    topic: str
+    device_id: str | None
+    kind: str | None
+    reason: str
+    payload: bytes
+    payload_size: int
+
+
+@dataclass(frozen=True)
+class Classified:
+    """What a set of messages turns into."""
+
+    events: tuple[EventRow, ...] = ()
+    readings: tuple[ReadingRow, ...] = ()
+    statuses: tuple[StatusRow, ...] = ()
+    dead_letters: tuple[DeadLetter, ...] = ()
+
+    def seqs_by_device(self) -> dict[str, list[int]]:
+        """Sequence numbers of the stored items (events and readings), per device."""
+        out: dict[str, list[int]] = {}
+        for ev in self.events:
+            out.setdefault(ev.device_id, []).append(ev.seq)
+        for rd in self.readings:
+            out.setdefault(rd.device_id, []).append(rd.seq)
+        return out
+
+    def devices_seen(self) -> set[str]:
+        seen = {ev.device_id for ev in self.events}
+        seen.update(rd.device_id for rd in self.readings)
+        seen.update(st.device_id for st in self.statuses)
+        return seen
+
+
+@dataclass
+class _Acc:
+    events: list[EventRow] = field(default_factory=list)
+    readings: list[ReadingRow] = field(default_factory=list)
+    statuses: list[StatusRow] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def dead_letter(
+    msg: Received, reason: str, device_id: str | None = None, kind: str | None = None
+) -> DeadLetter:
+    return DeadLetter(
+        received_at=msg.received_at,
+        topic=msg.topic,
+        device_id=device_id,
+        kind=kind,
+        reason=reason,
+        payload=msg.payload[:DEAD_LETTER_BYTES],
+        payload_size=len(msg.payload),
+    )
+
+
+def is_skewed(edge_ts: datetime, received_at: datetime, max_skew_s: float) -> bool:
+    """True when an edge clock differs from server time by more than ``max_skew_s``."""
+    return abs((edge_ts - received_at).total_seconds()) > max_skew_s
+
+
+def event_row(ev: Event, *, unit_id: str | None, received_at: datetime, skewed: bool) -> EventRow:
+    return EventRow(
+        event_id=ev.event_id,
+        ts=ev.ts,
+        received_at=received_at,
+        device_id=ev.device_id,
+        seq=ev.seq,
+        rule=ev.rule,
+        category=ev.category,
+        severity=ev.severity,
+        phase=ev.phase,
+        cls=ev.cls,
+        score=ev.score,
+        track_id=ev.track_id,
+        zone=ev.zone,
+        box=list(ev.box) if ev.box is not None else None,
+        lon=ev.point.lon if ev.point else None,
+        lat=ev.point.lat if ev.point else None,
+        unit_id=unit_id,
+        snapshot_sha256=ev.snapshot.sha256 if ev.snapshot else None,
+        snapshot_ref=ev.snapshot.ref if ev.snapshot else None,
+        summary=ev.summary,
+        clock_skewed=skewed,
+        payload=ev.model_dump_json(exclude_none=True),
+    )
+
+
+def reading_row(rd: Reading, *, received_at: datetime) -> ReadingRow:
+    return ReadingRow(rd.device_id, rd.ts, rd.seq, rd.sensor, rd.value, rd.unit, received_at)
+
+
+def status_row(st: Status, *, received_at: datetime) -> StatusRow:
+    offset = st.clock_offset_s
+    if offset is None:
+        offset = (st.ts - received_at).total_seconds()
+    return StatusRow(
+        device_id=st.device_id,
+        state=st.state,
+        seq=st.seq,
+        ts=st.ts,
+        last_seen=received_at,
+        fps=st.fps,
+        last_frame_ts=st.last_frame_ts,
+        sw_version=st.sw_version,
+        contract_version=st.contract_version,
+        clock_offset_s=offset,
+        outbox_items=st.outbox_items,
+        dropped=json.dumps(st.dropped),
+        detail=st.detail,
+        payload=st.model_dump_json(exclude_none=True),
+    )
+
+
+def _classify_into(
+    acc: _Acc,
+    msg: Received,
+    *,
+    prefix: str,
+    registry: Mapping[str, str | None],
+    max_skew_s: float,
+) -> None:
+    try:
+        device_id, kind = parse_topic(prefix, msg.topic)
+    except ContractError as exc:
+        acc.dead.append(dead_letter(msg, exc.reason))
+        return
+    if kind not in INBOUND_KINDS:
+        acc.dead.append(
+            dead_letter(
+                msg, f"kind {kind.value!r} is not accepted from devices", device_id, kind.value
+            )
+        )
+        return
+    if device_id not in registry:
+        acc.dead.append(
+            dead_letter(
+                msg,
+                f"unknown device {device_id!r}: not in the town's devices",
+                device_id,
+                kind.value,
+            )
+        )
+        return
+    try:
+        parsed = parse(kind, msg.payload, device_id=device_id)
+    except ContractError as exc:
+        acc.dead.append(dead_letter(msg, exc.reason, device_id, kind.value))
+        return
+    unit_id = registry[device_id]
+    at = msg.received_at
+    if isinstance(parsed, Event):
+        skewed = is_skewed(parsed.ts, at, max_skew_s)
+        acc.events.append(event_row(parsed, unit_id=unit_id, received_at=at, skewed=skewed))
+    elif isinstance(parsed, Batch):
+        # Items in a batch may be old on purpose (an outbox drained after an
+        # outage): the batch's own send time tells whether the clock is wrong.
+        skewed = is_skewed(parsed.ts, at, max_skew_s)
+        for item in parsed.items:
+            if isinstance(item, Event):
+                acc.events.append(event_row(item, unit_id=unit_id, received_at=at, skewed=skewed))
+            else:
+                acc.readings.append(reading_row(item, received_at=at))
+    elif isinstance(parsed, Status):
+        acc.statuses.append(status_row(parsed, received_at=at))
+
+
+def classify(
+    messages: Iterable[Received],
+    *,
+    prefix: str,
+    registry: Mapping[str, str | None],
+    max_skew_s: float = 300.0,
+) -> Classified:
+    """Validate messages against the contract and the device registry (device id -> unit id)."""
+    acc = _Acc()
+    for msg in messages:
+        _classify_into(acc, msg, prefix=prefix, registry=registry, max_skew_s=max_skew_s)
+    return Classified(tuple(acc.events), tuple(acc.readings), tuple(acc.statuses), tuple(acc.dead))

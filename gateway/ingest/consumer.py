@@ -1,0 +1,322 @@
+"""The ingest loop: paho's thread hands messages over, a writer thread commits them.
+
+paho-mqtt's network thread only stamps each message and puts it into a bounded
+queue. The writer thread drains the queue in batches (by count and by time),
+validates, commits one transaction, then acknowledges the MQTT messages
+(``manual_ack``: a message is acknowledged only after its rows are committed)
+and publishes each device's retained ``Ack`` mark.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway.contract import CONTRACT_VERSION, Ack, MessageKind, dumps, subscription, topic
+from gateway.ingest.classify import Classified, Received, classify, dead_letter
+from gateway.ingest.writer import WriteResult, write
+
+log = logging.getLogger(__name__)
+
+#: How often the writer creates time partitions ahead (no-op with TimescaleDB).
+PARTITION_EVERY_S = 3600.0
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """Knobs of one consumer; the defaults suit the walking skeleton."""
+
+    dsn: str
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    topic_prefix: str = "gw"
+    share_group: str | None = "gridwatch"
+    client_id: str = field(default_factory=lambda: f"gridwatch-gw-{uuid.uuid4().hex[:10]}")
+    batch_size: int = 500
+    batch_wait_s: float = 0.05
+    #: Bound of the hand-over queue; also sent as MQTT v5 Receive Maximum, so
+    #: the broker never has more unacknowledged messages in flight to us.
+    queue_size: int = 10_000
+    max_skew_s: float = 300.0
+
+
+@dataclass
+class ConsumerStats:
+    received: int = 0
+    dropped_full_queue: int = 0
+    new_events: int = 0
+    duplicate_events: int = 0
+    readings: int = 0
+    statuses: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    db_errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class Consumer:
+    """MQTT subscriber plus database writer; ``start()`` returns at once, ``stop()`` joins."""
+
+    def __init__(self, config: ConsumerConfig, registry: Mapping[str, str | None]) -> None:
+        self.config = config
+        self._registry: Mapping[str, str | None] = dict(registry)
+        self._queue: queue.Queue[Received] = queue.Queue(maxsize=config.queue_size)
+        self._stop = threading.Event()
+        self._generation = 0
+        self._connected = threading.Event()
+        self._db_ok = False
+        self._thread: threading.Thread | None = None
+        self.stats = ConsumerStats()
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=config.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if config.mqtt_username:
+            self._client.username_pw_set(config.mqtt_username, config.mqtt_password)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def mqtt_connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def db_ok(self) -> bool:
+        return self._db_ok
+
+    def set_registry(self, registry: Mapping[str, str | None]) -> None:
+        """Replace the device registry (device id -> unit id), e.g. after a config reload."""
+        self._registry = dict(registry)
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    # ------------------------------------------------------------------ paho thread
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, props: Any
+    ) -> None:
+        if reason_code.is_failure:
+            log.error("MQTT broker refused the connection: %s", reason_code)
+            return
+        self._generation += 1
+        # Subscriptions are renewed on every connect: a clean session forgets them.
+        filters = [
+            (subscription(self.config.topic_prefix, kind, self.config.share_group), 1)
+            for kind in (MessageKind.EVENT, MessageKind.BATCH, MessageKind.STATUS)
+        ]
+        client.subscribe(filters)
+        self._connected.set()
+        log.info("connected to MQTT, subscribed to %s", [f for f, _ in filters])
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, props: Any
+    ) -> None:
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("MQTT disconnected (%s); reconnecting", reason_code)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        item = Received(
+            topic=message.topic,
+            payload=bytes(message.payload),
+            received_at=datetime.now(UTC),
+            mid=message.mid,
+            qos=message.qos,
+            generation=self._generation,
+        )
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            # Not acknowledged, so the broker delivers it again after a reconnect.
+            self.stats.dropped_full_queue += 1
+        else:
+            self.stats.received += 1
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.ReceiveMaximum = min(self.config.queue_size, 65535)
+        self._client.connect_async(
+            self.config.mqtt_host, self.config.mqtt_port, keepalive=30, properties=props
+        )
+        self._client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="gridwatch-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _drain(self) -> list[Received]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        items = [first]
+        deadline = time.monotonic() + self.config.batch_wait_s
+        while len(items) < self.config.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                items.append(self._queue.get(timeout=left))
+            except queue.Empty:
+                break
+        return items
+
+    def _connect_db(self) -> psycopg.Connection:
+        while True:
+            try:
+                conn = psycopg.connect(self.config.dsn, autocommit=True)
+            except psycopg.OperationalError as exc:
+                self._db_ok = False
+                log.warning("database unreachable (%s); retrying", exc)
+                if self._stop.wait(1.0):
+                    raise
+                continue
+            self._db_ok = True
+            return conn
+
+    def _run(self) -> None:
+        conn: psycopg.Connection | None = None
+        next_partition = 0.0
+        items: list[Received] = []
+        try:
+            while not (self._stop.is_set() and not items and self._queue.empty()):
+                if conn is None or conn.closed:
+                    try:
+                        conn = self._connect_db()
+                    except psycopg.OperationalError:
+                        return
+                if time.monotonic() >= next_partition:
+                    self._ensure_partitions(conn)
+                    next_partition = time.monotonic() + PARTITION_EVERY_S
+                if not items:
+                    items = self._drain()
+                    if not items:
+                        if self._stop.is_set():
+                            return
+                        continue
+                try:
+                    self._commit(conn, items)
+                except psycopg.OperationalError as exc:
+                    # The connection is gone: keep the batch, reconnect, try again.
+                    self.stats.db_errors += 1
+                    self._db_ok = False
+                    log.warning("database connection lost during commit (%s)", exc)
+                    conn.close()
+                    conn = None
+                    if self._stop.wait(0.5):
+                        return
+                    continue
+                items = []
+        except Exception:
+            log.exception("ingest writer stopped on an unexpected error")
+            raise
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _ensure_partitions(self, conn: psycopg.Connection) -> None:
+        try:
+            conn.execute("SELECT gridwatch_ensure_partitions()")
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            log.error("could not create time partitions ahead: %s", exc)
+
+    def _commit(self, conn: psycopg.Connection, items: list[Received]) -> None:
+        rows = classify(
+            items,
+            prefix=self.config.topic_prefix,
+            registry=self._registry,
+            max_skew_s=self.config.max_skew_s,
+        )
+        try:
+            result = write(conn, rows)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            # One bad row must not fail the others: retry one message at a time.
+            log.warning("batch of %d rejected (%s); writing one by one", len(items), exc)
+            self.stats.db_errors += 1
+            for item in items:
+                self._commit_one(conn, item)
+        else:
+            self._account(result)
+            self._acknowledge(items, result)
+        self.stats.batches += 1
+
+    def _commit_one(self, conn: psycopg.Connection, item: Received) -> None:
+        rows = classify(
+            [item],
+            prefix=self.config.topic_prefix,
+            registry=self._registry,
+            max_skew_s=self.config.max_skew_s,
+        )
+        try:
+            result = write(conn, rows)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            reason = f"database rejected the message: {str(exc).strip()[:500]}"
+            result = write(conn, Classified(dead_letters=(dead_letter(item, reason),)))
+        self._account(result)
+        self._acknowledge([item], result)
+
+    def _account(self, result: WriteResult) -> None:
+        s = self.stats
+        s.new_events += result.new_events
+        s.duplicate_events += result.duplicate_events
+        s.readings += result.readings
+        s.statuses += result.statuses
+        s.dead_letters += result.dead_letters
+        for device, missing in result.gaps.items():
+            log.info("device %s has gaps in its sequence: %s", device, missing[:5])
+
+    def _acknowledge(self, items: list[Received], result: WriteResult) -> None:
+        generation = self._generation
+        for item in items:
+            # A message from an earlier connection is delivered again by the
+            # broker; its old packet id means nothing on this connection.
+            if item.qos > 0 and item.generation == generation:
+                self._client.ack(item.mid, item.qos)
+        now = datetime.now(UTC)
+        for device, mark in result.marks.items():
+            ack = Ack(v=CONTRACT_VERSION, device_id=device, committed_seq=mark, ts=now)
+            self._client.publish(
+                topic(self.config.topic_prefix, device, MessageKind.ACK),
+                dumps(ack),
+                qos=1,
+                retain=True,
+            )
