@@ -1,10 +1,122 @@
-"""`gridwatch config`: not built yet."""
+"""`gridwatch config`: check a town's config, synthesize a town, import GCJ-02 maps."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+EXIT_INVALID = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("config", help="(not built yet)")
-    p.set_defaults(handler=lambda args: p.error("not built yet"))
+    p = sub.add_parser("config", help="check, synthesize or import a town's config (城镇配置)")
+    cmds = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+
+    check = cmds.add_parser(
+        "check", help="validate a config folder or one hierarchy GeoJSON; exit 2 if invalid"
+    )
+    check.add_argument("path", type=Path, help="config folder, or a hierarchy .geojson file")
+    check.set_defaults(handler=_check)
+
+    synth = cmds.add_parser("synth", help="generate a synthetic town's config folder")
+    synth.add_argument("--seed", type=int, default=1)
+    synth.add_argument("--villages", type=int, default=21)
+    synth.add_argument("--grids", type=int, default=156)
+    synth.add_argument("--units", type=int, default=579)
+    synth.add_argument("--lon", type=float, default=119.0, help="centre (WGS-84)")
+    synth.add_argument("--lat", type=float, default=25.45, help="centre (WGS-84)")
+    synth.add_argument("--radius-km", type=float, default=6.0)
+    synth.add_argument("--cameras", type=int, default=0, help="0: one per four units")
+    synth.add_argument("--sensors", type=int, default=0, help="0: one per six units")
+    synth.add_argument("--out", type=Path, default=Path("config"), help="folder to write")
+    synth.add_argument("--force", action="store_true", help="overwrite existing files")
+    synth.set_defaults(handler=_synth)
+
+    imp = cmds.add_parser("import", help="convert a hierarchy GeoJSON to WGS-84")
+    imp.add_argument(
+        "--from",
+        dest="source",
+        choices=["gcj02"],
+        required=True,
+        help="coordinate system of IN (GCJ-02: AMap/Gaode, Tencent)",
+    )
+    imp.add_argument("input", type=Path, metavar="IN")
+    imp.add_argument("output", type=Path, metavar="OUT")
+    imp.set_defaults(handler=_import)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from gridwatch.town import check_path
+
+    path: Path = args.path
+    if not path.exists():
+        print(f"{path}: (file): no such file or folder (value: {path})", file=sys.stderr)
+        return EXIT_INVALID
+    problems = check_path(path)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(
+            f"配置无效：{len(problems)} 个问题 / invalid: {len(problems)} problem(s)",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    print(f"配置有效 / valid: {path}")
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from gridwatch.town.synth import SynthSpec, synth_town, write_config
+
+    try:
+        spec = SynthSpec(
+            seed=args.seed,
+            villages=args.villages,
+            grids=args.grids,
+            units=args.units,
+            lon=args.lon,
+            lat=args.lat,
+            radius_km=args.radius_km,
+            cameras=args.cameras,
+            sensors=args.sensors,
+        )
+    except ValueError as exc:
+        print(f"gridwatch config synth: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    names = ("town.geojson", "people.yaml", "devices.yaml", "departments.yaml")
+    existing = [n for n in names if (args.out / n).exists()]
+    if existing and not args.force:
+        print(
+            f"gridwatch config synth: {args.out} already has {', '.join(existing)}; "
+            "use --force to overwrite",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    town = synth_town(spec)
+    write_config(town, args.out, spec)
+    print(
+        f"wrote {args.out}: {spec.villages} villages, {spec.grids} grids, {spec.units} units, "
+        f"{len(town.people)} people, {len(town.devices)} devices; "
+        f"vacant unit leaders: {', '.join(town.vacant_units)}"
+    )
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    import json
+
+    from gridwatch.town.gcj02 import convert_geojson
+
+    try:
+        data = json.loads(args.input.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"{args.input}: (file): cannot read as JSON: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    out = convert_geojson(data)
+    args.output.write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
+    print(
+        f"wrote {args.output} (WGS-84, from GCJ-02); check it with: gridwatch config check "
+        f"{args.output}"
+    )
+    return 0

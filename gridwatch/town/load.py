@@ -1,0 +1,169 @@
+"""Reading a town's files from disk: parse, check everything, build or raise."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gridwatch.town.errors import Problem, TownConfigError, TownError
+from gridwatch.town.hierarchy import Hierarchy
+from gridwatch.town.models import Department, Device, Person
+from gridwatch.town.town import Town, build_hierarchy, people_with_posts
+from gridwatch.town.validate import (
+    TOLERANCE,
+    FeatureSpec,
+    Files,
+    check_features,
+    check_items,
+    check_references,
+)
+
+HIERARCHY_FILE = "town.geojson"
+PEOPLE_FILE = "people.yaml"
+DEVICES_FILE = "devices.yaml"
+DEPARTMENTS_FILE = "departments.yaml"
+
+
+class _NotParsed:
+    """Marker for a file that could not be parsed (its problem is already recorded)."""
+
+
+NOT_PARSED = _NotParsed()
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not a number JSON allows")
+
+
+def read_json(path: Path, problems: list[Problem]) -> Any:
+    """Parse a JSON file; on failure record a problem and return NOT_PARSED."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problems.append(Problem(name, "(file)", name, "file not found"))
+        return NOT_PARSED
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(name, "(file)", type(exc).__name__, f"cannot read: {exc}"))
+        return NOT_PARSED
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        problems.append(
+            Problem(
+                name,
+                f"line {exc.lineno} column {exc.colno}",
+                repr(text[exc.pos : exc.pos + 20]),
+                f"not JSON: {exc.msg}",
+            )
+        )
+    except ValueError as exc:
+        problems.append(Problem(name, "(file)", str(exc).split()[0], f"not JSON: {exc}"))
+    return NOT_PARSED
+
+
+def read_yaml(path: Path, problems: list[Problem]) -> Any:
+    """Parse a YAML file; on failure record a problem and return NOT_PARSED."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problems.append(Problem(name, "(file)", name, "file not found"))
+        return NOT_PARSED
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(name, "(file)", type(exc).__name__, f"cannot read: {exc}"))
+        return NOT_PARSED
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "(file)"
+        snippet = (
+            text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        )
+        problems.append(Problem(name, where, repr(snippet[:60]), f"not YAML: {exc}".split("\n")[0]))
+        return NOT_PARSED
+
+
+@dataclass
+class CheckResult:
+    """What :func:`check_path` found: every problem, and the parsed parts."""
+
+    problems: list[Problem] = field(default_factory=list)
+    features: list[FeatureSpec] = field(default_factory=list)
+    people: list[tuple[int, Person]] = field(default_factory=list)
+    devices: list[tuple[int, Device]] = field(default_factory=list)
+    departments: list[tuple[int, Department]] = field(default_factory=list)
+
+
+def check_hierarchy_file(path: Path, tolerance: float = TOLERANCE) -> CheckResult:
+    """Every problem of one hierarchy GeoJSON file."""
+    result = CheckResult()
+    data = read_json(path, result.problems)
+    if data is not NOT_PARSED:
+        problems, result.features = check_features(data, str(path), tolerance)
+        result.problems += problems
+    return result
+
+
+def check_config_dir(config_dir: Path, tolerance: float = TOLERANCE) -> CheckResult:
+    """Every problem of a config folder: each file on its own, then references across files."""
+    result = check_hierarchy_file(config_dir / HIERARCHY_FILE, tolerance)
+    files = Files(
+        hierarchy=str(config_dir / HIERARCHY_FILE),
+        people=str(config_dir / PEOPLE_FILE),
+        devices=str(config_dir / DEVICES_FILE),
+        departments=str(config_dir / DEPARTMENTS_FILE),
+    )
+    for fname, key, model, attr in (
+        (files.people, "people", Person, "people"),
+        (files.devices, "devices", Device, "devices"),
+        (files.departments, "departments", Department, "departments"),
+    ):
+        data = read_yaml(Path(fname), result.problems)
+        if data is NOT_PARSED:
+            continue
+        problems, good = check_items(data, fname, key, model)
+        result.problems += problems
+        setattr(result, attr, good)
+    result.problems += check_references(
+        result.features, result.people, result.departments, result.devices, files, tolerance
+    )
+    return result
+
+
+def check_path(path: Path, tolerance: float = TOLERANCE) -> list[Problem]:
+    """Problems of a config folder or of a single hierarchy file; empty means valid."""
+    if path.is_dir():
+        return check_config_dir(path, tolerance).problems
+    return check_hierarchy_file(path, tolerance).problems
+
+
+def load_hierarchy(path: Path) -> Hierarchy:
+    """Read and validate a hierarchy GeoJSON; raises TownConfigError listing every problem."""
+    result = check_hierarchy_file(Path(path))
+    if result.problems:
+        raise TownConfigError(result.problems)
+    return build_hierarchy(result.features)
+
+
+def load_town(config_dir: Path) -> Town:
+    """Read and validate a config folder; raises TownConfigError listing every problem."""
+    config_dir = Path(config_dir)
+    if not config_dir.is_dir():
+        raise TownError(f"config folder {str(config_dir)!r} does not exist or is not a folder")
+    result = check_config_dir(config_dir)
+    if result.problems:
+        raise TownConfigError(result.problems)
+    hierarchy = build_hierarchy(result.features)
+    people = people_with_posts(hierarchy, [p for _, p in result.people])
+    return Town(
+        hierarchy,
+        people,
+        [d for _, d in result.devices],
+        [d for _, d in result.departments],
+    )

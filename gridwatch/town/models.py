@@ -1,0 +1,151 @@
+"""Pydantic models of the town's YAML files and of the GeoJSON feature properties.
+
+These are the boundary: everything read from disk passes through them, and
+``extra="forbid"`` turns a typo in a key into a problem that names the key.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from detectors.config import CameraRulesConfig, RuleConfig, ZoneConfig
+from gateway.contract import DEVICE_ID_PATTERN
+
+#: Problem categories; ids are used everywhere (events, cases, departments, reports).
+CATEGORIES: tuple[str, ...] = (
+    "intrusion",
+    "loitering",
+    "crowding",
+    "illegal_parking",
+    "line_crossing",
+    "abandoned_object",
+    "camera_tamper",
+    "fire_smoke",
+    "sensor_alarm",
+    "flood",
+    "dispute",
+    "sanitation",
+    "other",
+)
+
+LEVELS: tuple[str, ...] = ("town", "village", "grid", "unit")
+#: The level each level's parent must have.
+PARENT_LEVEL: dict[str, str | None] = {
+    "town": None,
+    "village": "town",
+    "grid": "village",
+    "unit": "grid",
+}
+
+Level = Literal["town", "village", "grid", "unit"]
+PostKind = Literal["leader", "liaison", "department_staff", "duty_commander", "sent_down_cadre"]
+
+ID_PATTERN = r"^[^\s,]{1,64}$"  # opaque, but no commas or spaces: ids go into CSV lines
+PHONE_PATTERN = r"^\+?[0-9][0-9 \-]{2,19}$"
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContactSpec(_Config):
+    """A leader or liaison as written inline in the hierarchy GeoJSON."""
+
+    name: str = Field(min_length=1, max_length=64, description="Person's name")
+    phone: str = Field(pattern=PHONE_PATTERN, description="Phone number")
+    person: str | None = Field(None, pattern=ID_PATTERN, description="Id in people.yaml")
+
+
+class Post(_Config):
+    """A post a person holds: leader of an area, liaison of a unit, staff of a department..."""
+
+    kind: PostKind
+    area: str | None = Field(None, pattern=ID_PATTERN, description="Area id for area posts")
+    department: str | None = Field(None, pattern=ID_PATTERN, description="For department posts")
+
+    @model_validator(mode="after")
+    def _target(self) -> Post:
+        if self.kind in ("leader", "liaison", "sent_down_cadre") and self.area is None:
+            raise ValueError(f"a {self.kind} post needs an area")
+        if self.kind == "department_staff" and self.department is None:
+            raise ValueError("a department_staff post needs a department")
+        return self
+
+
+class Person(_Config):
+    """Someone reports, rankings and logins refer to by ``id``."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=64)
+    phone: str = Field(pattern=PHONE_PATTERN)
+    roles: list[str] = Field(default_factory=list, description="e.g. leader, liaison, admin")
+    posts: list[Post] = Field(default_factory=list)
+    department: str | None = Field(None, pattern=ID_PATTERN)
+
+
+class Department(_Config):
+    """An office that owns some categories of problem."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=64, description="Chinese name")
+    name_en: str = Field(min_length=1, max_length=64)
+    categories: list[str] = Field(default_factory=list)
+    contact: str = Field(pattern=ID_PATTERN, description="Person id of the contact")
+
+
+class HomographyPoint(_Config):
+    """A pixel of the detect stream and the map position it shows."""
+
+    px: tuple[float, float]
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+
+
+STREAM_SCHEMES = ("rtsp://", "http://", "https://", "file://", "asset://")
+
+
+class Device(_Config):
+    """A camera or a sensor, bound to one unit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    id: str = Field(pattern=DEVICE_ID_PATTERN)
+    kind: Literal["camera", "sensor"]
+    unit: str = Field(pattern=ID_PATTERN)
+    name: str | None = Field(None, max_length=64)
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    stream: str | None = Field(
+        None, description="Main/detect URL: rtsp, http(s), file, or asset://NAME in the cache"
+    )
+    substream: str | None = None
+    sensor_type: str | None = Field(None, max_length=32, description="e.g. smoke, water_level")
+    category: str | None = Field(None, description="Category of a sensor's alarms")
+    maintainer: str | None = Field(None, pattern=ID_PATTERN, description="Person id")
+    detect_fps: float = Field(5.0, gt=0, le=30)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    homography: list[HomographyPoint] | None = Field(None, min_length=4)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Device:
+        for name in ("stream", "substream"):
+            url = getattr(self, name)
+            if url is not None and not url.startswith(STREAM_SCHEMES):
+                raise ValueError(f"{name} {url!r} must start with one of {STREAM_SCHEMES}")
+        if self.kind == "camera" and self.stream is None:
+            raise ValueError("a camera needs a stream")
+        if self.kind == "sensor" and self.sensor_type is None:
+            raise ValueError("a sensor needs a sensor_type")
+        # Reuse the detectors' own cross-check of rule zones.
+        CameraRulesConfig(zones=self.zones, rules=self.rules, frame_rate=self.detect_fps)
+        return self
+
+    @property
+    def asset(self) -> str | None:
+        """The asset name for ``asset://NAME`` streams, else None."""
+        if self.stream is not None and self.stream.startswith("asset://"):
+            return self.stream.removeprefix("asset://")
+        return None

@@ -1,0 +1,498 @@
+"""Pure checks of a town's config: each returns every :class:`Problem` it finds.
+
+Nothing here reads files; :mod:`gridwatch.town.load` parses and calls these.
+
+Geometry tolerance (``TOLERANCE`` = 1e-6 degrees, about 0.1 m):
+- a child may stick out of its parent by up to the tolerance (the parent is
+  buffered by it before ``covers``);
+- two siblings overlap only if they still intersect after both are shrunk by
+  the tolerance (a negative buffer), so shared edges and rounding slivers
+  narrower than 2e-6 degrees pass while any real overlap is caught.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import shapely
+from pydantic import BaseModel, ValidationError
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from gridwatch.town.errors import Problem, short
+from gridwatch.town.models import (
+    CATEGORIES,
+    LEVELS,
+    PARENT_LEVEL,
+    ContactSpec,
+    Department,
+    Device,
+    Person,
+)
+
+TOLERANCE = 1e-6
+M_PER_DEG = 111_320.0
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One hierarchy feature as read, before it becomes an :class:`Area`."""
+
+    index: int
+    id: str
+    level: str
+    name: str
+    parent: str | None
+    leader: ContactSpec | None
+    liaison: ContactSpec | None
+    geometry: BaseGeometry | None  # None when missing or invalid
+
+    @property
+    def where(self) -> str:
+        return f"feature {self.id!r}"
+
+
+def _fmt_pt(x: float, y: float) -> str:
+    return f"({x:.7f}, {y:.7f})"
+
+
+def _loc_path(root: str, loc: Sequence[int | str]) -> str:
+    out = root
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _pydantic_problems(exc: ValidationError, file: str, root: str, data: Any) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        value = err.get("input", data)
+        problems.append(Problem(file, _loc_path(root, loc), short(value), err["msg"]))
+    return problems
+
+
+# --- hierarchy ---------------------------------------------------------------------------
+
+
+def check_features(
+    data: Any, file: str, tolerance: float = TOLERANCE
+) -> tuple[list[Problem], list[FeatureSpec]]:
+    """Check a parsed GeoJSON hierarchy; returns problems and the features that could be read."""
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        kind = data.get("type") if isinstance(data, dict) else type(data).__name__
+        return [Problem(file, "(top level)", short(kind), "not a GeoJSON FeatureCollection")], []
+    raw = data.get("features")
+    if not isinstance(raw, list):
+        return [Problem(file, "features", short(raw), "features must be a list")], []
+    problems: list[Problem] = []
+    specs: list[FeatureSpec] = []
+    for i, feat in enumerate(raw):
+        spec = _read_feature(i, feat, file, problems)
+        if spec is not None:
+            specs.append(spec)
+    problems += _check_ids_and_parents(specs, file)
+    problems += _check_geometry(specs, file, tolerance)
+    return problems, specs
+
+
+def _read_feature(i: int, feat: Any, file: str, problems: list[Problem]) -> FeatureSpec | None:
+    where = f"features[{i}]"
+    if not isinstance(feat, dict) or feat.get("type") != "Feature":
+        problems.append(Problem(file, where, short(feat), "not a GeoJSON Feature"))
+        return None
+    props = feat.get("properties")
+    if not isinstance(props, dict):
+        problems.append(Problem(file, where, short(props), "properties must be an object"))
+        return None
+    fid = props.get("id")
+    if not isinstance(fid, str) or not fid.strip() or "," in fid or fid != fid.strip():
+        what = "feature without an id" if fid in (None, "") else "id must be a non-empty string"
+        value = fid if fid not in (None, "") else f"name={props.get('name')!r}"
+        problems.append(Problem(file, f"{where}.properties.id", short(value), what))
+        return None
+    where = f"feature {fid!r}"
+    known = {"id", "level", "parent", "name", "leader", "liaison"}
+    for key in sorted(set(props) - known):
+        problems.append(Problem(file, f"{where}.properties.{key}", short(key), "unknown property"))
+    level = props.get("level")
+    if level not in LEVELS:
+        problems.append(
+            Problem(file, f"{where}.level", short(level), f"unknown level; use one of {LEVELS}")
+        )
+        level = "?"
+    name = props.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(Problem(file, f"{where}.name", short(name), "name must be a string"))
+        name = fid
+    parent = props.get("parent")
+    if parent is not None and not isinstance(parent, str):
+        problems.append(Problem(file, f"{where}.parent", short(parent), "parent must be an id"))
+        parent = None
+    contacts: dict[str, ContactSpec | None] = {}
+    for key in ("leader", "liaison"):
+        contacts[key] = None
+        if props.get(key) is None:
+            continue
+        if key == "liaison" and level != "unit":
+            problems.append(
+                Problem(file, f"{where}.liaison", short(props[key]), "only units have a liaison")
+            )
+            continue
+        try:
+            contacts[key] = ContactSpec.model_validate(props[key])
+        except ValidationError as exc:
+            problems += _pydantic_problems(exc, file, f"{where}.{key}", props[key])
+    geometry = _read_geometry(feat.get("geometry"), file, where, problems)
+    return FeatureSpec(
+        i, fid, level, name, parent, contacts["leader"], contacts["liaison"], geometry
+    )
+
+
+def _read_geometry(geo: Any, file: str, where: str, problems: list[Problem]) -> BaseGeometry | None:
+    if not isinstance(geo, dict) or geo.get("type") not in ("Polygon", "MultiPolygon"):
+        kind = geo.get("type") if isinstance(geo, dict) else geo
+        problems.append(
+            Problem(file, f"{where}.geometry", short(kind), "must be a Polygon or MultiPolygon")
+        )
+        return None
+    try:
+        geom = shape(geo)
+    except Exception as exc:  # shapely raises many types for malformed coordinates
+        problems.append(
+            Problem(file, f"{where}.geometry", short(geo.get("coordinates")), f"unreadable: {exc}")
+        )
+        return None
+    coords = shapely.get_coordinates(geom)
+    if geom.is_empty or not np.isfinite(coords).all():
+        problems.append(Problem(file, f"{where}.geometry", "empty or non-finite", "no usable area"))
+        return None
+    lon_ok = (coords[:, 0] >= -180) & (coords[:, 0] <= 180)
+    lat_ok = (coords[:, 1] >= -90) & (coords[:, 1] <= 90)
+    if not (lon_ok & lat_ok).all():
+        bad = coords[~(lon_ok & lat_ok)][0]
+        problems.append(
+            Problem(file, f"{where}.geometry", _fmt_pt(*bad), "not WGS-84 lon/lat degrees")
+        )
+        return None
+    if not geom.is_valid:
+        problems.append(
+            Problem(file, f"{where}.geometry", shapely.is_valid_reason(geom), "invalid geometry")
+        )
+        return None
+    return geom
+
+
+def _check_ids_and_parents(specs: Sequence[FeatureSpec], file: str) -> list[Problem]:
+    problems: list[Problem] = []
+    counts = Counter(s.id for s in specs)
+    first: dict[str, FeatureSpec] = {}
+    for s in specs:
+        if s.id in first:
+            problems.append(
+                Problem(
+                    file,
+                    f"features[{s.index}].properties.id",
+                    s.id,
+                    f"duplicate id (also features[{first[s.id].index}]; used {counts[s.id]} times)",
+                )
+            )
+        else:
+            first[s.id] = s
+    towns = [s for s in first.values() if s.level == "town"]
+    if len(towns) != 1:
+        problems.append(
+            Problem(
+                file,
+                "features",
+                ", ".join(t.id for t in towns) or "(none)",
+                f"need exactly one feature with level 'town', found {len(towns)}",
+            )
+        )
+    for s in first.values():
+        want = PARENT_LEVEL.get(s.level)
+        if s.level == "?":
+            continue
+        if want is None:
+            if s.parent is not None:
+                problems.append(
+                    Problem(file, f"{s.where}.parent", s.parent, "a town has no parent")
+                )
+            continue
+        if s.parent is None:
+            problems.append(
+                Problem(file, f"{s.where}.parent", "(none)", f"a {s.level} needs a parent {want}")
+            )
+        elif s.parent not in first:
+            problems.append(
+                Problem(file, f"{s.where}.parent", s.parent, "parent id is not in the file")
+            )
+        elif first[s.parent].level != want:
+            problems.append(
+                Problem(
+                    file,
+                    f"{s.where}.parent",
+                    f"{s.parent} (level {first[s.parent].level})",
+                    f"parent of a {s.level} must be a {want}",
+                )
+            )
+    return problems
+
+
+def _check_geometry(specs: Sequence[FeatureSpec], file: str, tol: float) -> list[Problem]:
+    problems: list[Problem] = []
+    by_id: dict[str, FeatureSpec] = {}
+    for s in specs:
+        by_id.setdefault(s.id, s)
+    good = [s for s in by_id.values() if s.geometry is not None]
+    # Children inside their parents, vectorised over all pairs at once.
+    pairs = [
+        (s, by_id[s.parent])
+        for s in good
+        if s.parent in by_id and by_id[s.parent].geometry is not None
+    ]
+    if pairs:
+        parent_ids = sorted({p.id for _, p in pairs})
+        grown = dict(
+            zip(
+                parent_ids,
+                shapely.buffer(np.array([by_id[p].geometry for p in parent_ids]), tol),
+                strict=True,
+            )
+        )
+        inside = shapely.covers(
+            np.array([grown[p.id] for _, p in pairs]), np.array([c.geometry for c, _ in pairs])
+        )
+        for (child, parent), ok in zip(pairs, inside, strict=True):
+            if not ok:
+                problems.append(_outside_problem(file, child, parent))
+    # Overlapping siblings: shrink everything by the tolerance, then one bulk tree query.
+    geoms = np.array([s.geometry for s in good])
+    if len(good) > 1:
+        shrunk = shapely.buffer(geoms, -tol)
+        tree = shapely.STRtree(shrunk)
+        left, right = tree.query(shrunk, predicate="intersects")
+        for i, j in zip(left.tolist(), right.tolist(), strict=True):
+            a, b = good[i], good[j]
+            if i < j and a.parent == b.parent and a.level == b.level:
+                problems.append(_overlap_problem(file, a, b))
+    return problems
+
+
+def _outside_problem(file: str, child: FeatureSpec, parent: FeatureSpec) -> Problem:
+    assert child.geometry is not None and parent.geometry is not None
+    coords = shapely.get_coordinates(child.geometry)
+    dist = shapely.distance(parent.geometry, shapely.points(coords))
+    k = int(np.argmax(dist))
+    return Problem(
+        file,
+        f"{child.where}.geometry",
+        f"{_fmt_pt(*coords[k])} is {dist[k]:.2e} deg (~{dist[k] * M_PER_DEG:.1f} m) outside",
+        f"sticks out of its parent {parent.id!r} beyond the tolerance",
+    )
+
+
+def _overlap_problem(file: str, a: FeatureSpec, b: FeatureSpec) -> Problem:
+    assert a.geometry is not None and b.geometry is not None
+    common = a.geometry.intersection(b.geometry)
+    pt = common.representative_point() if not common.is_empty else a.geometry.centroid
+    lat = math.radians(pt.y)
+    m2 = common.area * M_PER_DEG * M_PER_DEG * math.cos(lat)
+    return Problem(
+        file,
+        f"{a.where}.geometry",
+        f"{b.id} (about {m2:.1f} m2 near {_fmt_pt(pt.x, pt.y)})",
+        "overlaps a sibling beyond the tolerance",
+    )
+
+
+# --- YAML lists ----------------------------------------------------------------------------
+
+
+def check_items(
+    data: Any, file: str, key: str, model: type[M]
+) -> tuple[list[Problem], list[tuple[int, M]]]:
+    """Validate ``{key: [item, ...]}`` item by item, so one bad item hides no other problem."""
+    if data is None:
+        data = {key: []}
+    if not isinstance(data, dict) or set(data) != {key}:
+        found = sorted(data) if isinstance(data, dict) else type(data).__name__
+        return [
+            Problem(file, "(top level)", short(found), f"must be a mapping with one key {key!r}")
+        ], []
+    items = data[key]
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        return [Problem(file, key, short(items), "must be a list")], []
+    problems: list[Problem] = []
+    good: list[tuple[int, M]] = []
+    for i, item in enumerate(items):
+        try:
+            good.append((i, model.model_validate(item)))
+        except ValidationError as exc:
+            problems += _pydantic_problems(exc, file, f"{key}[{i}]", item)
+    counts = Counter(getattr(m, "id", None) for _, m in good)
+    seen: set[str] = set()
+    for i, m in good:
+        mid = getattr(m, "id", None)
+        if mid is not None and counts[mid] > 1:
+            if mid in seen:
+                problems.append(Problem(file, f"{key}[{i}].id", mid, "duplicate id"))
+            seen.add(mid)
+    return problems, good
+
+
+# --- cross references ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Files:
+    """Names of the four files, for problem lines."""
+
+    hierarchy: str = "town.geojson"
+    people: str = "people.yaml"
+    devices: str = "devices.yaml"
+    departments: str = "departments.yaml"
+
+
+def check_references(
+    features: Sequence[FeatureSpec],
+    people: Sequence[tuple[int, Person]],
+    departments: Sequence[tuple[int, Department]],
+    devices: Sequence[tuple[int, Device]],
+    files: Files,
+    tolerance: float = TOLERANCE,
+) -> list[Problem]:
+    """Every id one file uses must exist in the file that defines it."""
+    problems: list[Problem] = []
+    areas: dict[str, FeatureSpec] = {}
+    for f in features:
+        areas.setdefault(f.id, f)
+    person_ids = {p.id for _, p in people}
+    dept_ids = {d.id for _, d in departments}
+
+    leader_of: dict[str, set[str]] = {}
+    for f in areas.values():
+        for key, contact in (("leader", f.leader), ("liaison", f.liaison)):
+            if contact is not None and contact.person is not None:
+                if contact.person not in person_ids:
+                    problems.append(
+                        Problem(
+                            files.hierarchy,
+                            f"{f.where}.{key}.person",
+                            contact.person,
+                            "unknown person (not in people.yaml)",
+                        )
+                    )
+                if key == "leader":
+                    leader_of.setdefault(f.id, set()).add(contact.person)
+
+    for i, p in people:
+        if p.department is not None and p.department not in dept_ids:
+            problems.append(
+                Problem(files.people, f"people[{i}].department", p.department, "unknown department")
+            )
+        for j, post in enumerate(p.posts):
+            where = f"people[{i}].posts[{j}]"
+            if post.area is not None:
+                if post.area not in areas:
+                    problems.append(
+                        Problem(files.people, f"{where}.area", post.area, "unknown area")
+                    )
+                elif post.kind == "liaison" and areas[post.area].level != "unit":
+                    problems.append(
+                        Problem(
+                            files.people,
+                            f"{where}.area",
+                            post.area,
+                            f"liaison of a {areas[post.area].level}; only units have liaisons",
+                        )
+                    )
+            if post.department is not None and post.department not in dept_ids:
+                problems.append(
+                    Problem(
+                        files.people, f"{where}.department", post.department, "unknown department"
+                    )
+                )
+            if post.kind == "leader" and post.area is not None:
+                leader_of.setdefault(post.area, set()).add(p.id)
+    for area_id, holders in sorted(leader_of.items()):
+        if len(holders) > 1:
+            problems.append(
+                Problem(
+                    files.people,
+                    f"leader of {area_id!r}",
+                    ", ".join(sorted(holders)),
+                    "more than one person holds this leader post",
+                )
+            )
+
+    owner: dict[str, str] = {}
+    for i, d in departments:
+        if d.contact not in person_ids:
+            problems.append(
+                Problem(files.departments, f"departments[{i}].contact", d.contact, "unknown person")
+            )
+        for j, cat in enumerate(d.categories):
+            where = f"departments[{i}].categories[{j}]"
+            if cat not in CATEGORIES:
+                problems.append(Problem(files.departments, where, cat, "unknown category"))
+            elif cat in owner:
+                problems.append(
+                    Problem(
+                        files.departments,
+                        where,
+                        cat,
+                        f"category already owned by department {owner[cat]!r}",
+                    )
+                )
+            else:
+                owner[cat] = d.id
+
+    problems += _check_devices(devices, areas, person_ids, files.devices, tolerance)
+    return problems
+
+
+def _check_devices(
+    devices: Sequence[tuple[int, Device]],
+    areas: Mapping[str, FeatureSpec],
+    person_ids: set[str],
+    file: str,
+    tol: float,
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for i, d in devices:
+        where = f"devices[{i}]"
+        unit = areas.get(d.unit)
+        if unit is None or unit.level != "unit":
+            why = "unknown unit" if unit is None else f"is a {unit.level}, not a unit"
+            problems.append(Problem(file, f"{where}.unit", d.unit, why))
+        elif (
+            unit.geometry is not None and unit.geometry.distance(shapely.Point(d.lon, d.lat)) > tol
+        ):
+            problems.append(
+                Problem(
+                    file,
+                    f"{where}.lon/lat",
+                    _fmt_pt(d.lon, d.lat),
+                    f"device {d.id!r} is outside its unit {d.unit!r}",
+                )
+            )
+        if d.category is not None and d.category not in CATEGORIES:
+            problems.append(Problem(file, f"{where}.category", d.category, "unknown category"))
+        for j, rule in enumerate(d.rules):
+            if rule.category is not None and rule.category not in CATEGORIES:
+                problems.append(
+                    Problem(file, f"{where}.rules[{j}].category", rule.category, "unknown category")
+                )
+        if d.maintainer is not None and d.maintainer not in person_ids:
+            problems.append(Problem(file, f"{where}.maintainer", d.maintainer, "unknown person"))
+    return problems
