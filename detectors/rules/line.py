@@ -37,6 +37,9 @@ class LineCrossing:
             if t.cls not in self.cfg.classes:
                 continue
             p = t.anchor
+            if side(p, a, b) == 0:
+                # Exactly on the line: wait for the side it steps off to.
+                continue
             prev = self._last.get(t.track_id)
             self._last[t.track_id] = (p, ts)
             if prev is None or not crosses_segment(prev[0], p, a, b):
