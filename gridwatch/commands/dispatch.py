@@ -1,10 +1,60 @@
-"""`gridwatch dispatch`: not built yet."""
+"""`gridwatch dispatch`: turn queued events into cases; `--once` drains and exits."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dispatch", help="(not built yet)")
-    p.set_defaults(handler=lambda args: p.error("not built yet"))
+    p = sub.add_parser(
+        "dispatch",
+        help="run the dispatcher (events -> cases, deadlines, escalation)",
+        description="Turn committed events into cases for the responsible unit leader. "
+        "Several dispatchers may run at once; they coordinate through database locks.",
+    )
+    p.add_argument("--once", action="store_true", help="drain the queue, run timers, exit")
+    p.add_argument("--batch", type=int, default=100, help="events per transaction")
+    p.add_argument("--config-dir", default=None, help="town config folder (GRIDWATCH_CONFIG_DIR)")
+    p.add_argument("--database-url", default=None, help="DSN (GRIDWATCH_DATABASE_URL)")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+    from pathlib import Path
+
+    import psycopg
+
+    from dispatch.clock import SystemClock
+    from dispatch.config import load_config
+    from dispatch.notify import OutboxNotifier
+    from dispatch.store import Context
+    from dispatch.worker import drain, run
+    from gridwatch.settings import get_settings
+    from gridwatch.town import load_town
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = get_settings()
+    config_dir = Path(args.config_dir) if args.config_dir else settings.config_dir
+    dsn = args.database_url or settings.database_url
+    ctx = Context(
+        town=load_town(config_dir),
+        config=load_config(config_dir),
+        tz=settings.zone,
+        clock=SystemClock(),
+        notifier=OutboxNotifier(),
+    )
+    if args.once:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            stats = drain(conn, ctx, args.batch)
+        print(json.dumps(stats.__dict__))
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stats = run(dsn, ctx, stop=stop, batch=args.batch)
+    print(json.dumps(stats.__dict__))
+    return 0

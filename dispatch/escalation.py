@@ -1,0 +1,91 @@
+"""Pure escalation: which cases are overdue, the level they rise to, who is pulled in.
+
+"The grid blows the whistle, Party members turn up": when a deadline passes the
+case rises one level (unit, grid, village, town); the new level's leader is
+notified, and the unit's liaison household and the department's contact are
+pulled in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dispatch.lifecycle import AWAITING_ACCEPT, OPEN_STATUSES, Status
+from dispatch.routing import LEVELS, AreaView, contact_key, first_leader
+
+TOP_LEVEL = len(LEVELS) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTiming:
+    id: int
+    status: str
+    escalation_level: int
+    assignee_level: int | None
+    next_escalation_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    role: str  # 'leader', 'liaison' or 'department'
+    person: str
+    name: str
+    area_id: str | None
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    case_id: int
+    from_level: int
+    to_level: int
+    missed: str  # 'accept' or 'resolve'
+    leader: Participant | None
+    pulled_in: tuple[Participant, ...]
+    next_at: datetime | None
+
+
+def is_due(case: CaseTiming, now: datetime) -> bool:
+    return (
+        Status(case.status) in OPEN_STATUSES
+        and case.next_escalation_at is not None
+        and case.next_escalation_at <= now
+        and case.escalation_level < TOP_LEVEL
+    )
+
+
+def plan(
+    case: CaseTiming,
+    now: datetime,
+    chain: Sequence[AreaView],
+    department_contact: tuple[str, str] | None,
+    window: timedelta,
+) -> Escalation | None:
+    """The escalation ``case`` needs at ``now``, or None when it is not due.
+
+    The case rises above whoever holds it: a case already assigned to a grid
+    leader (vacant unit) goes to the village on its first rise.
+    """
+    if not is_due(case, now):
+        return None
+    floor = case.assignee_level if case.assignee_level is not None else 0
+    to_level = min(max(case.escalation_level, floor) + 1, TOP_LEVEL)
+    leader: Participant | None = None
+    found = first_leader(chain, to_level)
+    if found is not None:
+        index, area = found
+        assert area.leader is not None
+        leader = Participant("leader", contact_key(area.leader), area.leader.name, area.id, index)
+    pulled: list[Participant] = []
+    if chain and chain[0].liaison is not None:
+        liaison = chain[0].liaison
+        pulled.append(Participant("liaison", contact_key(liaison), liaison.name, chain[0].id, 0))
+    if department_contact is not None:
+        pulled.append(Participant("department", *department_contact, None, to_level))
+    next_at = now + window if to_level < TOP_LEVEL else None
+    missed = "accept" if Status(case.status) in AWAITING_ACCEPT else "resolve"
+    return Escalation(
+        case.id, case.escalation_level, to_level, missed, leader, tuple(pulled), next_at
+    )

@@ -1,0 +1,101 @@
+"""Pure merge decision: does a new event or report join an open case?
+
+Same category, an open case, within a distance (metres) and a time window set
+per category. Points missing on either side fall back to "same unit".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OPEN_STATUSES: frozenset[str] = frozenset(
+    {"new", "assigned", "accepted", "in_progress", "reopened"}
+)
+
+
+class MergeRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    distance_m: float = Field(
+        default=100.0, ge=0, le=10_000, description="Max distance to the case"
+    )
+    window_min: float = Field(
+        default=30.0, ge=0, le=7 * 24 * 60, description="Max minutes since last"
+    )
+
+
+class MergeTable(BaseModel):
+    """``merge:`` section of ``routing.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: MergeRule = Field(default_factory=lambda: MergeRule())
+    categories: dict[str, MergeRule] = Field(default_factory=dict)
+
+    def rule(self, category: str) -> MergeRule:
+        return self.categories.get(category, self.default)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCase:
+    id: int
+    category: str
+    status: str
+    unit_id: str | None
+    lon: float | None
+    lat: float | None
+    last_event_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    category: str
+    unit_id: str | None
+    lon: float | None
+    lat: float | None
+    at: datetime
+
+
+def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance (haversine); exact enough at town scale."""
+    r = 6_371_008.8
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(min(1.0, math.sqrt(a)))
+
+
+def gap(case: OpenCase, new: Incoming) -> float | None:
+    """Distance used for merging, or None when the two cannot be compared."""
+    if None not in (case.lon, case.lat, new.lon, new.lat):
+        return distance_m(case.lon, case.lat, new.lon, new.lat)  # type: ignore[arg-type]
+    if case.unit_id is not None and case.unit_id == new.unit_id:
+        return 0.0
+    return None
+
+
+def joins(case: OpenCase, new: Incoming, rule: MergeRule) -> bool:
+    if case.category != new.category or case.status not in OPEN_STATUSES:
+        return False
+    if new.at - case.last_event_at > timedelta(minutes=rule.window_min):
+        return False
+    d = gap(case, new)
+    return d is not None and d <= rule.distance_m
+
+
+def choose(cases: Iterable[OpenCase], new: Incoming, rule: MergeRule) -> OpenCase | None:
+    """The open case the newcomer joins: the nearest; ties go to the oldest case."""
+    best: tuple[float, int, OpenCase] | None = None
+    for case in cases:
+        if joins(case, new, rule):
+            d = gap(case, new)
+            assert d is not None
+            key = (d, case.id, case)
+            if best is None or key[:2] < best[:2]:
+                best = key
+    return best[2] if best else None

@@ -1,0 +1,119 @@
+"""The one notification mechanism: a Notifier protocol and a database outbox.
+
+Notices are written in the same transaction as the case change that causes
+them, so a notice exists exactly when its change was committed. Delivery
+channels (SMS, MQTT topics, webhooks; dispatch part 2) read the outbox;
+``dedupe_key`` makes every notice at most once however often it is produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+#: Category names people read: Chinese first, English beside.
+CATEGORY_NAMES: dict[str, tuple[str, str]] = {
+    "intrusion": ("闯入", "intrusion"),
+    "loitering": ("徘徊", "loitering"),
+    "crowding": ("人员聚集", "crowding"),
+    "illegal_parking": ("违章停车", "illegal parking"),
+    "line_crossing": ("越线", "line crossing"),
+    "abandoned_object": ("遗留物品", "abandoned object"),
+    "camera_tamper": ("摄像头遮挡/移动", "camera tamper"),
+    "fire_smoke": ("烟火", "fire or smoke"),
+    "sensor_alarm": ("传感器告警", "sensor alarm"),
+    "flood": ("积水内涝", "flood"),
+    "dispute": ("矛盾纠纷", "dispute"),
+    "sanitation": ("环境卫生", "sanitation"),
+    "other": ("其他", "other"),
+}
+
+#: (Chinese, English) title templates per notice kind.
+TEMPLATES: dict[str, tuple[str, str]] = {
+    "assigned": ("新案件 #{case_id}：{cat_zh}", "New case #{case_id}: {cat_en}"),
+    "reminder_accept": (
+        "提醒：案件 #{case_id} 须在 {deadline} 前受理",
+        "Reminder: accept case #{case_id} by {deadline}",
+    ),
+    "reminder_resolve": (
+        "提醒：案件 #{case_id} 须在 {deadline} 前办结",
+        "Reminder: resolve case #{case_id} by {deadline}",
+    ),
+    "escalated": (
+        "案件 #{case_id} 逾期升级至{level_zh}",
+        "Case #{case_id} overdue, escalated to {level_en}",
+    ),
+    "pulled_in": (
+        "请到场协助：案件 #{case_id}（{cat_zh}）",
+        "Please turn up for case #{case_id} ({cat_en})",
+    ),
+}
+
+LEVEL_NAMES: tuple[tuple[str, str], ...] = (
+    ("单元", "unit"),
+    ("网格", "grid"),
+    ("村（社区）", "village"),
+    ("镇（街道）", "town"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    recipient: str
+    recipient_name: str | None
+    kind: str
+    case_id: int | None
+    dedupe_key: str
+    title: str
+    body: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def render(kind: str, case_id: int, category: str, **values: Any) -> tuple[str, str]:
+    """(title, body): Chinese title, English beside it in the body."""
+    zh_t, en_t = TEMPLATES[kind]
+    cat_zh, cat_en = CATEGORY_NAMES.get(category, (category, category))
+    level = int(values.pop("level", 0))
+    level_zh, level_en = LEVEL_NAMES[min(max(level, 0), len(LEVEL_NAMES) - 1)]
+    fields = dict(
+        case_id=case_id, cat_zh=cat_zh, cat_en=cat_en, level_zh=level_zh, level_en=level_en
+    )
+    fields.update(values)
+    return zh_t.format(**fields), en_t.format(**fields)
+
+
+class Notifier(Protocol):
+    def send(self, conn: psycopg.Connection[Any], notice: Notice, at: datetime) -> bool:
+        """Queue ``notice`` inside the caller's transaction; False when already sent."""
+        ...
+
+
+class OutboxNotifier:
+    """Writes notices to the ``notifications`` table (the outbox)."""
+
+    def send(self, conn: psycopg.Connection[Any], notice: Notice, at: datetime) -> bool:
+        cur = conn.execute(
+            """
+            INSERT INTO notifications
+                (case_id, recipient, recipient_name, kind, title, body, data, dedupe_key,
+                 created_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (dedupe_key) DO NOTHING
+            """,
+            (
+                notice.case_id,
+                notice.recipient,
+                notice.recipient_name,
+                notice.kind,
+                notice.title,
+                notice.body,
+                Jsonb(notice.data),
+                notice.dedupe_key,
+                at,
+            ),
+        )
+        return cur.rowcount == 1

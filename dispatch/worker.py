@@ -1,0 +1,81 @@
+"""The dispatcher loop: drain the queue, escalate, remind; thin on purpose.
+
+Run any number of these against one database: they coordinate only through
+row locks (``SKIP LOCKED``) and transaction-level advisory locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from dispatch.store import Context, dispatch_batch
+from dispatch.timers import escalate_due, send_reminders
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stats:
+    events: int = 0
+    escalations: int = 0
+    reminders: int = 0
+
+
+def run_timers(conn: psycopg.Connection[Any], ctx: Context) -> tuple[int, int]:
+    """Escalate and remind until nothing is due; returns (escalations, reminders)."""
+    esc = rem = 0
+    while (n := escalate_due(conn, ctx)) > 0:
+        esc += n
+    while (n := send_reminders(conn, ctx)) > 0:
+        rem += n
+    return esc, rem
+
+
+def drain(conn: psycopg.Connection[Any], ctx: Context, batch: int = 100) -> Stats:
+    """Dispatch every queued event, then run the timers once (``gridwatch dispatch --once``)."""
+    stats = Stats()
+    while (n := dispatch_batch(conn, ctx, batch)) > 0:
+        stats.events += n
+    stats.escalations, stats.reminders = run_timers(conn, ctx)
+    return stats
+
+
+def run(
+    dsn: str,
+    ctx: Context,
+    *,
+    stop: threading.Event | None = None,
+    batch: int = 100,
+    idle_s: float = 0.02,
+    timers_every_s: float = 1.0,
+) -> Stats:
+    """Dispatch until ``stop`` is set; survives database restarts by reconnecting."""
+    stop = stop or threading.Event()
+    stats = Stats()
+    next_timers = 0.0
+    while not stop.is_set():
+        try:
+            with psycopg.connect(
+                dsn, autocommit=True, application_name="gridwatch-dispatch"
+            ) as conn:
+                log.info("dispatcher connected")
+                while not stop.is_set():
+                    n = dispatch_batch(conn, ctx, batch)
+                    stats.events += n
+                    if time.monotonic() >= next_timers:
+                        esc, rem = run_timers(conn, ctx)
+                        stats.escalations += esc
+                        stats.reminders += rem
+                        next_timers = time.monotonic() + timers_every_s
+                    if n == 0:
+                        stop.wait(idle_s)
+        except psycopg.OperationalError as exc:
+            log.warning("dispatcher lost the database (%s); reconnecting in 1 s", exc)
+            stop.wait(1.0)
+    return stats
