@@ -1,10 +1,71 @@
-"""`gridwatch gateway`: not built yet."""
+"""`gridwatch gateway`: ingest MQTT messages into PostgreSQL and serve the API and console."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("gateway", help="(not built yet)")
-    p.set_defaults(handler=lambda args: p.error("not built yet"))
+    p = sub.add_parser("gateway", help="ingest MQTT into PostgreSQL; serve the API and the console")
+    p.add_argument("--no-api", action="store_true", help="ingest only, no HTTP server")
+    p.add_argument("--no-ingest", action="store_true", help="HTTP API and console only")
+    p.add_argument("--migrate", action="store_true", help="apply migrations first")
+    p.add_argument("--config-dir", type=Path, help="town config (default: GRIDWATCH_CONFIG_DIR)")
+    p.add_argument("--max-skew", type=float, default=300.0, help="seconds before clock_skewed")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gateway.db import MigrationError
+    from gateway.db.migrate import migrate
+    from gateway.web.server import Gateway, GatewayError, consumer_config
+    from gridwatch.settings import get_settings
+    from gridwatch.town import TownError, load_town
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = get_settings()
+    config_dir = args.config_dir or settings.config_dir
+    try:
+        town = load_town(config_dir)
+    except TownError as exc:
+        print(f"城镇配置无效 / town config invalid ({config_dir}): {exc}")
+        return 2
+    if args.migrate:
+        try:
+            migrate(
+                settings.migrate_database_url or settings.database_url,
+                service_role=settings.service_role,
+            )
+        except MigrationError as exc:
+            print(f"迁移失败 / migration failed: {exc}")
+            return 1
+    gateway = Gateway(
+        settings,
+        town=town,
+        api=not args.no_api,
+        ingest=not args.no_ingest,
+        consumer=consumer_config(settings, max_skew_s=args.max_skew),
+    )
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        gateway.start()
+    except GatewayError as exc:
+        print(f"网关启动失败 / gateway failed to start: {exc}")
+        return 1
+    if not args.no_api:
+        print(f"控制台 / console: {gateway.url}/", flush=True)
+    try:
+        done.wait()
+    finally:
+        gateway.stop()
+    return 0

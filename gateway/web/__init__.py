@@ -1,0 +1,1 @@
+"""HTTP side of the gateway: API, live push and the duty console."""

@@ -1,0 +1,76 @@
+"""The FastAPI application: health, events, hierarchy, live push and the console."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from psycopg_pool import AsyncConnectionPool
+
+from gateway.web.live import LiveHub
+from gateway.web.routes import router
+
+if TYPE_CHECKING:
+    from gridwatch.settings import Settings
+    from gridwatch.town import Town
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _optional_routers(app: FastAPI) -> None:
+    # The cases API lives with the dispatcher; include it when it is installed.
+    try:
+        module = importlib.import_module("dispatch.api")
+    except ImportError as exc:
+        log.info("dispatch.api not available (%s); /cases not served", exc)
+        return
+    app.include_router(module.router)
+
+
+def create_app(settings: Settings, town: Town | None = None, *, ingest: Any = None) -> FastAPI:
+    """Build the app; the database pool and the live listener open in the lifespan.
+
+    ``ingest`` is the running consumer when the API shares a process with it
+    (``/health`` reports its MQTT and database state); ``None`` for an API-only process.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = AsyncConnectionPool(
+            settings.database_url, min_size=1, max_size=10, open=False, timeout=5.0
+        )
+        await pool.open(wait=False)
+        hub = LiveHub(settings.database_url)
+        await hub.start()
+        app.state.pool = pool
+        app.state.live = hub
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await pool.close()
+
+    app = FastAPI(
+        title="gridwatch",
+        summary="网格化治理物联网网关 / IoT gateway for grid-based governance",
+        version="0.1.0",
+        lifespan=lifespan,
+        # Swagger UI loads its JavaScript from a CDN; /docs is our own offline page.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.town = town
+    app.state.ingest = ingest
+    app.include_router(router)
+    _optional_routers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,105 @@
+"""One gateway process: the ingest consumer and the HTTP API, started and stopped together.
+
+Tests run it in-process on free ports; ``gridwatch gateway`` runs it until a signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from gateway.ingest.consumer import Consumer, ConsumerConfig
+from gateway.ingest.registry import registry_from_town
+from gateway.web.app import create_app
+
+if TYPE_CHECKING:
+    from gridwatch.settings import Settings
+    from gridwatch.town import Town
+
+log = logging.getLogger(__name__)
+
+
+class GatewayError(Exception):
+    """The gateway could not start."""
+
+
+def consumer_config(settings: Settings, **overrides: object) -> ConsumerConfig:
+    """Consumer settings from the process settings; keyword arguments override."""
+    base = ConsumerConfig(
+        dsn=settings.database_url,
+        mqtt_host=settings.mqtt_host,
+        mqtt_port=settings.mqtt_port,
+        mqtt_username=settings.mqtt_username,
+        mqtt_password=settings.mqtt_password,
+        topic_prefix=settings.topic_prefix,
+        share_group=settings.share_group,
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+class Gateway:
+    """Ingest plus API. ``registry`` (device id -> unit id) defaults to the town's devices."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        town: Town | None = None,
+        registry: Mapping[str, str | None] | None = None,
+        api: bool = True,
+        ingest: bool = True,
+        consumer: ConsumerConfig | None = None,
+    ) -> None:
+        if registry is None:
+            registry = registry_from_town(town) if town is not None else {}
+        self.settings = settings
+        self.consumer = (
+            Consumer(consumer or consumer_config(settings), registry) if ingest else None
+        )
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        if api:
+            app = create_app(settings, town, ingest=self.consumer)
+            config = uvicorn.Config(
+                app,
+                host=settings.http_host,
+                port=settings.http_port,
+                log_level="warning",
+                lifespan="on",
+                timeout_graceful_shutdown=2,
+            )
+            self._server = uvicorn.Server(config)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.http_host}:{self.settings.http_port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        if self.consumer is not None:
+            self.consumer.start()
+        if self._server is not None:
+            server = self._server
+            self._thread = threading.Thread(target=server.run, name="gridwatch-http", daemon=True)
+            self._thread.start()
+            deadline = time.monotonic() + timeout
+            while not server.started:
+                if not self._thread.is_alive() or time.monotonic() > deadline:
+                    self.stop()
+                    raise GatewayError(f"HTTP server did not start on {self.url}")
+                time.sleep(0.05)
+        log.info("gateway running; console at %s/", self.url)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+        if self.consumer is not None:
+            self.consumer.stop()

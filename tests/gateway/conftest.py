@@ -1,0 +1,117 @@
+"""Fixtures for gateway tests: a migrated database, a running gateway, an MQTT publisher."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.contract import topic
+from gateway.db.migrate import migrate
+from gateway.web.server import Gateway
+from gridwatch.settings import Settings, get_settings
+from tests.conftest import free_port
+
+#: Device id -> unit id, as the town's devices.yaml would give.
+REGISTRY: dict[str, str | None] = {"cam-001": "unit-a", "cam-002": "unit-b", "box-7": None}
+
+
+@pytest.fixture
+def migrated_db(fresh_db: str) -> str:
+    migrate(fresh_db)
+    return fresh_db
+
+
+@pytest.fixture
+def gw_settings(
+    migrated_db: str, mqtt_broker: tuple[str, int], topic_prefix: str, share_group: str
+) -> Settings:
+    host, port = mqtt_broker
+    return get_settings(
+        database_url=migrated_db,
+        mqtt_host=host,
+        mqtt_port=port,
+        topic_prefix=topic_prefix,
+        share_group=share_group,
+        http_host="127.0.0.1",
+        http_port=free_port(),
+    )
+
+
+@pytest.fixture
+def running_gateway(gw_settings: Settings) -> Iterator[Gateway]:
+    gw = Gateway(gw_settings, registry=REGISTRY)
+    gw.start()
+    try:
+        assert gw.consumer is not None
+        assert gw.consumer.wait_connected(10), "gateway did not connect to MQTT"
+        time.sleep(0.2)  # let the SUBACK arrive before tests publish
+        yield gw
+    finally:
+        gw.stop()
+
+
+class Publisher:
+    """A plain MQTT client, like an edge box, publishing raw bytes with QoS 1."""
+
+    def __init__(self, host: str, port: int, prefix: str) -> None:
+        self.prefix = prefix
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"gwtest-pub-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.received: dict[str, bytes] = {}
+        self.client.on_message = self._on_message
+        self.client.connect(host, port)
+        self.client.loop_start()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.received[message.topic] = bytes(message.payload)
+
+    def send(self, device: str, kind: str, payload: bytes) -> None:
+        self.send_topic(topic(self.prefix, device, kind), payload)
+
+    def send_topic(self, name: str, payload: bytes) -> None:
+        info = self.client.publish(name, payload, qos=1)
+        info.wait_for_publish(5)
+
+    def watch_acks(self, device: str) -> None:
+        self.client.subscribe(topic(self.prefix, device, "ack"), qos=1)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publisher(mqtt_broker: tuple[str, int], topic_prefix: str) -> Iterator[Publisher]:
+    pub = Publisher(*mqtt_broker, topic_prefix)
+    try:
+        yield pub
+    finally:
+        pub.close()
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll until ``check()`` is truthy; fail the test naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {value!r})")
+        time.sleep(0.05)
+
+
+def scalar(dsn: str, query: str, params: tuple[Any, ...] = ()) -> Any:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(query.encode(), params).fetchone()
+    return None if row is None else row[0]
