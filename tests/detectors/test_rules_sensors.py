@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ T0 = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 
 def feed(
     rules: list[dict[str, Any]],
-    values: list[float | None],
+    values: Sequence[float | None],
     step_s: float = 60,
     sensor: str = "water_level",
 ) -> list[tuple[int, RuleHit]]:
