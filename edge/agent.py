@@ -1,0 +1,149 @@
+"""The edge agent: every camera of one box, a shared detector, status and will.
+
+``EdgeAgent(cfg).run(duration)`` is what ``gridwatch edge`` runs. Each camera
+publishes as its own device; a camera whose stream is unusable reports an
+offline Status naming the camera and field, and the others keep running.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from detectors.types import Detector
+from edge.camera import CameraRunner
+from edge.config import EdgeConfig
+from edge.publisher import Publisher
+from gateway.contract import Status
+from gridwatch import __version__
+
+log = logging.getLogger(__name__)
+
+
+class EdgeAgent:
+    def __init__(self, cfg: EdgeConfig, *, detector: Detector | None = None) -> None:
+        from detectors.backends import create_detector
+        from gridwatch.settings import get_settings
+
+        settings = get_settings()
+        self.cfg = cfg
+        self.host = cfg.mqtt.host or settings.mqtt_host
+        self.port = cfg.mqtt.port or settings.mqtt_port
+        self.prefix = cfg.mqtt.prefix or settings.topic_prefix
+        self.state_dir = cfg.state_dir or Path(settings.cache_dir) / "edge" / cfg.box_id
+        self.detector = detector or create_detector(cfg.detector.name, **cfg.detector.options)
+        gate = threading.Semaphore(cfg.detector.workers)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.cameras: list[CameraRunner] = []
+        for cam in cfg.cameras:
+            # Status.model_validate: without pydantic's mypy plugin, keyword calls of
+            # contract models flag every defaulted field as missing.
+            will = Status.model_validate(
+                {
+                    "device_id": cam.id,
+                    "seq": 0,
+                    "ts": datetime.now(UTC),
+                    "state": "offline",
+                    "sw_version": __version__,
+                    "detail": "connection lost (last will)",
+                }
+            )
+            pub = Publisher(
+                cam.id,
+                host=self.host,
+                port=self.port,
+                prefix=self.prefix,
+                will=will,
+                username=cfg.mqtt.username or settings.mqtt_username,
+                password=cfg.mqtt.password or settings.mqtt_password,
+                keepalive_s=cfg.mqtt.keepalive_s,
+                max_inflight=cfg.mqtt.max_inflight,
+                on_connect=self._wake.set,
+            )
+            self.cameras.append(
+                CameraRunner(
+                    cam,
+                    detector=self.detector,
+                    gate=gate,
+                    publisher=pub,
+                    snapshot_dir=cfg.snapshot_dir,
+                    state_dir=self.state_dir,
+                    tz=settings.zone,
+                    on_change=self._wake.set,
+                )
+            )
+        self._status_thread = threading.Thread(target=self._status_loop, name="edge-status")
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Camera id -> why it is not running, for cameras whose stream is unusable."""
+        return {c.cam.id: c.error for c in self.cameras if c.error}
+
+    def start(self) -> None:
+        self.cfg.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        for cam in self.cameras:
+            cam.publisher.start()
+            cam.start()
+        self._status_thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._status_thread.is_alive():
+            self._status_thread.join(10)
+        for cam in self.cameras:
+            cam.stop()
+        for cam in self.cameras:
+            cam.publisher.stop(cam.status(__version__, stopping=True))
+
+    def run(
+        self, duration: float | None = None, stop: threading.Event | None = None
+    ) -> dict[str, Any]:
+        """Start, run until ``duration`` seconds pass or ``stop`` is set, stop; a summary."""
+        self.start()
+        stop = stop or threading.Event()
+        end = None if duration is None else time.monotonic() + duration
+        try:
+            while not stop.is_set():
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                stop.wait(1.0 if left is None else min(1.0, left))
+        finally:
+            self.stop()
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "box_id": self.cfg.box_id,
+            "events": sum(c.events for c in self.cameras),
+            "cameras": {
+                c.cam.id: {
+                    "events": c.events,
+                    "frames_detected": c.processed,
+                    "late": c.late,
+                    "published": c.publisher.published,
+                    "acked": c.publisher.acked,
+                    "dropped": c.publisher.dropped,
+                    "error": c.error,
+                }
+                for c in self.cameras
+            },
+        }
+
+    def _status_loop(self) -> None:
+        while not self._stop.is_set():
+            for cam in self.cameras:
+                if cam.publisher.connected:
+                    try:
+                        cam.publisher.publish(cam.status(__version__), retain=True, timeout=0.5)
+                    except Exception:
+                        log.exception("camera %s: status publish failed", cam.cam.id)
+            # Wake early on a (re)connect so a will left by a lost connection is replaced.
+            self._wake.wait(self.cfg.status_interval_s)
+            self._wake.clear()

@@ -1,0 +1,238 @@
+"""One camera on the edge: its frame source, rules, sequence counter and publisher.
+
+The loop is thin: take the newest frame at the detect rate, detect (through the
+box's shared, bounded detector), step the rules, publish what they found. The
+decisions (which event id a finding belongs to, what the event says) are pure
+functions below it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from detectors.types import CameraRules, Detector, RuleHit
+from detectors.zones import anchor
+from edge.config import CameraConfig
+from edge.geo import build_homography, project
+from edge.publisher import Publisher
+from edge.seq import SeqCounter
+from edge.snapshot import write_snapshot
+from edge.sources import Frame, FrameSource, SourceError
+from gateway.contract import Event, Snapshot, Status
+
+log = logging.getLogger(__name__)
+
+
+def build_rules(cam: CameraConfig, tz: ZoneInfo) -> CameraRules:
+    from detectors.engine import build_camera_rules
+
+    return build_camera_rules(cam.rules_config(), tz)
+
+
+@dataclass
+class EventIds:
+    """One event id per situation: new at ``start``, reused for ``update`` and ``end``."""
+
+    open: dict[str, UUID] = field(default_factory=dict)
+
+    def for_hit(self, hit: RuleHit) -> UUID:
+        eid = self.open.get(hit.key)
+        if eid is None or hit.phase == "start":
+            eid = uuid4()
+            self.open[hit.key] = eid
+        if hit.phase == "end":
+            self.open.pop(hit.key, None)
+        return eid
+
+
+def hit_to_event(
+    hit: RuleHit,
+    *,
+    device_id: str,
+    seq: int,
+    event_id: UUID,
+    point: tuple[float, float] | None = None,
+    snapshot: Snapshot | None = None,
+) -> Event:
+    """The contract Event for one rule finding."""
+    # model_validate: without pydantic's mypy plugin, keyword calls of contract
+    # models flag every defaulted field as missing.
+    return Event.model_validate(
+        {
+            "event_id": event_id,
+            "device_id": device_id,
+            "seq": seq,
+            "ts": hit.ts,
+            "rule": hit.rule,
+            "category": hit.category,
+            "severity": hit.severity,
+            "phase": hit.phase,
+            "cls": hit.cls,
+            "score": None if hit.score is None else min(1.0, max(0.0, float(hit.score))),
+            "track_id": hit.track_id if hit.track_id is None or hit.track_id >= 0 else None,
+            "zone": hit.zone,
+            "box": None if hit.box is None else [round(float(v), 1) for v in hit.box],
+            "point": None if point is None else {"lon": point[0], "lat": point[1]},
+            "start": hit.start,
+            "end": hit.end,
+            "snapshot": snapshot,
+            "summary": hit.summary,
+        }
+    )
+
+
+class CameraRunner:
+    """Runs one camera in its own thread; ``error`` is set when its stream is unusable."""
+
+    def __init__(
+        self,
+        cam: CameraConfig,
+        *,
+        detector: Detector,
+        gate: threading.Semaphore,
+        publisher: Publisher,
+        snapshot_dir: Path,
+        state_dir: Path,
+        tz: ZoneInfo,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.cam = cam
+        self.on_change = on_change
+        self._was_online = False
+        self.detector = detector
+        self.gate = gate
+        self.publisher = publisher
+        self.snapshot_dir = snapshot_dir
+        self.seq = SeqCounter(state_dir / f"{cam.id}.seq")
+        self.rules = build_rules(cam, tz)
+        self.homography = build_homography(cam.homography) if cam.homography else None
+        self.ids = EventIds()
+        self.error: str | None = None
+        self.source: FrameSource | None = None
+        self.processed = 0
+        self.late = 0
+        self.events = 0
+        self.detect_ms = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"camera-{cam.id}", daemon=True)
+        fld, url = cam.detect_stream
+        try:
+            self.source = FrameSource(cam.id, url, start_offset_s=cam.start_offset_s, field=fld)
+        except SourceError as exc:
+            self.error = str(exc)
+
+    def start(self) -> None:
+        if self.source is None:
+            log.error("%s; the other cameras keep running", self.error)
+            return
+        self.source.start()
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self.source is not None:
+            self.source.stop()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        flush = getattr(self.rules, "flush", None)
+        if callable(flush) and self.source is not None:
+            for hit in flush(datetime.now(UTC)):
+                self._emit(hit, None)
+
+    def status(self, sw_version: str, *, stopping: bool = False) -> Status:
+        stats = self.source.stats() if self.source is not None else None
+        online = not stopping and stats is not None and stats.online
+        error = self.error or (stats.error if stats is not None else None)
+        detail = (
+            error
+            if error
+            else f"detect {self.processed} frames, {self.detect_ms:.1f} ms last, "
+            f"{self.events} events"
+        )
+        return Status.model_validate(
+            {
+                "device_id": self.cam.id,
+                # Status takes the last event's number rather than one of its own, so
+                # the event sequence the gateway checks for gaps stays dense.
+                "seq": max(0, self.seq.last),
+                "ts": datetime.now(UTC),
+                "state": "online" if online else "offline",
+                "fps": stats.fps if stats is not None else None,
+                "last_frame_ts": stats.last_frame_ts if stats is not None else None,
+                "sw_version": sw_version,
+                "dropped": {"late_frames": self.late, "publish": self.publisher.dropped},
+                "detail": ("stopped" if stopping and not error else detail)[:2000],
+            }
+        )
+
+    # ------------------------------------------------------------------ loop
+
+    def _run(self) -> None:
+        assert self.source is not None
+        period = 1.0 / self.cam.detect_fps
+        due = time.monotonic()
+        last_n = 0
+        while not self._stop.is_set():
+            online = self.source.stats().online
+            if online != self._was_online:
+                # Going on- or offline is news: let the status loop say so now.
+                self._was_online = online
+                if self.on_change is not None:
+                    self.on_change()
+            frame = self.source.wait_frame(after_n=last_n, timeout=max(period, 1.0))
+            if frame is None or frame.n == last_n:
+                continue
+            last_n = frame.n
+            try:
+                self._process(frame)
+            except Exception:
+                # One bad frame (or a rules bug) must not stop the camera.
+                log.exception("camera %s: processing frame %d failed", self.cam.id, frame.index)
+            due += period
+            now = time.monotonic()
+            if due < now:
+                # Behind: skip ahead rather than queue; the next frame is the newest anyway.
+                self.late += 1
+                due = now
+            self._stop.wait(due - now)
+
+    def _process(self, frame: Frame) -> None:
+        t0 = time.perf_counter()
+        with self.gate:
+            detections = self.detector.detect(frame.image)
+        self.detect_ms = (time.perf_counter() - t0) * 1000
+        self.processed += 1
+        for hit in self.rules.step(frame.ts, frame.image, detections):
+            self._emit(hit, frame)
+
+    def _emit(self, hit: RuleHit, frame: Frame | None) -> None:
+        event_id = self.ids.for_hit(hit)
+        seq = self.seq.next()
+        snapshot = None
+        if frame is not None:
+            snapshot = write_snapshot(
+                self.snapshot_dir,
+                self.cam.id,
+                frame.image,
+                event_id=event_id,
+                seq=seq,
+                ts=hit.ts,
+                frame_index=frame.index,
+                box=hit.box,
+            )
+        point = None
+        if self.homography is not None and hit.box is not None:
+            point = project(self.homography, anchor(hit.box))
+        event = hit_to_event(
+            hit, device_id=self.cam.id, seq=seq, event_id=event_id, point=point, snapshot=snapshot
+        )
+        self.events += 1
+        self.publisher.publish(event)

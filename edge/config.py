@@ -1,0 +1,175 @@
+"""The edge box's YAML config: which cameras, which detector, where to publish.
+
+Either written by hand (``gridwatch edge --config FILE``) or built from the town's
+``devices.yaml`` (``gridwatch edge --town DIR --camera ID``). Stream URLs are
+checked when each camera starts, not here, so one bad URL stops only its camera.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from detectors.config import CameraRulesConfig, RuleConfig, ZoneConfig
+from gateway.contract import DEVICE_ID_PATTERN
+from gridwatch.town.models import HomographyPoint
+
+
+class EdgeConfigError(Exception):
+    """An edge config that cannot be used; the message names the file, path and value."""
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class MqttConfig(_Config):
+    host: str | None = Field(None, description="Broker host; default GRIDWATCH_MQTT_HOST")
+    port: int | None = Field(None, ge=1, le=65535, description="Default GRIDWATCH_MQTT_PORT")
+    prefix: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_\-/]+$",
+        description="Topic prefix; default GRIDWATCH_TOPIC_PREFIX",
+    )
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    max_inflight: int = Field(100, ge=1, le=10000, description="Unacknowledged QoS 1 messages")
+
+
+class DetectorConfig(_Config):
+    name: str = Field("yolox_onnx", description="Back-end name in detectors.backends.BACKENDS")
+    options: dict[str, Any] = Field(default_factory=dict, description="Back-end keyword options")
+    workers: int = Field(2, ge=1, le=32, description="Detector calls running at once")
+
+
+class CameraConfig(_Config):
+    id: str = Field(pattern=DEVICE_ID_PATTERN, description="Device id: the MQTT client id too")
+    stream: str = Field(min_length=1, description="rtsp://, http(s)://, file://, usb://N, asset://")
+    substream: str | None = Field(None, description="Low-resolution stream to detect on")
+    detect_fps: float = Field(5.0, gt=0, le=30)
+    start_offset_s: float = Field(0.0, ge=0, description="Files only: where the replay starts")
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    homography: list[HomographyPoint] | None = Field(
+        None, min_length=4, description="Pixels of the detect stream and their map positions"
+    )
+
+    @model_validator(mode="after")
+    def _rules_fit(self) -> CameraConfig:
+        self.rules_config()
+        return self
+
+    def rules_config(self) -> CameraRulesConfig:
+        # The tracker behind the rules is tuned to the rate frames actually reach it.
+        return CameraRulesConfig(zones=self.zones, rules=self.rules, frame_rate=self.detect_fps)
+
+    @property
+    def detect_stream(self) -> tuple[str, str]:
+        """(field name, URL) of the stream the detector reads."""
+        return ("substream", self.substream) if self.substream else ("stream", self.stream)
+
+
+class EdgeConfig(_Config):
+    box_id: str = Field(pattern=DEVICE_ID_PATTERN, description="This edge box")
+    mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig.model_validate({}))
+    snapshot_dir: Path = Field(description="Where evidence JPEGs are written")
+    state_dir: Path | None = Field(
+        None, description="Sequence counters; default <cache_dir>/edge/<box_id>"
+    )
+    detector: DetectorConfig = Field(default_factory=lambda: DetectorConfig.model_validate({}))
+    status_interval_s: float = Field(10.0, ge=0.2, le=3600)
+    cameras: list[CameraConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> EdgeConfig:
+        ids = [c.id for c in self.cameras]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"camera ids {dupes} are used more than once")
+        return self
+
+
+def format_errors(exc: ValidationError, source: str, data: Any = None) -> str:
+    """Every error on its own line: file, path (with the camera id where known), value."""
+    lines = [f"{source}: {exc.error_count()} error(s) in the edge config"]
+    for err in exc.errors():
+        loc = list(err["loc"])
+        path = ""
+        for i, part in enumerate(loc):
+            if isinstance(part, int):
+                path += f"[{part}]"
+                if i > 0 and loc[i - 1] == "cameras" and isinstance(data, dict):
+                    cams = data.get("cameras")
+                    if isinstance(cams, list) and part < len(cams) and isinstance(cams[part], dict):
+                        path += f" (camera {cams[part].get('id', '?')})"
+            else:
+                path += f".{part}" if path else str(part)
+        value = repr(err.get("input"))[:80]
+        lines.append(f"  {path or '(root)'} = {value}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_edge_config(data: Any, source: str = "<edge config>") -> EdgeConfig:
+    try:
+        return EdgeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise EdgeConfigError(format_errors(exc, source, data)) from exc
+
+
+def load_edge_config(path: Path | str) -> EdgeConfig:
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise EdgeConfigError(f"{path}: cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise EdgeConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_edge_config(data, str(path))
+
+
+def config_from_town(
+    town_dir: Path | str,
+    camera_ids: list[str],
+    *,
+    box_id: str | None = None,
+    snapshot_dir: Path | None = None,
+    **overrides: Any,
+) -> EdgeConfig:
+    """Build an edge config for some cameras of the town's ``devices.yaml``."""
+    from gridwatch.settings import get_settings
+    from gridwatch.town import load_town
+
+    town = load_town(Path(town_dir))
+    cams = []
+    for cid in camera_ids:
+        dev = town.devices.get(cid)
+        if dev is None:
+            raise EdgeConfigError(f"{town_dir}: camera {cid!r} is not in devices.yaml")
+        if dev.kind != "camera" or dev.stream is None:
+            raise EdgeConfigError(f"{town_dir}: device {cid!r} is a {dev.kind}, not a camera")
+        cams.append(
+            {
+                "id": dev.id,
+                "stream": dev.stream,
+                "substream": dev.substream,
+                "detect_fps": dev.detect_fps,
+                "zones": dev.zones,
+                "rules": dev.rules,
+                "homography": dev.homography,
+            }
+        )
+    if not camera_ids:
+        raise EdgeConfigError(f"{town_dir}: name at least one camera")
+    box = box_id or f"edge-{camera_ids[0]}"
+    data: dict[str, Any] = {
+        "box_id": box,
+        "snapshot_dir": snapshot_dir or Path(get_settings().cache_dir) / "snapshots",
+        "cameras": cams,
+        **overrides,
+    }
+    return parse_edge_config(data, f"{town_dir} (cameras {', '.join(camera_ids)})")
