@@ -1,4 +1,4 @@
-"""End to end over the real Mosquitto and PostgreSQL: store once, dead-letter the bad, keep going."""
+"""End to end over real Mosquitto and PostgreSQL: store once, dead-letter the bad, keep going."""
 
 from __future__ import annotations
 

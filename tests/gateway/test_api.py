@@ -1,0 +1,158 @@
+"""The HTTP API against a real uvicorn server: live push, events, hierarchy, health."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from gateway.web.live import LiveHub
+from gateway.web.server import Gateway
+from gridwatch.settings import Settings
+from gridwatch.town import Town, load_town
+from tests.gateway.conftest import wait_for
+
+CONFIG = Path(__file__).parent.parent.parent / "config"
+
+
+@pytest.fixture(scope="module")
+def town() -> Town:
+    return load_town(CONFIG)
+
+
+@pytest.fixture
+def api(gw_settings: Settings, town: Town) -> Iterator[Gateway]:
+    gw = Gateway(gw_settings, town=town, ingest=False)
+    gw.start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+def insert_event(
+    dsn: str, *, unit: str, category: str, ts: datetime, device: str = "cam-0001"
+) -> str:
+    event_id = str(uuid.uuid4())
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, lon, lat,"
+            " score, payload) VALUES (%s, %s, %s, 1, 'intrusion', %s, %s, 119.0, 25.4, 0.9, '{}')",
+            (event_id, ts, device, category, unit),
+        )
+    return event_id
+
+
+def test_live_stream_delivers_event_and_case_notifications(api: Gateway) -> None:
+    dsn = api.settings.database_url
+    got: dict[str, dict[str, object]] = {}
+    with httpx.Client(base_url=api.url, timeout=10) as client:
+        wait_for(lambda: client.get("/health").json()["live"], what="LISTEN connection")
+        with client.stream("GET", "/live") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            assert next(lines).startswith("retry:")
+            wait_for(lambda: client.get("/health").json()["live_clients"] == 1, what="subscriber")
+            event_id = insert_event(
+                dsn, unit="V01-G01-U02", category="intrusion", ts=datetime.now(UTC)
+            )
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(
+                    "SELECT pg_notify('gridwatch_live', %s)",
+                    (json.dumps({"type": "case", "id": 7, "unit_id": "V01-G01-U02"}),),
+                )
+            kind = None
+            deadline = time.monotonic() + 10
+            for line in lines:
+                if line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: ") and kind:
+                    got[kind] = json.loads(line.removeprefix("data: "))
+                if len(got) == 2 or time.monotonic() > deadline:
+                    break
+    assert got["event"]["event_id"] == event_id
+    assert got["event"]["unit_id"] == "V01-G01-U02"
+    assert got["event"]["score"] == pytest.approx(0.9)
+    assert got["case"] == {"type": "case", "id": 7, "unit_id": "V01-G01-U02"}
+
+
+def test_slow_client_is_dropped_and_told_while_others_keep_receiving() -> None:
+    async def scenario() -> tuple[int, bool, bool, bytes]:
+        hub = LiveHub("postgresql://unused", client_queue=3)
+        fast, slow = hub.subscribe(), hub.subscribe()
+        received = 0
+        for i in range(10):
+            hub.publish(json.dumps({"type": "event", "n": i}))
+            while not fast.queue.empty():
+                fast.queue.get_nowait()
+                received += 1
+        from gateway.web.live import sse_stream
+
+        frames = [f async for f in sse_stream(hub, slow)]
+        return received, fast.overflowed, slow.overflowed, frames[-1]
+
+    received, fast_over, slow_over, last = asyncio.run(scenario())
+    assert received == 10 and not fast_over
+    assert slow_over
+    assert last.startswith(b"event: dropped")
+
+
+def test_events_filter_by_unit_category_and_time(api: Gateway) -> None:
+    dsn = api.settings.database_url
+    now = datetime.now(UTC)
+    a = insert_event(dsn, unit="V01-G01-U02", category="intrusion", ts=now - timedelta(hours=3))
+    b = insert_event(dsn, unit="V01-G01-U02", category="crowding", ts=now - timedelta(hours=1))
+    c = insert_event(dsn, unit="V02-G03-U02", category="intrusion", ts=now)
+    with httpx.Client(base_url=api.url, timeout=10) as client:
+        ids = [e["event_id"] for e in client.get("/events").json()]
+        assert ids == [c, b, a]
+        unit = client.get("/events", params={"unit": "V01-G01-U02"}).json()
+        assert [e["event_id"] for e in unit] == [b, a]
+        cat = client.get("/events", params={"category": "intrusion", "limit": 1}).json()
+        assert [e["event_id"] for e in cat] == [c]
+        since = (now - timedelta(hours=2)).isoformat()
+        recent = client.get("/events", params={"since": since}).json()
+        assert [e["event_id"] for e in recent] == [c, b]
+        assert client.get("/events", params={"limit": 1001}).status_code == 422
+        naive = client.get("/events", params={"since": "2026-01-01T00:00:00"})
+        assert naive.status_code == 422
+
+
+def test_hierarchy_is_the_towns_geojson(api: Gateway, town: Town) -> None:
+    geo = httpx.get(f"{api.url}/api/hierarchy", timeout=10).json()
+    assert geo["type"] == "FeatureCollection"
+    ids = {f["properties"]["id"] for f in geo["features"]}
+    assert set(town.hierarchy.areas) == ids
+    levels = {f["properties"]["level"] for f in geo["features"]}
+    assert {"town", "village", "grid", "unit"} <= levels
+
+
+def test_health_without_ingest_reports_db_and_no_mqtt(api: Gateway) -> None:
+    body = httpx.get(f"{api.url}/health", timeout=10).json()
+    assert body["db"] is True and body["mqtt"] is None and body["status"] == "ok"
+
+
+def test_health_is_degraded_when_the_database_is_unreachable(
+    gw_settings: Settings,
+) -> None:
+    from tests.conftest import free_port
+
+    closed = gw_settings.model_copy(
+        update={"database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/none"}
+    )
+    gw = Gateway(closed, ingest=False)
+    gw.start()
+    try:
+        res = httpx.get(f"{gw.url}/health", timeout=10)
+    finally:
+        gw.stop()
+    assert res.status_code == 503
+    assert res.json()["db"] is False and res.json()["status"] == "degraded"
