@@ -47,7 +47,7 @@ def test_four_concurrent_migrations_apply_each_version_once(fresh_db: str) -> No
 def test_tables_belong_to_the_owner_role_and_the_service_role_gets_dml(fresh_db: str) -> None:
     migrate(fresh_db)
     with psycopg.connect(fresh_db) as conn:
-        owners = dict(
+        owners: dict[str, str] = dict(
             conn.execute(
                 "SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c"
                 " JOIN pg_namespace n ON n.oid = c.relnamespace"
