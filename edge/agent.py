@@ -139,7 +139,7 @@ class EdgeAgent:
     def _status_loop(self) -> None:
         while not self._stop.is_set():
             for cam in self.cameras:
-                if cam.publisher.connected:
+                if cam.publisher.connected and not cam.starting:
                     try:
                         cam.publisher.publish(cam.status(__version__), retain=True, timeout=0.5)
                     except Exception:

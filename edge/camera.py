@@ -30,6 +30,8 @@ from gateway.contract import Event, Snapshot, Status
 
 log = logging.getLogger(__name__)
 
+STARTUP_GRACE_S = 10.0
+
 
 def build_rules(cam: CameraConfig, tz: ZoneInfo) -> CameraRules:
     from detectors.engine import build_camera_rules
@@ -107,6 +109,7 @@ class CameraRunner:
         self.cam = cam
         self.on_change = on_change
         self._was_online = False
+        self._started: float | None = None
         self.detector = detector
         self.gate = gate
         self.publisher = publisher
@@ -129,7 +132,17 @@ class CameraRunner:
         except SourceError as exc:
             self.error = str(exc)
 
+    @property
+    def starting(self) -> bool:
+        """Opened but no frame yet, for a few seconds: too early to call it on- or offline."""
+        if self.source is None or self._started is None:
+            return False
+        stats = self.source.stats()
+        young = time.monotonic() - self._started < STARTUP_GRACE_S
+        return stats.frames == 0 and stats.error is None and young
+
     def start(self) -> None:
+        self._started = time.monotonic()
         if self.source is None:
             log.error("%s; the other cameras keep running", self.error)
             return

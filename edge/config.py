@@ -7,6 +7,7 @@ checked when each camera starts, not here, so one bad URL stops only its camera.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -138,9 +139,14 @@ def config_from_town(
     *,
     box_id: str | None = None,
     snapshot_dir: Path | None = None,
+    start_offsets: Mapping[str, float] | None = None,
     **overrides: Any,
 ) -> EdgeConfig:
-    """Build an edge config for some cameras of the town's ``devices.yaml``."""
+    """Build an edge config for some cameras of the town's ``devices.yaml``.
+
+    ``start_offsets`` (camera id -> seconds) starts file replays at different points,
+    so several cameras replaying one clip do not show the same frame.
+    """
     from gridwatch.settings import get_settings
     from gridwatch.town import load_town
 
@@ -158,6 +164,7 @@ def config_from_town(
                 "stream": dev.stream,
                 "substream": dev.substream,
                 "detect_fps": dev.detect_fps,
+                "start_offset_s": (start_offsets or {}).get(cid, 0.0),
                 "zones": dev.zones,
                 "rules": dev.rules,
                 "homography": dev.homography,

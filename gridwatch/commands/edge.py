@@ -32,6 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--box-id", help="edge box id (with --town; default edge-<first camera>)")
     p.add_argument("--snapshot-dir", type=Path, help="with --town: where snapshots go")
+    p.add_argument(
+        "--stagger",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="with --town: the i-th camera's file replay starts i*S seconds in",
+    )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(handler=_run)
@@ -58,7 +65,11 @@ def _run(args: argparse.Namespace) -> int:
                 print("--town needs at least one --camera ID", file=sys.stderr)
                 return EXIT_CONFIG
             cfg = config_from_town(
-                args.town, args.camera, box_id=args.box_id, snapshot_dir=args.snapshot_dir
+                args.town,
+                args.camera,
+                box_id=args.box_id,
+                snapshot_dir=args.snapshot_dir,
+                start_offsets={c: i * args.stagger for i, c in enumerate(args.camera)},
             )
         agent = EdgeAgent(cfg)
     except (EdgeConfigError, DetectorError) as exc:

@@ -255,3 +255,36 @@ def test_bad_camera_url_is_named_and_the_other_camera_keeps_running(
     assert isinstance(status, Status) and status.state == "offline"
     assert status.detail is not None and "cam-bad" in status.detail and "stream" in status.detail
     assert agent.summary()["cameras"]["cam-good"]["frames_detected"] > 0
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+def test_town_cameras_become_an_edge_config() -> None:
+    from edge.config import config_from_town
+
+    cfg = config_from_town(
+        CONFIG_DIR, ["cam-demo-1", "cam-demo-2"], start_offsets={"cam-demo-2": 30.0}
+    )
+    assert cfg.box_id == "edge-cam-demo-1"
+    one, two = cfg.cameras
+    assert one.stream == "asset://vtest.avi" and one.zones and one.rules
+    assert one.homography is not None and len(one.homography) >= 4
+    assert (one.start_offset_s, two.start_offset_s) == (0.0, 30.0)
+    assert one.rules_config().frame_rate == one.detect_fps
+    with pytest.raises(EdgeConfigError, match=r"camera 'cam-nope' is not in devices\.yaml"):
+        config_from_town(CONFIG_DIR, ["cam-nope"])
+
+
+def test_edge_command_reports_a_bad_config_and_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "edge.yaml"
+    path.write_text("box_id: b\nsnapshot_dir: /tmp/x\ncameras:\n- {id: cam-a, strem: rtsp://x}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "gridwatch.cli", "edge", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "cameras[0] (camera cam-a).stream" in proc.stderr
+    assert "cameras[0] (camera cam-a).strem = 'rtsp://x'" in proc.stderr
