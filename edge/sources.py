@@ -109,7 +109,7 @@ def parse_stream(url: str, *, camera_id: str = "?", field: str = "stream") -> St
     )
 
 
-def _open_capture(spec: StreamSpec) -> Any:
+def _open_capture(spec: StreamSpec, timeout_s: float) -> Any:
     import cv2
 
     if spec.kind == "rtsp":
@@ -117,7 +117,11 @@ def _open_capture(spec: StreamSpec) -> Any:
         os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", RTSP_OPTIONS)
     if spec.kind == "usb":
         return cv2.VideoCapture(int(spec.target))
-    return cv2.VideoCapture(str(spec.target), cv2.CAP_FFMPEG)
+    ms = int(timeout_s * 1000)
+    # Without read/open timeouts a stalled stream blocks read() forever and never
+    # looks offline; with them it fails and goes through reconnect.
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+    return cv2.VideoCapture(str(spec.target), cv2.CAP_FFMPEG, params)
 
 
 class FrameSource:
@@ -132,6 +136,7 @@ class FrameSource:
         loop: bool = True,
         backoff: Callable[[int], float] = backoff_delay,
         field: str = "stream",
+        timeout_s: float = 10.0,
     ) -> None:
         self.camera_id = camera_id
         self.url = url
@@ -140,6 +145,7 @@ class FrameSource:
         self.loop = loop
         self._backoff = backoff
         self._field = field
+        self.timeout_s = timeout_s
         self._lock = threading.Lock()
         self._latest: Frame | None = None
         self._stop = threading.Event()
@@ -206,7 +212,7 @@ class FrameSource:
     def _run(self) -> None:
         attempt = 0
         while not self._stop.is_set():
-            cap = _open_capture(self.spec)
+            cap = _open_capture(self.spec, self.timeout_s)
             try:
                 if not cap.isOpened():
                     raise SourceError(f"cannot open {self._field} {self.url!r}")
@@ -234,7 +240,7 @@ class FrameSource:
                 self._reconnects += 1
                 error = self._error
             delay = self._backoff(attempt)
-            log.warning("camera %s: %s; retry %d in %.1f s", self.camera_id, error, attempt, delay)
+            log.warning("%s; retry %d in %.1f s", error, attempt, delay)
             self._stop.wait(delay)
         self._set_state(False, self._error)
 

@@ -288,3 +288,45 @@ def test_edge_command_reports_a_bad_config_and_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "cameras[0] (camera cam-a).stream" in proc.stderr
     assert "cameras[0] (camera cam-a).strem = 'rtsp://x'" in proc.stderr
+
+
+@pytest.mark.slow
+def test_killed_edge_leaves_its_last_will_as_retained_offline_status(
+    tmp_path: Path,
+    vtest_clip: Path,
+    collector: Collector,
+    mqtt_broker: tuple[str, int],
+    topic_prefix: str,
+) -> None:
+    host, port = mqtt_broker
+    path = _edge_yaml(tmp_path, topic_prefix, host, port, [_camera("cam-k", str(vtest_clip))])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridwatch.cli", "edge", "--config", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def online(m: Any) -> bool:
+            s = parse(MessageKind.STATUS, m.payload) if m.topic.endswith("/status") else None
+            return isinstance(s, Status) and s.state == "online"
+
+        assert collector.wait_for(online, timeout=60) is not None
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+    def offline(m: Any) -> bool:
+        s = parse(MessageKind.STATUS, m.payload) if m.topic.endswith("/status") else None
+        return isinstance(s, Status) and s.state == "offline"
+
+    will = collector.wait_for(offline, timeout=30)
+    assert will is not None, "no last will after kill -9"
+    status = parse(MessageKind.STATUS, will.payload)
+    assert isinstance(status, Status) and status.detail == "connection lost (last will)"
+    late = Collector(host, port, topic_prefix)
+    try:
+        kept = late.wait_for(lambda m: m.topic.endswith("cam-k/status"), timeout=5)
+    finally:
+        late.close()
+    assert kept is not None and kept.retain and kept.payload == will.payload

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge.sources import FrameSource, SourceError, backoff_delay, parse_stream
@@ -92,3 +93,82 @@ def test_unreachable_stream_goes_offline_and_keeps_retrying() -> None:
         assert stats.error is not None and "cam-2" in stats.error and "stream" in stats.error
     finally:
         src.stop()
+
+
+class MjpegServer:
+    """A real HTTP MJPEG camera on loopback (multipart/x-mixed-replace), 10 frames/s."""
+
+    def __init__(self, jpeg: bytes, port: int = 0) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        halt = self.halt = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace;boundary=frame")
+                self.end_headers()
+                head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+                try:
+                    while not halt.is_set():
+                        self.wfile.write(head % len(jpeg) + jpeg + b"\r\n")
+                        halt.wait(0.1)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        class Server(ThreadingHTTPServer):
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", port), Handler)
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.halt.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def _until(pred: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.slow
+def test_mjpeg_camera_goes_offline_when_it_stops_and_back_when_it_returns() -> None:
+    import cv2
+
+    jpeg = cv2.imencode(".jpg", np.full((240, 320, 3), 90, np.uint8))[1].tobytes()
+    cam = MjpegServer(jpeg)
+    src = FrameSource(
+        "cam-h", f"http://127.0.0.1:{cam.port}/cam.mjpg", backoff=lambda a: 0.2, timeout_s=3
+    ).start()
+    back: MjpegServer | None = None
+    try:
+        first = src.wait_frame(timeout=15)
+        assert first is not None and first.image.shape == (240, 320, 3)
+        assert src.stats().online
+        cam.close()
+        assert _until(lambda: not src.stats().online, 15), "still online after the stream ended"
+        down = src.stats()
+        assert down.error is not None and "cam-h" in down.error
+        seen = src.latest()
+        back = MjpegServer(jpeg, port=cam.port)
+        assert _until(lambda: src.stats().online, 15), "did not reconnect"
+        newer = src.wait_frame(after_n=seen.n if seen else 0, timeout=10)
+        assert newer is not None and seen is not None and newer.n > seen.n
+        assert src.stats().reconnects >= 1
+    finally:
+        src.stop()
+        if back is not None:
+            back.close()
