@@ -23,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 from gridwatch.town.models import CATEGORIES
 
 DEMO_FRAME = (768, 576)  # vtest.avi
+GRID_SIZE = 1e-7  # degrees (~1 cm): what the files hold; both sides of an edge share vertices
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,81 @@ def _units_of_grid(
     return cells, "", None
 
 
+def _warp(xy: np.ndarray, terms: list[tuple[int, float, float, float, float]]) -> np.ndarray:
+    """A smooth displacement field; each term moves x or y by ``amp * sin(k . p + phase)``."""
+    out = xy.copy()
+    for axis, amp, kx, ky, phase in terms:
+        out[:, axis] += amp * np.sin(kx * xy[:, 0] + ky * xy[:, 1] + phase)
+    return out
+
+
+def _noded(geoms: list[BaseGeometry]) -> list[BaseGeometry]:
+    """Insert every vertex lying on another shape's edge into that edge (T-junctions).
+
+    A unit's edge along its grid's boundary ends where the neighbouring grid's
+    units do not; without this, densifying and warping would pull the two sides
+    of the boundary apart.
+    """
+    coords = np.unique(np.concatenate([shapely.get_coordinates(g) for g in geoms]), axis=0)
+    points = shapely.points(coords)
+    tree = shapely.STRtree(points)
+    geom_idx, point_idx = tree.query(np.array(geoms), predicate="dwithin", distance=1e-9)
+    out = []
+    for i, g in enumerate(geoms):
+        near = points[point_idx[geom_idx == i]]
+        out.append(shapely.snap(g, shapely.multipoints(near), 1e-9) if len(near) else g)
+    return out
+
+
+def _wiggle(town: SynthTown, spec: SynthSpec, rng: np.random.Generator) -> None:
+    """Make straight Voronoi edges look hand-drawn, keeping shared edges shared.
+
+    Units are densified and moved by one smooth displacement field whose slope
+    stays below 0.5, so no shape folds over; both sides of a shared edge get the
+    same vertices. Grids, villages and the town are then rebuilt as unions of
+    their children (ponds included), so every child lies exactly in its parent.
+    """
+    size = math.sqrt(town.geometries["T01"].area / max(spec.units, 1))
+    terms = []
+    for wavelength, slope in ((size * 0.6, 0.2), (size * 0.25, 0.08)):
+        k = 2 * math.pi / wavelength
+        amp = slope / k
+        for axis in (0, 1):
+            angle = rng.uniform(0, 2 * math.pi)
+            terms.append(
+                (axis, amp, k * math.cos(angle), k * math.sin(angle), rng.uniform(0, 2 * math.pi))
+            )
+    step = size / 12
+
+    def moved(geom: BaseGeometry) -> BaseGeometry:
+        dense = shapely.segmentize(geom, step)
+        return shapely.set_precision(
+            shapely.transform(dense, lambda xy: _warp(xy, terms)), GRID_SIZE
+        )
+
+    levels = {f["properties"]["id"]: f["properties"]["level"] for f in town.features}
+    parents = {f["properties"]["id"]: f["properties"].get("parent") for f in town.features}
+    units = sorted(a for a, lv in levels.items() if lv == "unit")
+    noded = _noded([town.geometries[u] for u in units] + town.ponds)
+    pieces: dict[str, list[BaseGeometry]] = {}
+    for area_id, geom in zip(units, noded, strict=False):
+        town.geometries[area_id] = moved(geom)
+        pieces.setdefault(str(parents[area_id]), []).append(town.geometries[area_id])
+    town.ponds = [moved(p) for p in noded[len(units) :]]
+    for pond, unit in zip(town.ponds, town.pond_units, strict=True):
+        pieces[str(parents[unit])].append(pond)
+    for level in ("grid", "village", "town"):
+        for area_id in sorted(a for a, lv in levels.items() if lv == level):
+            merged = _polygons(shapely.union_all(pieces[area_id], grid_size=GRID_SIZE))
+            # A parent is its children put together: any hole left is a rounding crumb.
+            town.geometries[area_id] = _polygons(
+                shapely.union_all([Polygon(p.exterior) for p in shapely.get_parts(merged)])
+            )
+            parent = parents[area_id]
+            if parent is not None:
+                pieces.setdefault(parent, []).append(town.geometries[area_id])
+
+
 def _town_shape(spec: SynthSpec, rng: np.random.Generator) -> Polygon:
     n = 64
     ang = np.linspace(0, 2 * math.pi, n, endpoint=False)
@@ -329,6 +405,7 @@ def synth_town(spec: SynthSpec | None = None) -> SynthTown:
         ):
             town.multipolygon_units.append(f["properties"]["id"])
 
+    _wiggle(town, spec, rng)
     _add_departments(town, ppl)
     units = [f["properties"]["id"] for f in town.features if f["properties"]["level"] == "unit"]
     demo_units = _add_devices(town, spec, rng, units, ppl)
