@@ -1,0 +1,294 @@
+"""Dispatch speed: bulk routing through the town locator, and event-to-case latency.
+
+    python bench/dispatch.py --json [--points 200000] [--e2e-seconds 20] [--no-e2e]
+
+On a synthesized town of 1,114 units (Zhongmen's size):
+
+- ``locate_points_per_s``: points per second through ``Hierarchy.locate_many``
+  (bulk: one vectorised query for all points, then the unit's grid, village, town);
+- ``e2e_p50_ms`` / ``e2e_p99_ms``: from an event published over MQTT (QoS 1) to the
+  NOTIFY of its case on ``gridwatch_live``, with a real ``gridwatch gateway`` and
+  ``gridwatch dispatch`` as separate processes, under a background load of
+  ``--rate`` events/s (default 1,000) that also open and merge cases.
+
+The last line printed is one JSON object. Reference figures from
+``shared/notes/performance.md`` are printed beside ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+BASELINES = {
+    "shapely_strtree_bulk_points_per_s": [660_000, 690_000],
+    "shapely_one_point_us": 12,
+    "case_commit_ms": 1,
+}
+ZHONGMEN = {"seed": 7, "villages": 20, "grids": 61, "units": 1114}
+
+
+def make_town(out: Path) -> Any:
+    from gridwatch.town import load_town
+    from gridwatch.town.synth import SynthSpec, synth_town, write_config
+
+    spec = SynthSpec(**ZHONGMEN)
+    write_config(synth_town(spec), out, spec)
+    return load_town(out)
+
+
+def bench_locate(town: Any, points: int, repeat: int = 3) -> dict[str, Any]:
+    import numpy as np
+
+    minx, miny, maxx, maxy = town.hierarchy.geometries[town.hierarchy.town_id].bounds
+    rng = np.random.default_rng(1)
+    lons = rng.uniform(minx, maxx, points)
+    lats = rng.uniform(miny, maxy, points)
+    best = float("inf")
+    found = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        locs = town.hierarchy.locate_many(lons, lats)
+        best = min(best, time.perf_counter() - t0)
+        found = sum(1 for loc in locs if loc is not None)
+    t0 = time.perf_counter()
+    for i in range(1000):
+        town.hierarchy.locate(float(lons[i]), float(lats[i]))
+    one_us = (time.perf_counter() - t0) / 1000 * 1e6
+    return {
+        "locate_points_per_s": round(points / best),
+        "locate_points": points,
+        "locate_in_a_unit": found,
+        "locate_one_point_us": round(one_us, 1),
+    }
+
+
+# --------------------------------------------------------------------------- e2e
+
+
+def _pg_admin() -> str:
+    return os.environ.get(
+        "GRIDWATCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[str, Any]:
+    import numpy as np
+    import paho.mqtt.client as mqtt
+    import psycopg
+    from paho.mqtt.enums import CallbackAPIVersion
+    from psycopg import sql
+
+    from gateway.contract import Event, dumps, topic
+    from gateway.db.migrate import migrate
+
+    name = f"gwbench_dispatch_{uuid.uuid4().hex[:8]}"
+    admin = _pg_admin()
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = admin.rpartition("/")[0] + "/" + name
+    prefix = f"gwbench/{uuid.uuid4().hex[:8]}"
+    mqtt_host = os.environ.get("GRIDWATCH_MQTT_HOST", "127.0.0.1")
+    mqtt_port = int(os.environ.get("GRIDWATCH_MQTT_PORT", "1883"))
+    env = {
+        **os.environ,
+        "GRIDWATCH_DATABASE_URL": dsn,
+        "GRIDWATCH_CONFIG_DIR": str(config_dir),
+        "GRIDWATCH_TOPIC_PREFIX": prefix,
+        "GRIDWATCH_SHARE_GROUP": f"gwbench{uuid.uuid4().hex[:6]}",
+        "GRIDWATCH_MQTT_HOST": mqtt_host,
+        "GRIDWATCH_MQTT_PORT": str(mqtt_port),
+        "GRIDWATCH_HTTP_PORT": str(_free_port()),
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+    latencies: list[float] = []
+    try:
+        migrate(dsn)
+        cli = [sys.executable, "-m", "gridwatch.cli"]
+        procs.append(
+            subprocess.Popen(
+                [*cli, "gateway", "--no-api"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [*cli, "dispatch", "--batch", "200"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        cams = sorted(d.id for d in town.devices.values())
+        units = list(town.hierarchy.unit_ids)
+        rng = np.random.default_rng(2)
+        geoms = town.hierarchy.geometries
+        pts = [geoms[u].representative_point() for u in units]
+        sent: dict[tuple[float, float], float] = {}
+        seq = {c: 0 for c in cams}
+        lock = threading.Lock()
+
+        listener = psycopg.connect(dsn, autocommit=True)
+        listener.execute("LISTEN gridwatch_live")
+
+        def listen(stop: threading.Event) -> None:
+            while not stop.is_set():
+                for note in listener.notifies(timeout=0.2, stop_after=100):
+                    got = time.perf_counter()
+                    msg = json.loads(note.payload)
+                    if msg.get("type") != "case" or msg.get("lon") is None:
+                        continue
+                    key = (round(msg["lon"], 7), round(msg["lat"], 7))
+                    with lock:
+                        t = sent.pop(key, None)
+                    if t is not None:
+                        latencies.append((got - t) * 1000)
+
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"bench-{uuid.uuid4().hex[:6]}",
+            protocol=mqtt.MQTTv5,
+        )
+        client.max_inflight_messages_set(1000)
+        client.connect(mqtt_host, mqtt_port)
+        client.loop_start()
+        stop = threading.Event()
+        t_listen = threading.Thread(target=listen, args=(stop,), daemon=True)
+        t_listen.start()
+        time.sleep(6)  # gateway and dispatcher load the town and connect
+
+        def publish(category: str, lon: float, lat: float) -> None:
+            cam = cams[int(rng.integers(len(cams)))]
+            seq[cam] += 1
+            ev = Event.model_validate(
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "device_id": cam,
+                    "seq": seq[cam],
+                    "ts": datetime.now(UTC).isoformat(),
+                    "rule": category,
+                    "category": category,
+                    "severity": 2,
+                    "point": {"lon": lon, "lat": lat},
+                    "cls": "person",
+                    "score": 0.8,
+                }
+            )
+            )
+            client.publish(topic(prefix, cam, "event"), dumps(ev), qos=1)
+
+        t_end = time.perf_counter() + seconds
+        n = 0
+        probe_every = max(1, int(rate // 10))  # ten probes a second
+        start = time.perf_counter()
+        while time.perf_counter() < t_end:
+            n += 1
+            due = start + n / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            if n % probe_every == 0:
+                # A probe: a unique point, far from open cases of its category -> a new case.
+                p = pts[int(rng.integers(len(pts)))]
+                lon = round(float(p.x) + float(rng.uniform(-1e-4, 1e-4)), 7)
+                lat = round(float(p.y) + float(rng.uniform(-1e-4, 1e-4)), 7)
+                with lock:
+                    sent[(lon, lat)] = time.perf_counter()
+                publish("abandoned_object", lon, lat)
+            else:
+                # Background: loitering and crowding around unit points; they open and merge.
+                p = pts[int(rng.integers(len(pts)))]
+                publish("loitering" if n % 2 else "crowding", float(p.x), float(p.y))
+        time.sleep(3)
+        stop.set()
+        t_listen.join()
+        client.loop_stop()
+        client.disconnect()
+        listener.close()
+        with psycopg.connect(dsn) as c:
+            cases = c.execute("SELECT count(*), coalesce(sum(recurrence), 0) FROM cases").fetchone()
+            events = c.execute("SELECT count(*) FROM events").fetchone()
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    lat_sorted = sorted(latencies)
+
+    def pct(q: float) -> float | None:
+        if not lat_sorted:
+            return None
+        return round(lat_sorted[min(len(lat_sorted) - 1, int(q * len(lat_sorted)))], 1)
+
+    return {
+        "e2e_p50_ms": round(statistics.median(lat_sorted), 1) if lat_sorted else None,
+        "e2e_p99_ms": pct(0.99),
+        "e2e_probes": len(lat_sorted),
+        "e2e_probes_lost": n // probe_every - len(lat_sorted),
+        "background_rate_per_s": rate,
+        "events_stored": events[0] if events else None,
+        "cases": cases[0] if cases else None,
+        "case_recurrence_total": cases[1] if cases else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--json", action="store_true", help="print only the JSON result line")
+    ap.add_argument("--points", type=int, default=200_000)
+    ap.add_argument("--no-e2e", action="store_true")
+    ap.add_argument("--e2e-seconds", type=float, default=20.0)
+    ap.add_argument("--rate", type=float, default=1000.0, help="background events/s")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="gwbench-town-") as tmp:
+        town = make_town(Path(tmp))
+        result: dict[str, Any] = {"town_units": len(town.hierarchy.unit_ids)}
+        result.update(bench_locate(town, args.points))
+        if not args.no_e2e:
+            try:
+                result.update(bench_e2e(town, Path(tmp), args.e2e_seconds, args.rate))
+            except Exception as exc:  # the e2e part needs the gateway and services
+                result["e2e_error"] = f"{type(exc).__name__}: {exc}"
+    result["baselines"] = BASELINES
+    result["targets"] = {"locate_points_per_s": ">= 500000", "e2e_p99_ms": "< 300"}
+    if not args.json:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
