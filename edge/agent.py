@@ -64,6 +64,7 @@ class EdgeAgent:
                 keepalive_s=cfg.mqtt.keepalive_s,
                 max_inflight=cfg.mqtt.max_inflight,
                 on_connect=self._wake.set,
+                client_id=cam.id + cfg.mqtt.client_id_suffix,
             )
             self.cameras.append(
                 CameraRunner(

@@ -36,6 +36,14 @@ class MqttConfig(_Config):
     )
     username: str | None = None
     password: str | None = None
+    client_id_suffix: str = Field(
+        "",
+        max_length=40,
+        pattern=r"^[A-Za-z0-9_\-.]*$",
+        description="Appended to the device id to form the MQTT client id. Leave empty in "
+        "production (ACLs match %c to the device id); set it when several runs share a "
+        "broker, since a second client with the same id disconnects the first",
+    )
     keepalive_s: int = Field(30, ge=5, le=3600)
     max_inflight: int = Field(100, ge=1, le=10000, description="Unacknowledged QoS 1 messages")
 

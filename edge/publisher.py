@@ -41,6 +41,7 @@ class Publisher:
         keepalive_s: int = 30,
         max_inflight: int = 100,
         on_connect: Callable[[], None] | None = None,
+        client_id: str | None = None,
     ) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
@@ -61,7 +62,7 @@ class Publisher:
         self.connect_error: str | None = None
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=device_id,
+            client_id=client_id or device_id,
             protocol=mqtt.MQTTv311,
             clean_session=True,
         )

@@ -115,7 +115,13 @@ def _edge_yaml(
 ) -> Path:
     cfg = {
         "box_id": "box-test",
-        "mqtt": {"host": host, "port": port, "prefix": prefix},
+        # Client ids are global on the broker: keep them apart from concurrent runs.
+        "mqtt": {
+            "host": host,
+            "port": port,
+            "prefix": prefix,
+            "client_id_suffix": "-" + prefix.replace("/", "-"),
+        },
         "snapshot_dir": str(tmp_path / "snaps"),
         "state_dir": str(tmp_path / "state"),
         "status_interval_s": 1.0,
