@@ -197,7 +197,6 @@ def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[
                     "score": 0.8,
                 }
             )
-            )
             client.publish(topic(prefix, cam, "event"), dumps(ev), qos=1)
 
         t_end = time.perf_counter() + seconds
