@@ -141,7 +141,8 @@ class Hierarchy:
 
     def locate(self, lon: float, lat: float) -> Location | None:
         """The unit containing one point; on a shared edge the smaller unit id wins."""
-        return self.locate_many([lon], [lat])[0]
+        i = self._locator.index_one(float(lon), float(lat))
+        return self._locations[i] if i >= 0 else None
 
     def geojson(self) -> dict[str, Any]:
         """A FeatureCollection of every area (ids, names, levels, parents, leader names)."""

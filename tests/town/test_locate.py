@@ -14,6 +14,7 @@ import shapely
 
 from gridwatch.cli import main
 from gridwatch.town import load_hierarchy
+from gridwatch.town.locate import PointLocator
 from tests.town.conftest import BuiltTown
 
 Floats = npt.NDArray[np.float64]
@@ -105,6 +106,9 @@ def test_locate_agrees_with_ray_casting_on_a_zhongmen_sized_town(big_town: Built
     got = [loc.unit_id if loc else "" for loc in hierarchy.locate_many(x, y)]
     mismatches = [(i, expected[i], got[i]) for i in range(len(got)) if expected[i] != got[i]]
     assert not mismatches, mismatches[:10]
+    # The one-point path agrees with the bulk path.
+    one = [hierarchy.locate(float(x[i]), float(y[i])) for i in range(0, 10_000, 7)]
+    assert [loc.unit_id if loc else "" for loc in one] == got[::7]
 
     # Each kind of place was really hit.
     start = 0
@@ -178,6 +182,32 @@ def test_exact_rules(tiny: Path, lon: float, lat: float, unit: str | None) -> No
     assert (loc.unit_id if loc else None) == unit
     if loc is not None:
         assert (loc.grid_id, loc.village_id, loc.town_id) == ("g", "v", "t")
+    # Both bulk paths (grid cells and tree query) give the same answer as the one-point path.
+    geoms = [h.geometries[u] for u in h.unit_ids]
+    for threshold in (1, 10**9):
+        [i] = PointLocator(geoms, grid_min_points=threshold).index([lon], [lat]).tolist()
+        assert (h.unit_ids[i] if i >= 0 else None) == unit
+
+
+@pytest.mark.slow
+def test_grid_and_tree_paths_agree_on_vertices_and_edges(big_town: BuiltTown) -> None:
+    """Points exactly on shared vertices and edges, where the tie-break decides."""
+    h = load_hierarchy(big_town.path / "town.geojson")
+    geoms = [h.geometries[u] for u in h.unit_ids]
+    vertices = np.unique(shapely.get_coordinates(geoms), axis=0)
+    rings = shapely.get_rings(shapely.get_parts(geoms))
+    mids = np.vstack([(c[:-1] + c[1:]) / 2 for c in map(shapely.get_coordinates, rings)])
+    pts = np.vstack([vertices, mids])
+    grid = PointLocator(geoms, grid_min_points=1).index(pts[:, 0], pts[:, 1])
+    tree = PointLocator(geoms, grid_min_points=10**9).index(pts[:, 0], pts[:, 1])
+    assert (grid == tree).all()
+    # Shared vertices really are in several units, and the smallest index won.
+    hits = shapely.STRtree(geoms).query(shapely.points(vertices), predicate="intersects")
+    multi = np.bincount(hits[0], minlength=len(vertices)) > 1
+    assert multi.sum() > 1000
+    lowest = np.full(len(vertices), len(geoms))
+    np.minimum.at(lowest, hits[0], hits[1])
+    assert (grid[: len(vertices)][multi] == lowest[multi]).all()
 
 
 def test_cli_keeps_order_and_leaves_misses_empty(
