@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool
 
+from dispatch.api import router as cases_router
 from gateway.web.live import LiveHub
 from gateway.web.routes import router
 
@@ -23,16 +23,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
-
-
-def _optional_routers(app: FastAPI) -> None:
-    # The cases API lives with the dispatcher; include it when it is installed.
-    try:
-        module = importlib.import_module("dispatch.api")
-    except ImportError as exc:
-        log.info("dispatch.api not available (%s); /cases not served", exc)
-        return
-    app.include_router(module.router)
 
 
 def create_app(settings: Settings, town: Town | None = None, *, ingest: Any = None) -> FastAPI:
@@ -71,6 +61,7 @@ def create_app(settings: Settings, town: Town | None = None, *, ingest: Any = No
     app.state.town = town
     app.state.ingest = ingest
     app.include_router(router)
-    _optional_routers(app)
+    # The cases API (/cases) lives with the dispatcher, on the same pool.
+    app.include_router(cases_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -156,3 +156,20 @@ def test_health_is_degraded_when_the_database_is_unreachable(
         gw.stop()
     assert res.status_code == 503
     assert res.json()["db"] is False and res.json()["status"] == "degraded"
+
+
+def test_cases_api_is_served_by_the_gateway(api: Gateway) -> None:
+    res = httpx.get(f"{api.url}/cases", timeout=10)
+    assert res.status_code == 200
+
+
+def test_console_loads_nothing_from_outside() -> None:
+    import re
+
+    static = Path(__file__).parent.parent.parent / "gateway" / "web" / "static"
+    for path in static.iterdir():
+        text = path.read_text(encoding="utf-8")
+        # The SVG namespace is an identifier, not a download.
+        urls = set(re.findall(r"(?:https?:)?//[\w.-]+\.\w+", text)) - {"http://www.w3.org"}
+        assert not urls, f"{path.name} refers to {urls}"
+    assert {"index.html", "console.js", "console.css"} <= {p.name for p in static.iterdir()}

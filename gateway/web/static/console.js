@@ -5,6 +5,10 @@
 const SVG_NS = "http://www.w3.org/2000/svg";
 const MAX_ITEMS = 200;
 const W = 800, H = 600, PAD = 16;
+// Times are shown in the town's zone whatever the browser's; ?tz= overrides.
+const TZ = new URLSearchParams(location.search).get("tz") || "Asia/Shanghai";
+// With more units than this, only villages are labelled (names stay in tooltips).
+const MAX_UNIT_LABELS = 60;
 
 const state = {
   project: null,            // [lon, lat] -> [x, y], fitted to the town's bounds
@@ -71,6 +75,8 @@ async function drawMap() {
     return;
   }
   const areas = svg("g", { id: "areas" }), labels = svg("g", { id: "labels" });
+  const units = features.filter(f => f.properties.level === "unit").length;
+  const labelLevel = units <= MAX_UNIT_LABELS ? "unit" : "village";
   for (const f of features) {
     const p = f.properties, level = p.level || "unit";
     const d = rings(f.geometry).map(ring =>
@@ -81,12 +87,14 @@ async function drawMap() {
     title.textContent = `${p.name} (${p.id})` + (p.leader ? ` · 负责人 leader: ${p.leader.name}` : "");
     path.appendChild(title);
     areas.appendChild(path);
+    const box = bbox(rings(f.geometry).map(r => r.map(state.project)));
+    const c = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2];
     if (level === "unit") {
-      const box = bbox(rings(f.geometry).map(r => r.map(state.project)));
-      const c = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2];
       state.unitCentre.set(p.id, c);
       state.unitName.set(p.id, p.name);
-      const t = svg("text", { x: c[0].toFixed(1), y: c[1].toFixed(1), class: "label" });
+    }
+    if (level === labelLevel) {
+      const t = svg("text", { x: c[0].toFixed(1), y: c[1].toFixed(1), class: "label " + level });
       t.textContent = p.name;
       labels.appendChild(t);
     }
@@ -124,7 +132,7 @@ function addDot(ev) {
 
 function time(ts) {
   const d = new Date(ts);
-  return isNaN(d) ? String(ts || "") : d.toLocaleString("zh-CN", { hour12: false });
+  return isNaN(d) ? String(ts || "") : d.toLocaleString("zh-CN", { hour12: false, timeZone: TZ });
 }
 
 function prepend(list, item) {
