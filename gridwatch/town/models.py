@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from detectors.config import CameraRulesConfig, RuleConfig, ZoneConfig
 from gateway.contract import DEVICE_ID_PATTERN
@@ -103,6 +103,40 @@ class HomographyPoint(_Config):
     lat: float = Field(ge=-90, le=90)
 
 
+def _hull_area(points: list[tuple[float, float]]) -> float:
+    """Area of the convex hull (monotone chain); 0 when the points are collinear."""
+    pts = sorted(set(points))
+    if len(pts) < 3:
+        return 0.0
+
+    def cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list[tuple[float, float]] = []
+    upper: list[tuple[float, float]] = []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    hull = lower[:-1] + upper[:-1]
+    return abs(sum(cross(hull[0], hull[i], hull[i + 1]) for i in range(1, len(hull) - 1))) / 2
+
+
+def _check_homography(points: list[HomographyPoint]) -> None:
+    """A homography needs 4 or more distinct reference points, not all on one line."""
+    px = [p.px for p in points]
+    if len(set(px)) != len(px):
+        raise ValueError(f"homography has repeated pixel points {px}")
+    if _hull_area(px) < 1.0:
+        raise ValueError(f"homography pixel points {px} lie on a line")
+    if _hull_area([(p.lon, p.lat) for p in points]) <= 0.0:
+        raise ValueError("homography map points lie on a line")
+
+
 STREAM_SCHEMES = ("rtsp://", "http://", "https://", "file://", "asset://")
 
 
@@ -128,6 +162,15 @@ class Device(_Config):
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
     homography: list[HomographyPoint] | None = Field(None, min_length=4)
+
+    @field_validator("homography")
+    @classmethod
+    def _homography_usable(
+        cls, value: list[HomographyPoint] | None
+    ) -> list[HomographyPoint] | None:
+        if value is not None:
+            _check_homography(value)
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Device:

@@ -115,6 +115,8 @@ def _read_feature(i: int, feat: Any, file: str, problems: list[Problem]) -> Feat
     fid = props.get("id")
     if not isinstance(fid, str) or not fid.strip() or "," in fid or fid != fid.strip():
         what = "feature without an id" if fid in (None, "") else "id must be a non-empty string"
+        if fid in (None, "") and "id" in feat:
+            what += " (put it in properties.id; the Feature's own 'id' member is not used)"
         value = fid if fid not in (None, "") else f"name={props.get('name')!r}"
         problems.append(Problem(file, f"{where}.properties.id", short(value), what))
         return None

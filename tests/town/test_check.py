@@ -102,6 +102,14 @@ def _device_rule_category(index: int, category: str) -> Mutation:
     return lambda path: _edit_yaml(path, "devices.yaml", fn)
 
 
+def _homography_on_a_line(index: int) -> Mutation:
+    def fn(data: dict[str, Any]) -> None:
+        for n, point in enumerate(data["devices"][index]["homography"]):
+            point["px"] = [10.0 * n, 10.0 * n]
+
+    return lambda path: _edit_yaml(path, "devices.yaml", fn)
+
+
 def _write(name: str, content: bytes) -> Mutation:
     def fn(path: Path) -> None:
         (path / name).write_bytes(content)
@@ -205,6 +213,16 @@ BAD_FILES: list[tuple[str, Mutation, list[str]]] = [
         "post on unknown area",
         _people_post(0, {"kind": "leader", "area": "V77"}),
         ["people.yaml", "people[0].posts[0].area", "V77", "unknown area"],
+    ),
+    (
+        "post in unknown department",
+        _people_post(5, {"kind": "department_staff", "department": "tax"}),
+        ["people.yaml", "people[5].posts[0].department", "tax", "unknown department"],
+    ),
+    (
+        "homography on a line",
+        _homography_on_a_line(0),
+        ["devices.yaml", "devices[0].homography", "lie on a line"],
     ),
     (
         "liaison of a grid",
