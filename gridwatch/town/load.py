@@ -27,6 +27,9 @@ PEOPLE_FILE = "people.yaml"
 DEVICES_FILE = "devices.yaml"
 DEPARTMENTS_FILE = "departments.yaml"
 
+#: libyaml's safe loader is ~10x faster than the pure-Python one; same results and error marks.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class _NotParsed:
     """Marker for a file that could not be parsed (its problem is already recorded)."""
@@ -78,7 +81,7 @@ def read_yaml(path: Path, problems: list[Problem]) -> Any:
         problems.append(Problem(name, "(file)", type(exc).__name__, f"cannot read: {exc}"))
         return NOT_PARSED
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "(file)"
