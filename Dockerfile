@@ -9,6 +9,6 @@ COPY dispatch dispatch
 COPY edge edge
 COPY config config
 RUN pip install --no-cache-dir '.[edge,gateway]' \
- && python -m gridwatch.assets fetch --only yolox_nano.onnx
+ && python -m gridwatch.assets fetch yolox_nano.onnx
 ENV GRIDWATCH_CONFIG_DIR=/app/config
 USER 1000

@@ -187,14 +187,19 @@ def resolve_stream_url(url: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] not in (["fetch"], ["path"], []):
-        print("usage: python -m gridwatch.assets [fetch|path NAME]", file=sys.stderr)
+        print("usage: python -m gridwatch.assets [fetch [NAME...]|path NAME]", file=sys.stderr)
         return 2
     try:
         if args[:1] == ["path"]:
             print(asset_path(args[1] if len(args) > 1 else ""))
             return 0
-        for name, path in fetch_all().items():
-            print(f"{name}\t{path}")
+        names = args[1:]
+        if names:
+            for name in names:
+                print(f"{name}\t{fetch(name)}")
+        else:
+            for name, path in fetch_all().items():
+                print(f"{name}\t{path}")
     except AssetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
