@@ -17,6 +17,7 @@ from gridwatch.town.validate import (
     TOLERANCE,
     FeatureSpec,
     Files,
+    Known,
     check_features,
     check_items,
     check_references,
@@ -101,6 +102,7 @@ class CheckResult:
     people: list[tuple[int, Person]] = field(default_factory=list)
     devices: list[tuple[int, Device]] = field(default_factory=list)
     departments: list[tuple[int, Department]] = field(default_factory=list)
+    hierarchy_read: bool = False  # the GeoJSON parsed and has a list of features
 
 
 def check_hierarchy_file(path: Path, tolerance: float = TOLERANCE) -> CheckResult:
@@ -108,6 +110,7 @@ def check_hierarchy_file(path: Path, tolerance: float = TOLERANCE) -> CheckResul
     result = CheckResult()
     data = read_json(path, result.problems)
     if data is not NOT_PARSED:
+        result.hierarchy_read = isinstance(data, dict) and isinstance(data.get("features"), list)
         problems, result.features = check_features(data, str(path), tolerance)
         result.problems += problems
     return result
@@ -122,6 +125,7 @@ def check_config_dir(config_dir: Path, tolerance: float = TOLERANCE) -> CheckRes
         devices=str(config_dir / DEVICES_FILE),
         departments=str(config_dir / DEPARTMENTS_FILE),
     )
+    declared: dict[str, frozenset[str] | None] = {}
     for fname, key, model, attr in (
         (files.people, "people", Person, "people"),
         (files.devices, "devices", Device, "devices"),
@@ -129,14 +133,37 @@ def check_config_dir(config_dir: Path, tolerance: float = TOLERANCE) -> CheckRes
     ):
         data = read_yaml(Path(fname), result.problems)
         if data is NOT_PARSED:
+            declared[key] = None
             continue
         problems, good = check_items(data, fname, key, model)
         result.problems += problems
         setattr(result, attr, good)
+        declared[key] = _declared_ids(data, key, problems)
+    known = Known(
+        people=declared["people"],
+        departments=declared["departments"],
+        hierarchy_read=result.hierarchy_read,
+    )
     result.problems += check_references(
-        result.features, result.people, result.departments, result.devices, files, tolerance
+        result.features,
+        result.people,
+        result.departments,
+        result.devices,
+        files,
+        tolerance,
+        known,
     )
     return result
+
+
+def _declared_ids(data: Any, key: str, problems: list[Problem]) -> frozenset[str] | None:
+    """Ids of every item in a YAML list, valid or not; None if the list itself is unusable."""
+    if any(p.where in ("(top level)", key) for p in problems):
+        return None
+    items = data.get(key) if isinstance(data, dict) else None
+    return frozenset(
+        i["id"] for i in items or [] if isinstance(i, dict) and isinstance(i.get("id"), str)
+    )
 
 
 def check_path(path: Path, tolerance: float = TOLERANCE) -> list[Problem]:

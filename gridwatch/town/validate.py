@@ -365,6 +365,27 @@ class Files:
     departments: str = "departments.yaml"
 
 
+@dataclass(frozen=True)
+class Known:
+    """Ids each defining file declares, including items that failed their own checks.
+
+    None means the file could not be read at all: references into it are not
+    checked, so one unreadable file gives one problem, not hundreds.
+    """
+
+    people: frozenset[str] | None = None
+    departments: frozenset[str] | None = None
+    hierarchy_read: bool = True
+
+
+class _Ids:
+    def __init__(self, ids: frozenset[str] | None) -> None:
+        self._ids = ids
+
+    def unknown(self, value: str) -> bool:
+        return self._ids is not None and value not in self._ids
+
+
 def check_references(
     features: Sequence[FeatureSpec],
     people: Sequence[tuple[int, Person]],
@@ -372,20 +393,26 @@ def check_references(
     devices: Sequence[tuple[int, Device]],
     files: Files,
     tolerance: float = TOLERANCE,
+    known: Known | None = None,
 ) -> list[Problem]:
     """Every id one file uses must exist in the file that defines it."""
+    known = known or Known(
+        people=frozenset(p.id for _, p in people),
+        departments=frozenset(d.id for _, d in departments),
+    )
     problems: list[Problem] = []
     areas: dict[str, FeatureSpec] = {}
     for f in features:
         areas.setdefault(f.id, f)
-    person_ids = {p.id for _, p in people}
-    dept_ids = {d.id for _, d in departments}
+    person_ids = _Ids(known.people)
+    dept_ids = _Ids(known.departments)
+    area_checks = known.hierarchy_read
 
     leader_of: dict[str, set[str]] = {}
     for f in areas.values():
         for key, contact in (("leader", f.leader), ("liaison", f.liaison)):
             if contact is not None and contact.person is not None:
-                if contact.person not in person_ids:
+                if person_ids.unknown(contact.person):
                     problems.append(
                         Problem(
                             files.hierarchy,
@@ -398,13 +425,13 @@ def check_references(
                     leader_of.setdefault(f.id, set()).add(contact.person)
 
     for i, p in people:
-        if p.department is not None and p.department not in dept_ids:
+        if p.department is not None and dept_ids.unknown(p.department):
             problems.append(
                 Problem(files.people, f"people[{i}].department", p.department, "unknown department")
             )
         for j, post in enumerate(p.posts):
             where = f"people[{i}].posts[{j}]"
-            if post.area is not None:
+            if post.area is not None and area_checks:
                 if post.area not in areas:
                     problems.append(
                         Problem(files.people, f"{where}.area", post.area, "unknown area")
@@ -418,7 +445,7 @@ def check_references(
                             f"liaison of a {areas[post.area].level}; only units have liaisons",
                         )
                     )
-            if post.department is not None and post.department not in dept_ids:
+            if post.department is not None and dept_ids.unknown(post.department):
                 problems.append(
                     Problem(
                         files.people, f"{where}.department", post.department, "unknown department"
@@ -439,7 +466,7 @@ def check_references(
 
     owner: dict[str, str] = {}
     for i, d in departments:
-        if d.contact not in person_ids:
+        if person_ids.unknown(d.contact):
             problems.append(
                 Problem(files.departments, f"departments[{i}].contact", d.contact, "unknown person")
             )
@@ -459,14 +486,15 @@ def check_references(
             else:
                 owner[cat] = d.id
 
-    problems += _check_devices(devices, areas, person_ids, files.devices, tolerance)
+    problems += _check_devices(devices, areas, area_checks, person_ids, files.devices, tolerance)
     return problems
 
 
 def _check_devices(
     devices: Sequence[tuple[int, Device]],
     areas: Mapping[str, FeatureSpec],
-    person_ids: set[str],
+    area_checks: bool,
+    person_ids: _Ids,
     file: str,
     tol: float,
 ) -> list[Problem]:
@@ -474,7 +502,9 @@ def _check_devices(
     for i, d in devices:
         where = f"devices[{i}]"
         unit = areas.get(d.unit)
-        if unit is None or unit.level != "unit":
+        if not area_checks:
+            pass
+        elif unit is None or unit.level != "unit":
             why = "unknown unit" if unit is None else f"is a {unit.level}, not a unit"
             problems.append(Problem(file, f"{where}.unit", d.unit, why))
         elif (
@@ -495,6 +525,6 @@ def _check_devices(
                 problems.append(
                     Problem(file, f"{where}.rules[{j}].category", rule.category, "unknown category")
                 )
-        if d.maintainer is not None and d.maintainer not in person_ids:
+        if d.maintainer is not None and person_ids.unknown(d.maintainer):
             problems.append(Problem(file, f"{where}.maintainer", d.maintainer, "unknown person"))
     return problems

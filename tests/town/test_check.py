@@ -356,3 +356,16 @@ def test_the_shipped_sample_town_is_valid(capsys: pytest.CaptureFixture[str]) ->
     sample = Path(__file__).resolve().parents[2] / "config"
     rc, output = _check(sample, capsys)
     assert rc == 0, output
+
+
+@pytest.mark.parametrize("name", ["town.geojson", "people.yaml", "departments.yaml"])
+def test_an_unreadable_file_gives_one_problem_not_a_cascade(
+    small_town: BuiltTown, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """References into a file that cannot be read are not reported as unknown ids."""
+    (small_town.path / name).write_text("{{ not: [valid\n", encoding="utf-8")
+    rc, output = _check(small_town.path, capsys)
+    assert rc == 2
+    problems = [line for line in output.splitlines() if line.startswith(str(small_town.path))]
+    assert len(problems) == 1, output
+    assert name in problems[0]
