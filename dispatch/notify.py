@@ -8,6 +8,7 @@ channels (SMS, MQTT topics, webhooks; dispatch part 2) read the outbox;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -91,6 +92,12 @@ class Notifier(Protocol):
         """Queue ``notice`` inside the caller's transaction; False when already sent."""
         ...
 
+    def send_many(
+        self, conn: psycopg.Connection[Any], notices: Sequence[Notice], at: datetime
+    ) -> None:
+        """Queue several notices in one go (the dispatcher's batches)."""
+        ...
+
 
 class OutboxNotifier:
     """Writes notices to the ``notifications`` table (the outbox)."""
@@ -117,3 +124,30 @@ class OutboxNotifier:
             ),
         )
         return cur.rowcount == 1
+
+    def send_many(
+        self, conn: psycopg.Connection[Any], notices: Sequence[Notice], at: datetime
+    ) -> None:
+        if not notices:
+            return
+        cols = [
+            [n.case_id for n in notices],
+            [n.recipient for n in notices],
+            [n.recipient_name for n in notices],
+            [n.kind for n in notices],
+            [n.title for n in notices],
+            [n.body for n in notices],
+            [Jsonb(n.data) for n in notices],
+            [n.dedupe_key for n in notices],
+        ]
+        conn.execute(
+            """
+            INSERT INTO notifications
+                (case_id, recipient, recipient_name, kind, title, body, data, dedupe_key,
+                 created_at)
+            SELECT *, %b FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[],
+                %b::text[], %b::text[], %b::jsonb[], %b::text[])
+            ON CONFLICT (dedupe_key) DO NOTHING
+            """,
+            [at, *cols],
+        )

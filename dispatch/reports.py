@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dispatch.batch import open_or_join
 from dispatch.clock import Clock, SystemClock
 from dispatch.config import DispatchConfig, load_config
 from dispatch.notify import Notifier, OutboxNotifier
 from dispatch.routing import Problem, TownView, route
-from dispatch.store import Context, Incoming, lock_key, open_or_join, take_locks
+from dispatch.store import Context, Incoming, lock_key, take_locks
 
 
 class Report(BaseModel):

@@ -14,7 +14,8 @@ from typing import Any
 
 import psycopg
 
-from dispatch.store import Context, dispatch_batch
+from dispatch.batch import dispatch_batch
+from dispatch.store import Context
 from dispatch.timers import escalate_due, send_reminders
 
 log = logging.getLogger(__name__)
