@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: How often the writer creates time partitions ahead (no-op with TimescaleDB).
 PARTITION_EVERY_S = 3600.0
+#: ``application_name`` of the writer's connection, to find it in pg_stat_activity.
+APPLICATION_NAME = "gridwatch-ingest"
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,10 @@ class Consumer:
     @property
     def db_ok(self) -> bool:
         return self._db_ok
+
+    @property
+    def writer_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def set_registry(self, registry: Mapping[str, str | None]) -> None:
         """Replace the device registry (device id -> unit id), e.g. after a config reload."""
@@ -197,7 +203,9 @@ class Consumer:
     def _connect_db(self) -> psycopg.Connection:
         while True:
             try:
-                conn = psycopg.connect(self.config.dsn, autocommit=True)
+                conn = psycopg.connect(
+                    self.config.dsn, autocommit=True, application_name=APPLICATION_NAME
+                )
             except psycopg.OperationalError as exc:
                 self._db_ok = False
                 log.warning("database unreachable (%s); retrying", exc)
@@ -218,22 +226,21 @@ class Consumer:
                         conn = self._connect_db()
                     except psycopg.OperationalError:
                         return
-                if time.monotonic() >= next_partition:
-                    self._ensure_partitions(conn)
-                    next_partition = time.monotonic() + PARTITION_EVERY_S
                 if not items:
                     items = self._drain()
-                    if not items:
-                        if self._stop.is_set():
-                            return
-                        continue
+                    if not items and self._stop.is_set():
+                        return
                 try:
-                    self._commit(conn, items)
+                    if time.monotonic() >= next_partition:
+                        self._ensure_partitions(conn)
+                        next_partition = time.monotonic() + PARTITION_EVERY_S
+                    if items:
+                        self._commit(conn, items)
                 except psycopg.OperationalError as exc:
                     # The connection is gone: keep the batch, reconnect, try again.
                     self.stats.db_errors += 1
                     self._db_ok = False
-                    log.warning("database connection lost during commit (%s)", exc)
+                    log.warning("database connection lost (%s); reconnecting", exc)
                     conn.close()
                     conn = None
                     if self._stop.wait(0.5):
@@ -255,13 +262,23 @@ class Consumer:
         except psycopg.Error as exc:
             log.error("could not create time partitions ahead: %s", exc)
 
-    def _commit(self, conn: psycopg.Connection, items: list[Received]) -> None:
-        rows = classify(
+    def _classify(self, items: list[Received]) -> Classified:
+        return classify(
             items,
             prefix=self.config.topic_prefix,
             registry=self._registry,
             max_skew_s=self.config.max_skew_s,
         )
+
+    def _commit(self, conn: psycopg.Connection, items: list[Received]) -> None:
+        try:
+            rows = self._classify(items)
+        except Exception:
+            # A bug, not a bad message: find the message that triggers it.
+            log.exception("classifying a batch of %d failed; one by one", len(items))
+            for item in items:
+                self._commit_one(conn, item)
+            return
         try:
             result = write(conn, rows)
         except psycopg.OperationalError:
@@ -278,12 +295,11 @@ class Consumer:
         self.stats.batches += 1
 
     def _commit_one(self, conn: psycopg.Connection, item: Received) -> None:
-        rows = classify(
-            [item],
-            prefix=self.config.topic_prefix,
-            registry=self._registry,
-            max_skew_s=self.config.max_skew_s,
-        )
+        try:
+            rows = self._classify([item])
+        except Exception as exc:
+            log.exception("classifying a message on %s failed", item.topic)
+            rows = Classified(dead_letters=(dead_letter(item, f"gateway error: {exc!r}"[:500]),))
         try:
             result = write(conn, rows)
         except psycopg.OperationalError:

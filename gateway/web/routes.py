@@ -55,6 +55,7 @@ class HealthOut(BaseModel):
     status: str = Field(description="ok or degraded")
     db: bool
     mqtt: bool | None = Field(description="None when this process runs no ingest consumer")
+    writer: bool | None = Field(description="Ingest writer thread running; None without ingest")
     live: bool
     live_clients: int
     ingest: dict[str, int] | None = None
@@ -106,11 +107,13 @@ async def health(request: Request) -> JSONResponse:
         db_ok = False
     ingest = request.app.state.ingest
     mqtt_ok = None if ingest is None else bool(ingest.mqtt_connected)
+    writer_ok = None if ingest is None else bool(ingest.writer_alive)
     hub: LiveHub = request.app.state.live
     body = HealthOut(
-        status="ok" if db_ok and mqtt_ok is not False else "degraded",
+        status="ok" if db_ok and mqtt_ok is not False and writer_ok is not False else "degraded",
         db=db_ok,
         mqtt=mqtt_ok,
+        writer=writer_ok,
         live=hub.listening,
         live_clients=hub.clients,
         ingest=None if ingest is None else ingest.stats.as_dict(),

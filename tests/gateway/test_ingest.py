@@ -143,3 +143,31 @@ def test_pages_answer_offline(running_gateway: Gateway, path: str) -> None:
     res = httpx.get(f"{running_gateway.url}{path}", timeout=5)
     assert res.status_code == 200
     assert "cdn" not in res.text.lower()
+
+
+def test_losing_the_database_connection_mid_stream_loses_and_duplicates_nothing(
+    running_gateway: Gateway, publisher: Publisher
+) -> None:
+    from gateway.ingest.consumer import APPLICATION_NAME
+
+    dsn = running_gateway.settings.database_url
+    consumer = running_gateway.consumer
+    assert consumer is not None
+    sent = [event("cam-001", seq=i) for i in range(60)]
+    killed = 0
+    for i, body in enumerate(sent):
+        publisher.send("cam-001", "event", raw(body))
+        if i % 20 == 10:
+            killed += scalar(
+                dsn,
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = %s AND datname = current_database()",
+                (APPLICATION_NAME,),
+            )
+    wait_for(lambda: scalar(dsn, "SELECT count(*) FROM events") >= len(sent), what="all events")
+    assert killed >= 1
+    assert consumer.stats.db_errors >= 1
+    assert scalar(dsn, "SELECT count(*) FROM events") == len(sent)
+    assert scalar(dsn, "SELECT count(DISTINCT event_id) FROM events") == len(sent)
+    assert scalar(dsn, "SELECT count(*) FROM dispatch_queue") == len(sent)
+    assert scalar(dsn, "SELECT committed_seq FROM ingest_marks WHERE device_id = 'cam-001'") == 59
