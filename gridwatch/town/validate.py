@@ -13,6 +13,7 @@ Geometry tolerance (``TOLERANCE`` = 1e-6 degrees, about 0.1 m):
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from shapely.geometry.base import BaseGeometry
 from gridwatch.town.errors import Problem, short
 from gridwatch.town.models import (
     CATEGORIES,
+    ID_PATTERN,
     LEVELS,
     PARENT_LEVEL,
     ContactSpec,
@@ -113,8 +115,12 @@ def _read_feature(i: int, feat: Any, file: str, problems: list[Problem]) -> Feat
         problems.append(Problem(file, where, short(props), "properties must be an object"))
         return None
     fid = props.get("id")
-    if not isinstance(fid, str) or not fid.strip() or "," in fid or fid != fid.strip():
-        what = "feature without an id" if fid in (None, "") else "id must be a non-empty string"
+    if not isinstance(fid, str) or not re.fullmatch(ID_PATTERN, fid):
+        what = (
+            "feature without an id"
+            if fid in (None, "")
+            else "id must be a string of 1 to 64 characters without spaces or commas"
+        )
         if fid in (None, "") and "id" in feat:
             what += " (put it in properties.id; the Feature's own 'id' member is not used)"
         value = fid if fid not in (None, "") else f"name={props.get('name')!r}"

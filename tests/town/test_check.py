@@ -132,6 +132,11 @@ BAD_FILES: list[tuple[str, Mutation, list[str]]] = [
         _props("V02-G01-U01", id=None),
         ["town.geojson", "features[", "without an id", "第1网格第1单元"],
     ),
+    (
+        "id with a comma",
+        _props("V01-G02-U06", id="V01,G02"),
+        ["town.geojson", "properties.id", "V01,G02", "without spaces or commas"],
+    ),
     ("unknown level", _props("V01-G01-U01", level="hamlet"), ["V01-G01-U01", "hamlet", "level"]),
     (
         "missing parent",
