@@ -1,6 +1,6 @@
 """Point location speed on a town of Zhongmen's size (1,114 units).
 
-    python bench/locate.py [--points 100000] [--repeat 3] [--seed 2]
+    python bench/locate.py [--points 100000] [--repeat 5] [--seed 2]
 
 Prints one JSON line. ``points_per_s`` is ``Hierarchy.locate_many`` (one bulk
 STRtree query, exact test on prepared shapes, tie-break to the smaller id, and
@@ -45,7 +45,7 @@ def _best(fn: Any, repeat: int) -> tuple[float, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=2)
     args = parser.parse_args()
 
