@@ -125,3 +125,46 @@ def test_a_failing_migration_names_itself_and_leaves_nothing(fresh_db: str, tmp_
         migrate(fresh_db, directory=tmp_path)
     assert scalar(fresh_db, "SELECT to_regclass('half')::text") is None
     assert scalar(fresh_db, "SELECT array_agg(version) FROM schema_migrations") == [1]
+
+
+def test_databases_migrating_at_once_share_new_roles_without_errors(pg_admin_url: str) -> None:
+    # Roles are cluster-wide but the advisory lock is per database: the role
+    # creation itself must tolerate a concurrent "already exists".
+    import uuid
+
+    from psycopg import sql
+
+    tag = uuid.uuid4().hex[:8]
+    owner, service = f"gwtest_owner_{tag}", f"gwtest_app_{tag}"
+    names = [f"gwtest_roles_{tag}_{i}" for i in range(4)]
+    base = pg_admin_url.rpartition("/")[0]
+    errors: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            migrate(f"{base}/{name}", owner_role=owner, service_role=service)
+        except BaseException as exc:
+            errors.append(exc)
+
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        for name in names:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            threads = [threading.Thread(target=run, args=(n,)) for n in names]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            assert errors == []
+            for name in names:
+                dsn = f"{base}/{name}"
+                assert scalar(
+                    dsn, "SELECT tableowner FROM pg_tables WHERE tablename = 'events'"
+                ) == (owner)
+        finally:
+            for name in names:
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+            for role in (owner, service):
+                admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
