@@ -54,7 +54,7 @@ class Batch:
         self, conn: psycopg.Connection[Any], ctx: Context, items: Sequence[tuple[Incoming, Route]]
     ) -> None:
         self.ctx = ctx
-        self.open: dict[tuple[str, str], list[merge.OpenCase]] = {}
+        self.open: dict[tuple[str, str], merge.OpenIndex] = {}
         self.holder: dict[UUID, int] = {}
         self.touched: set[int] = set()
         self._ids: list[int] = []
@@ -84,7 +84,7 @@ class Batch:
             (_OPEN, since, [k[0] for k in keys], [k[1] for k in keys]),
         ).fetchall()
         for row in rows:
-            self.open.setdefault((row[1], row[7]), []).append(merge.OpenCase(*row[:7]))
+            self.open.setdefault((row[1], row[7]), merge.OpenIndex()).put(merge.OpenCase(*row[:7]))
         ids = [item.event_id for item, _ in items if item.event_id is not None]
         if ids:
             for event_id, case_id in conn.execute(
@@ -115,7 +115,8 @@ class Batch:
         rule = self.ctx.config.merge.rule(item.category)
         incoming = merge.Incoming(item.category, r.unit_id, item.lon, item.lat, item.at)
         key = (item.category, r.village_id or "")
-        chosen = merge.choose(self.open.get(key, []), incoming, rule)
+        index = self.open.get(key)
+        chosen = index.choose(incoming, rule) if index is not None else None
         if chosen is not None:
             count, last, severity = self.merged.get(chosen.id, (0, chosen.last_event_at, 4))
             self.merged[chosen.id] = (count + 1, max(last, item.at), min(severity, item.severity))
@@ -261,9 +262,7 @@ class Batch:
         )
 
     def _remember(self, case: merge.OpenCase, key: tuple[str, str]) -> None:
-        kept = [c for c in self.open.get(key, []) if c.id != case.id]
-        kept.append(case)
-        self.open[key] = kept
+        self.open.setdefault(key, merge.OpenIndex()).put(case)
         self.touched.add(case.id)
 
     def _new_id(self, conn: psycopg.Connection[Any]) -> int:

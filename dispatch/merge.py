@@ -99,3 +99,63 @@ def choose(cases: Iterable[OpenCase], new: Incoming, rule: MergeRule) -> OpenCas
             if best is None or key[:2] < best[:2]:
                 best = key
     return best[2] if best else None
+
+
+_M_PER_DEG = 111_195.0
+
+
+class OpenIndex:
+    """Open cases bucketed by ~100 m map cells and by unit, so a newcomer checks only
+    the cases that could be near it. :meth:`choose` gives what :func:`choose` over
+    every case gives.
+    """
+
+    def __init__(self, cell_deg: float = 0.001) -> None:
+        self.cell_deg = cell_deg
+        self._cells: dict[tuple[int, int], dict[int, OpenCase]] = {}
+        self._units: dict[str | None, dict[int, OpenCase]] = {}
+        self._cases: dict[int, OpenCase] = {}
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+    def _cell(self, lon: float, lat: float) -> tuple[int, int]:
+        return (math.floor(lon / self.cell_deg), math.floor(lat / self.cell_deg))
+
+    def put(self, case: OpenCase) -> None:
+        """Add a case, or replace the entry with the same id."""
+        self.discard(case.id)
+        self._cases[case.id] = case
+        self._units.setdefault(case.unit_id, {})[case.id] = case
+        if case.lon is not None and case.lat is not None:
+            self._cells.setdefault(self._cell(case.lon, case.lat), {})[case.id] = case
+
+    def discard(self, case_id: int) -> None:
+        old = self._cases.pop(case_id, None)
+        if old is None:
+            return
+        self._units.get(old.unit_id, {}).pop(case_id, None)
+        if old.lon is not None and old.lat is not None:
+            self._cells.get(self._cell(old.lon, old.lat), {}).pop(case_id, None)
+
+    def nearby(self, new: Incoming, rule: MergeRule) -> list[OpenCase]:
+        """A superset of the cases ``new`` could join."""
+        found: dict[int, OpenCase] = {}
+        if new.unit_id is not None:
+            # Cases without a point join by unit; cheap to include them all.
+            found.update(self._units.get(new.unit_id, {}))
+        if new.lon is not None and new.lat is not None:
+            reach_lat = rule.distance_m / _M_PER_DEG
+            cos_lat = max(math.cos(math.radians(new.lat)), 1e-6)
+            reach_lon = reach_lat / cos_lat
+            x0, y0 = self._cell(new.lon - reach_lon, new.lat - reach_lat)
+            x1, y1 = self._cell(new.lon + reach_lon, new.lat + reach_lat)
+            for x in range(x0, x1 + 1):
+                for y in range(y0, y1 + 1):
+                    cell = self._cells.get((x, y))
+                    if cell:
+                        found.update(cell)
+        return list(found.values())
+
+    def choose(self, new: Incoming, rule: MergeRule) -> OpenCase | None:
+        return choose(self.nearby(new, rule), new, rule)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from dispatch.errors import TransitionError
 from dispatch.escalation import CaseTiming, is_due, plan
 from dispatch.lifecycle import TRANSITIONS, Action, Status, allowed_actions, next_status
-from dispatch.merge import Incoming, MergeRule, OpenCase, choose, distance_m, joins
+from dispatch.merge import Incoming, MergeRule, OpenCase, OpenIndex, choose, distance_m, joins
 from dispatch.routing import Problem, route
 from tests.dispatch.conftest import TownFixture
 
@@ -169,3 +170,42 @@ def test_escalation_plan(zhongmen: TownFixture) -> None:
     assert not is_due(CaseTiming(1, "closed", 0, 0, T0), T0)
     last = plan(CaseTiming(1, "assigned", 2, 0, T0), T0, chain, None, window)
     assert last is not None and last.to_level == 3 and last.next_at is None
+
+
+@pytest.mark.parametrize("distance", [0.0, 30.0, 100.0, 500.0])
+def test_the_cell_index_chooses_exactly_what_a_scan_of_every_case_chooses(distance: float) -> None:
+    import random
+
+    rng = random.Random(int(distance) + 1)
+    rule = MergeRule(distance_m=distance, window_min=30)
+    units = [f"U{i}" for i in range(6)]
+    cases = []
+    for i in range(400):
+        pointless = rng.random() < 0.1
+        cases.append(
+            case(
+                id=i,
+                unit_id=rng.choice(units),
+                lon=None if pointless else LON + rng.uniform(-0.01, 0.01),
+                lat=None if pointless else LAT + rng.uniform(-0.01, 0.01),
+                last_event_at=T0 - timedelta(minutes=rng.uniform(0, 60)),
+                status=rng.choice(["assigned", "accepted", "resolved"]),
+            )
+        )
+    index = OpenIndex()
+    for c in cases:
+        index.put(c)
+    index.put(dataclasses.replace(cases[0], lon=LON, lat=LAT))  # replacing keeps one entry
+    cases[0] = dataclasses.replace(cases[0], lon=LON, lat=LAT)
+    assert len(index) == len(cases)
+    for _ in range(500):
+        exact = rng.random() < 0.2
+        target = rng.choice(cases)
+        n = new(
+            unit_id=rng.choice(units),
+            lon=target.lon if exact else LON + rng.uniform(-0.011, 0.011),
+            lat=target.lat if exact else LAT + rng.uniform(-0.011, 0.011),
+        )
+        if rng.random() < 0.1:
+            n = new(unit_id=rng.choice(units), lon=None, lat=None)
+        assert index.choose(n, rule) == choose(cases, n, rule)
