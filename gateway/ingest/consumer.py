@@ -55,6 +55,10 @@ class ConsumerConfig:
     #: the broker never has more unacknowledged messages in flight to us.
     queue_size: int = 10_000
     max_skew_s: float = 300.0
+    #: MQTT v5 session expiry. 0: a clean session per connection. Above 0, with a
+    #: stable ``client_id``, the broker keeps the subscription and the messages not
+    #: yet acknowledged while the gateway is away (restart, crash) for that long.
+    session_expiry_s: int = 0
 
 
 @dataclass
@@ -167,8 +171,15 @@ class Consumer:
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
         props.ReceiveMaximum = min(self.config.queue_size, 65535)
+        persistent = self.config.session_expiry_s > 0
+        if persistent:
+            props.SessionExpiryInterval = self.config.session_expiry_s
         self._client.connect_async(
-            self.config.mqtt_host, self.config.mqtt_port, keepalive=30, properties=props
+            self.config.mqtt_host,
+            self.config.mqtt_port,
+            keepalive=30,
+            clean_start=not persistent,
+            properties=props,
         )
         self._client.loop_start()
         self._thread = threading.Thread(target=self._run, name="gridwatch-writer", daemon=True)
@@ -180,6 +191,9 @@ class Consumer:
             self._thread.join(timeout)
         self._client.disconnect()
         self._client.loop_stop()
+        # paho closes its internal socket pair only when the client is garbage
+        # collected, which warns (ResourceWarning) when that happens in a cycle.
+        self._client._reset_sockets()
 
     # ------------------------------------------------------------------ writer thread
 

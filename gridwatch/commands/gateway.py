@@ -16,6 +16,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--migrate", action="store_true", help="apply migrations first")
     p.add_argument("--config-dir", type=Path, help="town config (default: GRIDWATCH_CONFIG_DIR)")
     p.add_argument("--max-skew", type=float, default=300.0, help="seconds before clock_skewed")
+    p.add_argument(
+        "--client-id", help="stable MQTT client id (needed for --session-expiry); default random"
+    )
+    p.add_argument(
+        "--session-expiry",
+        type=int,
+        default=0,
+        help="seconds the broker keeps this gateway's session and unacknowledged messages",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(handler=_run)
 
@@ -47,12 +56,21 @@ def _run(args: argparse.Namespace) -> int:
         except MigrationError as exc:
             print(f"迁移失败 / migration failed: {exc}")
             return 1
+    overrides: dict[str, object] = {
+        "max_skew_s": args.max_skew,
+        "session_expiry_s": args.session_expiry,
+    }
+    if args.client_id:
+        overrides["client_id"] = args.client_id
+    elif args.session_expiry:
+        print("--session-expiry needs --client-id: a random id would leave sessions behind")
+        return 2
     gateway = Gateway(
         settings,
         town=town,
         api=not args.no_api,
         ingest=not args.no_ingest,
-        consumer=consumer_config(settings, max_skew_s=args.max_skew),
+        consumer=consumer_config(settings, **overrides),
     )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

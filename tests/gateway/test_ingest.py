@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from gateway.web.server import Gateway
+from gridwatch.settings import Settings
 from tests.gateway.conftest import Publisher, scalar, wait_for
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract_v1"
@@ -171,3 +173,37 @@ def test_losing_the_database_connection_mid_stream_loses_and_duplicates_nothing(
     assert scalar(dsn, "SELECT count(DISTINCT event_id) FROM events") == len(sent)
     assert scalar(dsn, "SELECT count(*) FROM dispatch_queue") == len(sent)
     assert scalar(dsn, "SELECT committed_seq FROM ingest_marks WHERE device_id = 'cam-001'") == 59
+
+
+def test_persistent_session_receives_what_was_published_while_the_gateway_was_away(
+    gw_settings: Settings, publisher: Publisher
+) -> None:
+    from gateway.web.server import consumer_config
+
+    config = consumer_config(
+        gw_settings, client_id=f"gwtest-{uuid.uuid4().hex[:10]}", session_expiry_s=60
+    )
+    first = Gateway(gw_settings, registry={"cam-001": "unit-a"}, api=False, consumer=config)
+    first.start()
+    assert first.consumer is not None and first.consumer.wait_connected(10)
+    time.sleep(0.3)
+    first.stop()
+    away = [event("cam-001", seq=i) for i in range(5)]
+    for body in away:
+        publisher.send("cam-001", "event", raw(body))
+    second = Gateway(gw_settings, registry={"cam-001": "unit-a"}, api=False, consumer=config)
+    second.start()
+    try:
+        dsn = gw_settings.database_url
+        wait_for(
+            lambda: scalar(dsn, "SELECT count(*) FROM events") == len(away),
+            what="the events published while the gateway was away",
+        )
+    finally:
+        second.stop()
+        # Leave no session behind on the shared broker.
+        cleanup = consumer_config(gw_settings, client_id=config.client_id, session_expiry_s=0)
+        third = Gateway(gw_settings, registry={}, api=False, consumer=cleanup)
+        third.start()
+        assert third.consumer is not None and third.consumer.wait_connected(10)
+        third.stop()
