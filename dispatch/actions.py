@@ -15,7 +15,15 @@ import psycopg
 from dispatch import deadlines
 from dispatch.errors import CaseNotFound, TransitionError
 from dispatch.lifecycle import Action, next_status
-from dispatch.store import Context, add_participant, fetch_case, history, push_live
+from dispatch.store import (
+    Context,
+    add_participant,
+    fetch_case,
+    history,
+    lock_key,
+    push_live,
+    take_locks,
+)
 
 MEDIATION_OUTCOMES = ("mediated", "failed", "referred")
 
@@ -46,9 +54,15 @@ def act(
     """Apply one action; returns the case row after it. TransitionError when not allowed."""
     now = ctx.clock.now()
     with conn.transaction():
-        case = fetch_case(conn, case_id, lock=True)
-        if case is None:
+        head = conn.execute(
+            "SELECT category, village_id, unit_id FROM cases WHERE id = %s", (case_id,)
+        ).fetchone()
+        if head is None:
             raise CaseNotFound(f"case {case_id} not found")
+        # The dispatchers' lock for this case's (category, village): see store.lock_key.
+        take_locks(conn, [lock_key(*head)])
+        case = fetch_case(conn, case_id, lock=True)
+        assert case is not None
         step = next_status(case["status"], action, note)
         sets: dict[str, Any] = {"status": step.to_status.value, "updated_at": now}
         data: dict[str, Any] = {}

@@ -3,8 +3,8 @@
 The batch reads the open cases and event holders it needs once, decides every
 item in Python (pure merge logic), buffers its writes, and sends them as one
 multi-row statement per table. Valid because the caller holds the advisory
-locks of every (category, village) in the batch and the candidate case rows
-are locked: nobody else opens, merges into or changes those cases until commit.
+locks of every (category, village) in the batch, which case actions take too:
+nobody else opens, merges into or changes the status of those cases until commit.
 """
 
 from __future__ import annotations
@@ -79,8 +79,7 @@ class Batch:
             " WHERE status = ANY(%s) AND last_event_at >= %s"
             " AND (category, coalesce(village_id, '')) IN"
             " (SELECT * FROM unnest(%s::text[], %s::text[]))"
-            # Locked so no action changes a candidate's status before we merge into it.
-            " ORDER BY id FOR UPDATE",
+            " ORDER BY id",
             (_OPEN, since, [k[0] for k in keys], [k[1] for k in keys]),
         ).fetchall()
         for row in rows:
@@ -413,7 +412,7 @@ def dispatch_batch(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100
             problem = Problem(item.category, item.lon, item.lat, item.unit_id)
             items.append((item, route(ctx.town, problem)))
         # Sorted locks: two dispatchers with overlapping batches never deadlock.
-        take_locks(conn, [lock_key(item.category, r) for item, r in items])
+        take_locks(conn, [lock_key(item.category, r.village_id, r.unit_id) for item, r in items])
         batch = Batch(conn, ctx, items)
         for item, r in items:
             batch.place(conn, item, r)

@@ -86,5 +86,5 @@ def intake_with(conn: psycopg.Connection[Any], ctx: Context, report: Report) -> 
     )
     r = route(ctx.town, Problem(item.category, item.lon, item.lat, item.unit_id))
     with conn.transaction():
-        take_locks(conn, [lock_key(item.category, r)])
+        take_locks(conn, [lock_key(item.category, r.village_id, r.unit_id)])
         return open_or_join(conn, ctx, item, r)

@@ -23,7 +23,7 @@ from dispatch.clock import Clock
 from dispatch.config import DispatchConfig
 from dispatch.lifecycle import AWAITING_ACCEPT, OPEN_STATUSES
 from dispatch.notify import Notifier
-from dispatch.routing import Route, TownView
+from dispatch.routing import TownView
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,13 @@ class Incoming:
 # --------------------------------------------------------------------------- helpers
 
 
-def lock_key(category: str, r: Route) -> str:
-    """Cases merge only within one village, so (category, village) serialises merging."""
-    return f"{category}|{r.village_id or r.unit_id or ''}"
+def lock_key(category: str, village_id: str | None, unit_id: str | None = None) -> str:
+    """Cases merge only within one village, so (category, village) serialises merging.
+
+    Case actions take the same lock, so no case changes status while a dispatcher
+    is deciding whether an event joins it.
+    """
+    return f"{category}|{village_id or unit_id or ''}"
 
 
 def take_locks(conn: psycopg.Connection[Any], keys: Sequence[str]) -> None:
