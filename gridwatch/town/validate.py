@@ -26,6 +26,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from gridwatch.town.errors import Problem, short
+from gridwatch.town.hierarchy import derived_person_id
 from gridwatch.town.models import (
     CATEGORIES,
     ID_PATTERN,
@@ -414,21 +415,24 @@ def check_references(
     dept_ids = _Ids(known.departments)
     area_checks = known.hierarchy_read
 
-    leader_of: dict[str, set[str]] = {}
+    # Who holds each leader and liaison post according to the GeoJSON (given or derived ids).
+    holder: dict[tuple[str, str], str] = {}
     for f in areas.values():
         for key, contact in (("leader", f.leader), ("liaison", f.liaison)):
-            if contact is not None and contact.person is not None:
-                if person_ids.unknown(contact.person):
-                    problems.append(
-                        Problem(
-                            files.hierarchy,
-                            f"{f.where}.{key}.person",
-                            contact.person,
-                            "unknown person (not in people.yaml)",
-                        )
+            if contact is None:
+                continue
+            if contact.person is not None and person_ids.unknown(contact.person):
+                problems.append(
+                    Problem(
+                        files.hierarchy,
+                        f"{f.where}.{key}.person",
+                        contact.person,
+                        "unknown person (not in people.yaml)",
                     )
-                if key == "leader":
-                    leader_of.setdefault(f.id, set()).add(contact.person)
+                )
+            holder[(key, f.id)] = contact.person or derived_person_id(
+                f.id, contact.name, contact.phone
+            )
 
     for i, p in people:
         if p.department is not None and dept_ids.unknown(p.department):
@@ -438,37 +442,15 @@ def check_references(
         for j, post in enumerate(p.posts):
             where = f"people[{i}].posts[{j}]"
             if post.area is not None and area_checks:
-                if post.area not in areas:
-                    problems.append(
-                        Problem(files.people, f"{where}.area", post.area, "unknown area")
-                    )
-                elif post.kind == "liaison" and areas[post.area].level != "unit":
-                    problems.append(
-                        Problem(
-                            files.people,
-                            f"{where}.area",
-                            post.area,
-                            f"liaison of a {areas[post.area].level}; only units have liaisons",
-                        )
-                    )
+                problem = _post_problem(p, post.kind, post.area, areas, holder)
+                if problem is not None:
+                    problems.append(Problem(files.people, f"{where}.area", post.area, problem))
             if post.department is not None and dept_ids.unknown(post.department):
                 problems.append(
                     Problem(
                         files.people, f"{where}.department", post.department, "unknown department"
                     )
                 )
-            if post.kind == "leader" and post.area is not None:
-                leader_of.setdefault(post.area, set()).add(p.id)
-    for area_id, holders in sorted(leader_of.items()):
-        if len(holders) > 1:
-            problems.append(
-                Problem(
-                    files.people,
-                    f"leader of {area_id!r}",
-                    ", ".join(sorted(holders)),
-                    "more than one person holds this leader post",
-                )
-            )
 
     owner: dict[str, str] = {}
     for i, d in departments:
@@ -494,6 +476,33 @@ def check_references(
 
     problems += _check_devices(devices, areas, area_checks, person_ids, files.devices, tolerance)
     return problems
+
+
+def _post_problem(
+    person: Person,
+    kind: str,
+    area_id: str,
+    areas: Mapping[str, FeatureSpec],
+    holder: Mapping[tuple[str, str], str],
+) -> str | None:
+    """Why a people.yaml post on an area disagrees with the hierarchy, or None."""
+    area = areas.get(area_id)
+    if area is None:
+        return "unknown area"
+    if kind == "liaison" and area.level != "unit":
+        return f"liaison of a {area.level}; only units have liaisons"
+    if kind not in ("leader", "liaison"):
+        return None
+    # The GeoJSON is the one record of who holds a post; people.yaml must agree with it.
+    named = holder.get((kind, area_id))
+    if named is None:
+        return (
+            f"{person.id} is {kind} here, but the hierarchy names no {kind} for this area "
+            f'(add "{kind}": {{"name", "phone", "person": "{person.id}"}} to it)'
+        )
+    if named != person.id:
+        return f"{person.id} is {kind} here, but the hierarchy names {named} as {kind}"
+    return None
 
 
 def _check_devices(

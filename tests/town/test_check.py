@@ -18,6 +18,9 @@ from tests.town.conftest import BuiltTown
 
 Mutation = Callable[[Path], None]
 
+#: The small town's one vacant unit-leader post (checked below, in case synth changes).
+SMALL_VACANT = "V01-G02-U01"
+
 
 def _edit_geojson(path: Path, fn: Callable[[dict[str, Any]], None]) -> None:
     f = path / "town.geojson"
@@ -230,6 +233,16 @@ BAD_FILES: list[tuple[str, Mutation, list[str]]] = [
         ["devices.yaml", "devices[0].homography", "lie on a line"],
     ),
     (
+        "leader post the hierarchy does not name",
+        _people_post(6, {"kind": "leader", "area": "V01-G01-U02"}),
+        ["people.yaml", "people[6].posts[0].area", "V01-G01-U02", "names P00006 as leader"],
+    ),
+    (
+        "leader post on a vacant unit",
+        _people_post(7, {"kind": "leader", "area": SMALL_VACANT}),
+        ["people.yaml", "people[7].posts[0].area", SMALL_VACANT, "names no leader"],
+    ),
+    (
         "liaison of a grid",
         _people_post(1, {"kind": "liaison", "area": "V01-G01"}),
         ["people.yaml", "people[1].posts[0].area", "V01-G01", "only units have liaisons"],
@@ -305,6 +318,8 @@ def test_the_small_town_is_valid_before_it_is_broken(
 ) -> None:
     rc, output = _check(small_town.path, capsys)
     assert rc == 0, output
+    assert small_town.town.vacant_units == [SMALL_VACANT]
+    assert [p["id"] for p in small_town.town.people[5:7]] == ["P00006", "P00007"]
 
 
 def test_every_problem_is_reported_at_once(

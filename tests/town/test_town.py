@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import shapely
+import yaml
 from shapely.geometry import shape
 
 from gridwatch.cli import main
@@ -120,6 +121,13 @@ def test_inline_leader_gets_a_stable_derived_person(small_town: BuiltTown) -> No
     feat["properties"]["leader"] = {"name": "郑秀英", "phone": "13900001111"}
     feat["properties"]["liaison"] = {"name": "郑秀英", "phone": "13900001111"}
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    # The people who held those posts leave people.yaml (else it would disagree with the map).
+    people_file = small_town.path / "people.yaml"
+    people = yaml.safe_load(people_file.read_text(encoding="utf-8"))
+    people["people"] = [
+        p for p in people["people"] if all(post.get("area") != "V02-G02-U01" for post in p["posts"])
+    ]
+    people_file.write_text(yaml.safe_dump(people, allow_unicode=True), encoding="utf-8")
     town = load_town(small_town.path)
     area = town.hierarchy.areas["V02-G02-U01"]
     assert area.leader is not None and area.liaison is not None
