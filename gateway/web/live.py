@@ -4,6 +4,11 @@ PostgreSQL NOTIFY reaches every gateway replica that listens, so each console
 sees every event and case whichever replica stored it. Each client has its own
 bounded queue; a client that falls behind is told and dropped, and never slows
 the others.
+
+Frame ids are ``<epoch>-<n>``: a browser that reconnects sends the last one it
+saw (``Last-Event-ID``) and gets what it missed from a short history, or a
+``gap`` event telling it to reload when the history does not reach back (or
+the id is from before a restart).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import contextlib
 import itertools
 import json
 import logging
+import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -22,6 +29,8 @@ from psycopg import sql
 log = logging.getLogger(__name__)
 
 CHANNEL = "gridwatch_live"
+#: Notifications kept for clients that reconnect.
+HISTORY = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,8 @@ class Subscriber:
 
     queue: asyncio.Queue[LiveMessage]
     overflowed: bool = False
+    #: Some of what the client missed before (re)connecting cannot be replayed.
+    gap: bool = False
 
 
 @dataclass
@@ -59,6 +70,8 @@ class LiveHub:
     _subscribers: set[Subscriber] = field(default_factory=set)
     _task: asyncio.Task[None] | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _recent: deque[LiveMessage] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    epoch: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     listening: bool = False
 
     async def start(self) -> None:
@@ -71,10 +84,26 @@ class LiveHub:
                 await self._task
             self._task = None
 
-    def subscribe(self) -> Subscriber:
+    def subscribe(self, last_event_id: str | None = None) -> Subscriber:
+        """A new client; with ``last_event_id`` it first gets what it missed since."""
         sub = Subscriber(asyncio.Queue(maxsize=self.client_queue))
+        if last_event_id:
+            missed, sub.gap = self.missed_since(last_event_id)
+            for msg in missed[-self.client_queue :]:
+                sub.queue.put_nowait(msg)
+            sub.gap = sub.gap or len(missed) > self.client_queue
         self._subscribers.add(sub)
         return sub
+
+    def missed_since(self, last_event_id: str) -> tuple[list[LiveMessage], bool]:
+        """Messages after ``last_event_id`` in the history, and whether some are lost."""
+        epoch, _, number = last_event_id.partition("-")
+        if epoch != self.epoch or not number.isdigit():
+            return [], True
+        last = int(number)
+        missed = [m for m in self._recent if m.id > last]
+        oldest = self._recent[0].id if self._recent else last + 1
+        return missed, oldest > last + 1
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._subscribers.discard(sub)
@@ -90,6 +119,7 @@ class LiveHub:
         except (ValueError, AttributeError):
             kind = "message"
         msg = LiveMessage(next(self._ids), kind, payload)
+        self._recent.append(msg)
         self.stats.notifications += 1
         for sub in list(self._subscribers):
             try:
@@ -124,9 +154,9 @@ class LiveHub:
             await asyncio.sleep(delay)
 
 
-def sse_frame(msg: LiveMessage) -> bytes:
+def sse_frame(msg: LiveMessage, epoch: str) -> bytes:
     """One Server-Sent Events frame."""
-    return f"id: {msg.id}\nevent: {msg.type}\ndata: {msg.data}\n\n".encode()
+    return f"id: {epoch}-{msg.id}\nevent: {msg.type}\ndata: {msg.data}\n\n".encode()
 
 
 async def sse_stream(
@@ -135,6 +165,8 @@ async def sse_stream(
     """Frames for one client until it disconnects or overflows."""
     try:
         yield b"retry: 2000\n: connected\n\n"
+        if sub.gap:
+            yield b'event: gap\ndata: {"reason": "missed notifications; reload"}\n\n'
         while True:
             if sub.overflowed:
                 yield b'event: dropped\ndata: {"reason": "client too slow"}\n\n'
@@ -144,6 +176,6 @@ async def sse_stream(
             except TimeoutError:
                 yield b": ping\n\n"
                 continue
-            yield sse_frame(msg)
+            yield sse_frame(msg, hub.epoch)
     finally:
         hub.unsubscribe(sub)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import psycopg
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -58,6 +58,7 @@ class HealthOut(BaseModel):
     writer: bool | None = Field(description="Ingest writer thread running; None without ingest")
     live: bool
     live_clients: int
+    live_notifications: int
     ingest: dict[str, int] | None = None
 
 
@@ -116,6 +117,7 @@ async def health(request: Request) -> JSONResponse:
         writer=writer_ok,
         live=hub.listening,
         live_clients=hub.clients,
+        live_notifications=hub.stats.notifications,
         ingest=None if ingest is None else ingest.stats.as_dict(),
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
@@ -153,10 +155,16 @@ async def hierarchy(request: Request) -> dict[str, Any]:
 
 
 @router.get("/live", tags=["live"], response_class=StreamingResponse)
-async def live(request: Request) -> StreamingResponse:
-    """Server-Sent Events: every new event and case change / 实时推送 (SSE)."""
+async def live(
+    request: Request,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: every new event and case change / 实时推送 (SSE).
+
+    A reconnecting client sends ``Last-Event-ID`` and first gets what it missed.
+    """
     hub: LiveHub = request.app.state.live
-    sub = hub.subscribe()
+    sub = hub.subscribe(last_event_id)
     return StreamingResponse(
         sse_stream(hub, sub),
         media_type="text/event-stream",

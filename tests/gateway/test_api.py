@@ -173,3 +173,52 @@ def test_console_loads_nothing_from_outside() -> None:
         urls = set(re.findall(r"(?:https?:)?//[\w.-]+\.\w+", text)) - {"http://www.w3.org"}
         assert not urls, f"{path.name} refers to {urls}"
     assert {"index.html", "console.js", "console.css"} <= {p.name for p in static.iterdir()}
+
+
+def test_reconnecting_client_gets_what_it_missed_or_is_told_to_reload() -> None:
+    from gateway.web.live import HISTORY
+
+    async def scenario() -> None:
+        hub = LiveHub("postgresql://unused", client_queue=5)
+        for i in range(1, 8):
+            hub.publish(json.dumps({"type": "event", "n": i}))
+        back = hub.subscribe(f"{hub.epoch}-4")
+        assert [back.queue.get_nowait().id for _ in range(back.queue.qsize())] == [5, 6, 7]
+        assert not back.gap
+        assert hub.subscribe(f"{hub.epoch}-7").queue.empty()
+        assert hub.subscribe("0ld3p0ch-4").gap  # from before a restart
+        too_far = hub.subscribe(f"{hub.epoch}-0")
+        assert too_far.gap and too_far.queue.qsize() == 5  # more missed than its queue holds
+        for i in range(HISTORY):
+            hub.publish(json.dumps({"type": "event", "n": i}))
+        assert hub.subscribe(f"{hub.epoch}-6").gap  # the history no longer reaches back
+
+    asyncio.run(scenario())
+
+
+def test_live_stream_replays_after_last_event_id(api: Gateway) -> None:
+    dsn = api.settings.database_url
+    with httpx.Client(base_url=api.url, timeout=10) as client:
+        wait_for(lambda: client.get("/health").json()["live"], what="LISTEN connection")
+        first_id = None
+        with client.stream("GET", "/live") as stream:
+            wait_for(lambda: client.get("/health").json()["live_clients"] == 1, what="subscriber")
+            insert_event(dsn, unit="V01-G01-U02", category="intrusion", ts=datetime.now(UTC))
+            for line in stream.iter_lines():
+                if line.startswith("id: "):
+                    first_id = line.removeprefix("id: ")
+                    break
+        assert first_id is not None
+        # Missed while disconnected:
+        missed = insert_event(dsn, unit="V01-G01-U02", category="crowding", ts=datetime.now(UTC))
+        wait_for(
+            lambda: client.get("/health").json()["live_notifications"] >= 2,
+            what="the hub to receive the second notification",
+        )
+        with client.stream("GET", "/live", headers={"Last-Event-ID": first_id}) as stream:
+            replayed = None
+            for line in stream.iter_lines():
+                if line.startswith("data: ") and "event_id" in line:
+                    replayed = json.loads(line.removeprefix("data: "))["event_id"]
+                    break
+        assert replayed == missed

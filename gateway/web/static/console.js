@@ -192,6 +192,12 @@ function connect() {
   source.onerror = () => { status.textContent = "重连中 / reconnecting"; status.className = "status off"; };
   source.addEventListener("event", m => showEvent(JSON.parse(m.data), true));
   source.addEventListener("case", m => showCase(JSON.parse(m.data)));
+  // The server could not replay everything missed while disconnected: reload the list.
+  source.addEventListener("gap", () => {
+    document.getElementById("feed").replaceChildren();
+    state.events = 0;
+    loadRecent();
+  });
   source.addEventListener("dropped", () => {
     status.textContent = "过慢被断开，重连 / too slow, reconnecting";
     status.className = "status off";
