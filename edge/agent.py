@@ -17,7 +17,10 @@ from typing import Any
 from detectors.types import Detector
 from edge.camera import CameraRunner
 from edge.config import EdgeConfig
+from edge.courier import Courier, CourierConfig
+from edge.outbox import Outbox
 from edge.publisher import Publisher
+from edge.seq import SeqCounter
 from gateway.contract import Status
 from gridwatch import __version__
 
@@ -37,10 +40,25 @@ class EdgeAgent:
         self.state_dir = cfg.state_dir or Path(settings.cache_dir) / "edge" / cfg.box_id
         self.detector = detector or create_detector(cfg.detector.name, **cfg.detector.options)
         gate = threading.Semaphore(cfg.detector.workers)
+        self.outbox = Outbox(
+            self.state_dir / "outbox.sqlite3",
+            max_bytes=cfg.outbox.max_bytes,
+            synchronous=cfg.outbox.synchronous,
+        )
+        courier_cfg = CourierConfig(
+            window=cfg.outbox.window,
+            batch_items=cfg.outbox.batch_items,
+            resend_after_s=cfg.outbox.resend_after_s,
+        )
+        self.couriers: list[Courier] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
         self.cameras: list[CameraRunner] = []
         for cam in cfg.cameras:
+            legacy = self.state_dir / f"{cam.id}.seq"
+            if legacy.exists():
+                # Boxes from before the outbox kept the next seq in a file: continue it.
+                self.outbox.ensure_device(cam.id, SeqCounter(legacy).last + 1)
             # Status.model_validate: without pydantic's mypy plugin, keyword calls of
             # contract models flag every defaulted field as missing.
             will = Status.model_validate(
@@ -66,18 +84,23 @@ class EdgeAgent:
                 on_connect=self._wake.set,
                 client_id=cam.id + cfg.mqtt.client_id_suffix,
             )
+            courier = Courier(cam.id, self.outbox, pub, courier_cfg)
+            pub.on_ack = courier.on_ack
+            self.couriers.append(courier)
             self.cameras.append(
                 CameraRunner(
                     cam,
                     detector=self.detector,
                     gate=gate,
                     publisher=pub,
+                    outbox=self.outbox,
+                    courier=courier,
                     snapshot_dir=cfg.snapshot_dir,
-                    state_dir=self.state_dir,
                     tz=settings.zone,
                     on_change=self._wake.set,
                 )
             )
+        self._final: dict[str, Any] | None = None
         self._status_thread = threading.Thread(target=self._status_loop, name="edge-status")
 
     @property
@@ -89,6 +112,7 @@ class EdgeAgent:
         self.cfg.snapshot_dir.mkdir(parents=True, exist_ok=True)
         for cam in self.cameras:
             cam.publisher.start()
+            cam.courier.start()
             cam.start()
         self._status_thread.start()
 
@@ -99,8 +123,18 @@ class EdgeAgent:
             self._status_thread.join(10)
         for cam in self.cameras:
             cam.stop()
+        # A short grace for the gateway's mark; what it does not pass stays on disk.
+        deadline = time.monotonic() + 2.0
+        while self.outbox.total_items and time.monotonic() < deadline:
+            if not any(c.publisher.connected for c in self.cameras):
+                break
+            time.sleep(0.05)
+        for cam in self.cameras:
+            cam.courier.stop()
         for cam in self.cameras:
             cam.publisher.stop(cam.status(__version__, stopping=True))
+        self._final = self.summary()
+        self.outbox.close()
 
     def run(
         self, duration: float | None = None, stop: threading.Event | None = None
@@ -120,6 +154,8 @@ class EdgeAgent:
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
+        if self._final is not None:
+            return self._final
         return {
             "box_id": self.cfg.box_id,
             "events": sum(c.events for c in self.cameras),
@@ -131,6 +167,8 @@ class EdgeAgent:
                     "published": c.publisher.published,
                     "acked": c.publisher.acked,
                     "dropped": c.publisher.dropped,
+                    "outbox": c.outbox.stats(c.cam.id).items,
+                    "committed_seq": c.courier.committed,
                     "error": c.error,
                 }
                 for c in self.cameras

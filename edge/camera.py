@@ -1,4 +1,4 @@
-"""One camera on the edge: its frame source, rules, sequence counter and publisher.
+"""One camera on the edge: its frame source, rules, outbox and publisher.
 
 The loop is thin: take the newest frame at the detect rate, detect (through the
 box's shared, bounded detector), step the rules, publish what they found. The
@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 from detectors.types import CameraRules, Detector, RuleHit
 from detectors.zones import anchor
 from edge.config import CameraConfig
+from edge.courier import Courier
 from edge.geo import build_homography, project
+from edge.outbox import Outbox
 from edge.publisher import Publisher
-from edge.seq import SeqCounter
 from edge.snapshot import write_snapshot
 from edge.sources import Frame, FrameSource, SourceError
 from gateway.contract import Event, Snapshot, Status
@@ -101,8 +102,9 @@ class CameraRunner:
         detector: Detector,
         gate: threading.Semaphore,
         publisher: Publisher,
+        outbox: Outbox,
+        courier: Courier,
         snapshot_dir: Path,
-        state_dir: Path,
         tz: ZoneInfo,
         on_change: Callable[[], None] | None = None,
     ) -> None:
@@ -114,7 +116,9 @@ class CameraRunner:
         self.gate = gate
         self.publisher = publisher
         self.snapshot_dir = snapshot_dir
-        self.seq = SeqCounter(state_dir / f"{cam.id}.seq")
+        self.outbox = outbox
+        self.courier = courier
+        self._snap_n = 0
         self.rules = build_rules(cam, tz)
         self.homography = build_homography(cam.homography) if cam.homography else None
         self.ids = EventIds()
@@ -162,6 +166,7 @@ class CameraRunner:
 
     def status(self, sw_version: str, *, stopping: bool = False) -> Status:
         stats = self.source.stats() if self.source is not None else None
+        box = self.outbox.stats(self.cam.id)
         online = not stopping and stats is not None and stats.online
         error = self.error or (stats.error if stats is not None else None)
         detail = (
@@ -175,13 +180,16 @@ class CameraRunner:
                 "device_id": self.cam.id,
                 # Status takes the last event's number rather than one of its own, so
                 # the event sequence the gateway checks for gaps stays dense.
-                "seq": max(0, self.seq.last),
+                "seq": max(0, self.outbox.device_info(self.cam.id)[0] - 1),
                 "ts": datetime.now(UTC),
                 "state": "online" if online else "offline",
                 "fps": stats.fps if stats is not None else None,
                 "last_frame_ts": stats.last_frame_ts if stats is not None else None,
                 "sw_version": sw_version,
-                "dropped": {"late_frames": self.late, "publish": self.publisher.dropped},
+                "clock_offset_s": self.publisher.clock_offset_s,
+                "outbox_items": box.items,
+                "dropped": {"late_frames": self.late, "publish": self.publisher.dropped}
+                | box.dropped,
                 "detail": ("stopped" if stopping and not error else detail)[:2000],
             }
         )
@@ -228,15 +236,19 @@ class CameraRunner:
 
     def _emit(self, hit: RuleHit, frame: Frame | None) -> None:
         event_id = self.ids.for_hit(hit)
-        seq = self.seq.next()
         snapshot = None
+        snap_bytes = 0
+        snap_path = None
         if frame is not None:
+            # The seq is given when the outbox first sends the event, so the file
+            # is told apart by a per-run counter instead.
+            self._snap_n += 1
             snapshot = write_snapshot(
                 self.snapshot_dir,
                 self.cam.id,
                 frame.image,
                 event_id=event_id,
-                seq=seq,
+                seq=self._snap_n,
                 ts=hit.ts,
                 frame_index=frame.index,
                 box=hit.box,
@@ -244,8 +256,19 @@ class CameraRunner:
         point = None
         if self.homography is not None and hit.box is not None:
             point = project(self.homography, anchor(hit.box))
+        if snapshot is not None:
+            snap_path = self.snapshot_dir / snapshot.ref
+            snap_bytes = snap_path.stat().st_size
         event = hit_to_event(
-            hit, device_id=self.cam.id, seq=seq, event_id=event_id, point=point, snapshot=snapshot
+            hit, device_id=self.cam.id, seq=0, event_id=event_id, point=point, snapshot=snapshot
         )
         self.events += 1
-        self.publisher.publish(event)
+        # On disk before it is sent; the courier numbers, sends and forgets it.
+        self.outbox.put(
+            self.cam.id,
+            "event",
+            event.model_dump(mode="json", exclude_none=True),
+            snapshot_bytes=snap_bytes,
+            snapshot_path=snap_path,
+        )
+        self.courier.wake()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -54,6 +54,25 @@ class DetectorConfig(_Config):
     workers: int = Field(2, ge=1, le=32, description="Detector calls running at once")
 
 
+class OutboxConfig(_Config):
+    max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Cap on stored items plus their snapshot files; then readings, then the "
+        "oldest events are dropped and counted",
+    )
+    synchronous: Literal["NORMAL", "FULL"] = Field(
+        "FULL", description="SQLite synchronous mode; FULL also survives a power cut"
+    )
+    window: int = Field(
+        1000, ge=1, le=100_000, description="Items sent and not yet committed by the gateway"
+    )
+    batch_items: int = Field(200, ge=1, le=1000, description="Items per Batch message at most")
+    resend_after_s: float = Field(
+        10.0, gt=0, le=3600, description="Replay from the gateway's mark when it stalls this long"
+    )
+
+
 class CameraConfig(_Config):
     id: str = Field(pattern=DEVICE_ID_PATTERN, description="Device id: the MQTT client id too")
     stream: str = Field(min_length=1, description="rtsp://, http(s)://, file://, usb://N, asset://")
@@ -90,6 +109,10 @@ class EdgeConfig(_Config):
     )
     detector: DetectorConfig = Field(default_factory=lambda: DetectorConfig.model_validate({}))
     status_interval_s: float = Field(10.0, ge=0.2, le=3600)
+    outbox: OutboxConfig = Field(default_factory=lambda: OutboxConfig.model_validate({}))
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Prometheus metrics on this port (0: any free port)"
+    )
     cameras: list[CameraConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

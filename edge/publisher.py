@@ -5,8 +5,9 @@ broker's per-device ACL patterns (``%c``) apply and its last will (an offline
 Status) speaks for that camera alone. paho's network thread only hands work
 over: callbacks set flags and release the in-flight bound, nothing blocks there.
 
-The durable outbox (issue 6) slots in front of ``publish``: it keeps the same
-signature and only changes when a message may be forgotten.
+The durable outbox (``edge/outbox.py``) sits in front: ``edge/courier.py`` hands
+it ``publish_payload`` and learns of the gateway's committed mark through
+``on_ack``. Every connect bumps ``generation`` so the courier knows to replay.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Publisher:
         max_inflight: int = 100,
         on_connect: Callable[[], None] | None = None,
         client_id: str | None = None,
+        on_ack: Callable[[Ack], None] | None = None,
     ) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
@@ -56,6 +58,13 @@ class Publisher:
         self._connected = threading.Event()
         self._on_connect_cb = on_connect
         self.last_ack: Ack | None = None
+        #: Called on paho's thread with every valid Ack; set it before ``start``.
+        self.on_ack = on_ack
+        self.generation = 0
+        #: Edge clock minus gateway clock, from the last live (not retained) Ack:
+        #: the gateway stamps an Ack when it commits, a few ms before we read it,
+        #: so this is the true offset plus one broker hop (about 1 ms here).
+        self.clock_offset_s: float | None = None
         self.published = 0
         self.acked = 0
         self.dropped = 0
@@ -91,6 +100,7 @@ class Publisher:
             log.error("%s", self.connect_error)
             return
         self.connect_error = None
+        self.generation += 1
         # Subscriptions do not survive a clean session: make them on every connect.
         client.subscribe(topic(self.prefix, self.device_id, MessageKind.ACK), qos=1)
         self._connected.set()
@@ -127,6 +137,15 @@ class Publisher:
             return
         if isinstance(ack, Ack):
             self.last_ack = ack
+            if not msg.retain:
+                import time
+
+                self.clock_offset_s = round(time.time() - ack.ts.timestamp(), 3)
+            if self.on_ack is not None:
+                try:
+                    self.on_ack(ack)
+                except Exception:
+                    log.exception("%s: on_ack callback failed", self.device_id)
 
     # ------------------------------------------------------------------ caller threads
 
@@ -169,6 +188,31 @@ class Publisher:
             self.dropped += 1
             self._slots.release()
             raise PublishError(f"{self.device_id}: paho refused the message: rc={info.rc}")
+        with self._lock:
+            self.published += 1
+            if info.mid in self._early:
+                self._early.discard(info.mid)
+                self.acked += 1
+                early = True
+            else:
+                self._pending.add(info.mid)
+                early = False
+        if early:
+            self._slots.release()
+        return True
+
+    def publish_payload(self, kind: MessageKind, payload: bytes, *, timeout: float = 5.0) -> bool:
+        """Hand raw contract bytes to the client at QoS 1 (the courier's path).
+
+        False when no in-flight slot freed up within ``timeout`` or paho refused it;
+        the caller keeps the message (it is in the outbox) and tries again.
+        """
+        if not self._slots.acquire(timeout=timeout):
+            return False
+        info = self._client.publish(topic(self.prefix, self.device_id, kind), payload, qos=1)
+        if info.rc not in (0, 4):
+            self._slots.release()
+            return False
         with self._lock:
             self.published += 1
             if info.mid in self._early:

@@ -22,7 +22,7 @@ from edge.config import EdgeConfigError, load_edge_config, parse_edge_config
 from edge.geo import build_homography, project
 from edge.seq import SeqCounter
 from edge.snapshot import write_snapshot
-from gateway.contract import Event, MessageKind, Status, parse, parse_topic
+from gateway.contract import Batch, Event, MessageKind, Status, parse, parse_topic
 from gridwatch.town.models import HomographyPoint
 from tests.edge.conftest import Collector
 
@@ -198,6 +198,11 @@ def test_edge_command_publishes_events_with_snapshots_and_retained_status(
             ev = parse(kind, m.payload, device_id=device)
             assert isinstance(ev, Event)
             events.append(ev)
+        elif kind is MessageKind.BATCH:
+            # Items waiting together in the outbox travel as one batch.
+            batch = parse(kind, m.payload, device_id=device)
+            assert isinstance(batch, Batch)
+            events.extend(it for it in batch.items if isinstance(it, Event))
     starts = [e for e in events if e.phase == "start"]
     assert starts, f"no event among {len(msgs)} messages"
     ev = starts[0]
