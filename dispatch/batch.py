@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,7 +58,7 @@ class Batch:
         self.open: dict[tuple[str, str], merge.OpenIndex] = {}
         self.holder: dict[UUID, int] = {}
         self.touched: set[int] = set()
-        self._ids: list[int] = []
+        self.assign_notices: list[tuple[Any, ...]] = []
         self.cases: list[tuple[Any, ...]] = []
         self.merged: dict[int, tuple[int, datetime, int]] = {}  # id -> (count, last, severity)
         self.seen: dict[int, datetime] = {}  # update/end: id -> last event time
@@ -68,19 +69,35 @@ class Batch:
         self.reminders: list[tuple[Any, ...]] = []
         if not items:
             return
-        keys = sorted({(item.category, r.village_id or "") for item, r in items})
-        window = max(
-            timedelta(minutes=ctx.config.merge.rule(item.category).window_min) for item, _ in items
-        )
-        since = min(item.at for item, _ in items) - window
+        # Only cases that could be near some item: its unit, or a box around its point.
+        boxes = []
+        for item, r in items:
+            rule = ctx.config.merge.rule(item.category)
+            since = item.at - timedelta(minutes=rule.window_min)
+            if item.lon is not None and item.lat is not None:
+                reach = rule.distance_m / 111_195.0 + 1e-6
+                reach_lon = reach / max(math.cos(math.radians(item.lat)), 1e-6)
+                box = (
+                    item.lon - reach_lon,
+                    item.lon + reach_lon,
+                    item.lat - reach,
+                    item.lat + reach,
+                )
+            else:
+                box = (None, None, None, None)  # type: ignore[assignment]
+            boxes.append((item.category, r.village_id or "", r.unit_id, since, *box))
         rows = conn.execute(
-            "SELECT id, category, status, unit_id, lon, lat, last_event_at,"
-            " coalesce(village_id, '') FROM cases"
-            " WHERE status = ANY(%s) AND last_event_at >= %s"
-            " AND (category, coalesce(village_id, '')) IN"
-            " (SELECT * FROM unnest(%s::text[], %s::text[]))"
-            " ORDER BY id",
-            (_OPEN, since, [k[0] for k in keys], [k[1] for k in keys]),
+            "SELECT DISTINCT c.id, c.category, c.status, c.unit_id, c.lon, c.lat,"
+            " c.last_event_at, coalesce(c.village_id, '') FROM cases c"
+            " JOIN unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::float8[],"
+            " %b::float8[], %b::float8[], %b::float8[]) AS b(cat, vil, unit, since, x0, x1, y0, y1)"
+            " ON c.category = b.cat AND coalesce(c.village_id, '') = b.vil"
+            " AND c.last_event_at >= b.since"
+            " AND (c.unit_id = b.unit"
+            "      OR (c.lon BETWEEN b.x0 AND b.x1 AND c.lat BETWEEN b.y0 AND b.y1))"
+            " WHERE c.status = ANY(%b)"
+            " ORDER BY c.id",
+            (*_columns(boxes, 8), _OPEN),
         ).fetchall()
         for row in rows:
             self.open.setdefault((row[1], row[7]), merge.OpenIndex()).put(merge.OpenCase(*row[:7]))
@@ -151,7 +168,8 @@ class Batch:
         ctx = self.ctx
         dl = deadlines.compute(ctx.config.deadlines, item.category, item.severity, now, ctx.tz)
         status = Status.ASSIGNED if r.assignee else Status.NEW
-        case_id = self._new_id(conn)
+        # A temporary (negative) id; real ids come in one round trip at flush.
+        case_id = -(len(self.cases) + 1)
         self.cases.append(
             (
                 case_id,
@@ -212,21 +230,8 @@ class Batch:
             self.participants.append(
                 (case_id, r.assignee, r.assignee_name, "leader", r.assignee_area, level, now)
             )
-            title, body = render("assigned", case_id, item.category)
-            self.notices.append(
-                Notice(
-                    r.assignee,
-                    r.assignee_name,
-                    "assigned",
-                    case_id,
-                    f"case:{case_id}:assigned:{r.assignee}",
-                    title,
-                    body,
-                    {
-                        "accept_by": dl.accept_by.isoformat(),
-                        "resolve_by": dl.resolve_by.isoformat(),
-                    },
-                )
+            self.assign_notices.append(
+                (case_id, r.assignee, r.assignee_name, item.category, dl.accept_by, dl.resolve_by)
             )
             for kind, deadline in (("accept", dl.accept_by), ("resolve", dl.resolve_by)):
                 for due in deadlines.reminder_times(now, deadline, ctx.config.deadlines):
@@ -264,20 +269,55 @@ class Batch:
         self.open.setdefault(key, merge.OpenIndex()).put(case)
         self.touched.add(case.id)
 
-    def _new_id(self, conn: psycopg.Connection[Any]) -> int:
-        """A case id from the identity sequence, fetched a few at a time."""
-        if not self._ids:
-            rows = conn.execute(
-                "SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, 8)"
-            ).fetchall()
-            self._ids = sorted((int(r[0]) for r in rows), reverse=True)
-        return self._ids.pop()
+    def _assign_ids(self, conn: psycopg.Connection[Any]) -> dict[int, int]:
+        """Real ids for the cases opened in this batch, in opening order, one round trip."""
+        if not self.cases:
+            return {}
+        rows = conn.execute(
+            "SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, %s)",
+            (len(self.cases),),
+        ).fetchall()
+        ids = sorted(int(r[0]) for r in rows)
+        return {-(k + 1): ids[k] for k in range(len(self.cases))}
 
     # ------------------------------------------------------------------ write
 
-    def flush(self, conn: psycopg.Connection[Any]) -> None:
-        """Write everything decided, one statement per table, then push the cases live."""
+    def flush(self, conn: psycopg.Connection[Any]) -> dict[int, int]:
+        """Write everything decided, one statement per table, then push the cases live.
+
+        Returns the real id of each temporary id handed out by :meth:`place`.
+        """
         now = self.ctx.clock.now()
+        real = self._assign_ids(conn)
+
+        def fix(rows: list[tuple[Any, ...]], col: int) -> list[tuple[Any, ...]]:
+            return [(*r[:col], real.get(r[col], r[col]), *r[col + 1 :]) for r in rows]
+
+        self.cases = fix(self.cases, 0)
+        self.case_events = fix(self.case_events, 2)
+        self.history = fix(self.history, 0)
+        self.participants = fix(self.participants, 0)
+        self.reminders = fix(self.reminders, 0)
+        self.merged = {real.get(k, k): v for k, v in self.merged.items()}
+        self.seen = {real.get(k, k): v for k, v in self.seen.items()}
+        self.touched = {real.get(k, k) for k in self.touched}
+        self.holder = {e: real.get(c, c) for e, c in self.holder.items()}
+        for temp_id, person, name, category, accept_by, resolve_by in self.assign_notices:
+            case_id = real.get(temp_id, temp_id)
+            title, body = render("assigned", case_id, category)
+            self.notices.append(
+                Notice(
+                    person,
+                    name,
+                    "assigned",
+                    case_id,
+                    f"case:{case_id}:assigned:{person}",
+                    title,
+                    body,
+                    {"accept_by": accept_by.isoformat(), "resolve_by": resolve_by.isoformat()},
+                )
+            )
+        self.assign_notices.clear()
         if self.cases:
             conn.execute(
                 f"INSERT INTO cases ({_CASE_COLS}) OVERRIDING SYSTEM VALUE"
@@ -347,14 +387,14 @@ class Batch:
         self.merged.clear()
         self.seen.clear()
         self.touched.clear()
+        return real
 
 
 def open_or_join(conn: psycopg.Connection[Any], ctx: Context, item: Incoming, r: Route) -> int:
     """One item on its own (a report): the caller holds its advisory lock."""
     batch = Batch(conn, ctx, [(item, r)])
     case_id = batch.place(conn, item, r)
-    batch.flush(conn)
-    return case_id
+    return batch.flush(conn).get(case_id, case_id)
 
 
 # --------------------------------------------------------------------------- the queue

@@ -130,6 +130,9 @@ class OpenIndex:
         if case.lon is not None and case.lat is not None:
             self._cells.setdefault(self._cell(case.lon, case.lat), {})[case.id] = case
 
+    def get(self, case_id: int) -> OpenCase | None:
+        return self._cases.get(case_id)
+
     def discard(self, case_id: int) -> None:
         old = self._cases.pop(case_id, None)
         if old is None:
