@@ -30,22 +30,24 @@ def _run(args: argparse.Namespace) -> int:
 
     from dispatch.clock import SystemClock
     from dispatch.config import load_config
+    from dispatch.errors import ConfigError
     from dispatch.notify import OutboxNotifier
     from dispatch.store import Context
     from dispatch.worker import drain, run
     from gridwatch.settings import get_settings
-    from gridwatch.town import load_town
+    from gridwatch.town import TownError, load_town
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
     config_dir = Path(args.config_dir) if args.config_dir else settings.config_dir
     dsn = args.database_url or settings.database_url
+    try:
+        town, config = load_town(config_dir), load_config(config_dir)
+    except (TownError, ConfigError) as exc:
+        print(f"派单配置无效 / dispatch config invalid ({config_dir}): {exc}")
+        return 2
     ctx = Context(
-        town=load_town(config_dir),
-        config=load_config(config_dir),
-        tz=settings.zone,
-        clock=SystemClock(),
-        notifier=OutboxNotifier(),
+        town=town, config=config, tz=settings.zone, clock=SystemClock(), notifier=OutboxNotifier()
     )
     if args.once:
         with psycopg.connect(dsn, autocommit=True) as conn:
