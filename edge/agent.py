@@ -8,6 +8,7 @@ offline Status naming the camera and field, and the others keep running.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from detectors.types import Detector
 from edge.camera import CameraRunner
 from edge.config import EdgeConfig
 from edge.courier import Courier, CourierConfig
+from edge.gating import GateConfig, GatedDetector
 from edge.outbox import Outbox
 from edge.publisher import Publisher
 from edge.seq import SeqCounter
@@ -39,7 +41,12 @@ class EdgeAgent:
         self.prefix = cfg.mqtt.prefix or settings.topic_prefix
         self.state_dir = cfg.state_dir or Path(settings.cache_dir) / "edge" / cfg.box_id
         self.detector = detector or create_detector(cfg.detector.name, **cfg.detector.options)
-        gate = threading.Semaphore(cfg.detector.workers)
+        gate = threading.Semaphore(cfg.detector.workers or min(32, os.cpu_count() or 1))
+        gate_cfg = GateConfig(
+            # Gating a motion detector by motion would only run MOG2 twice.
+            enabled=cfg.detector.motion_gating and cfg.detector.name != "motion",
+            full_every_s=cfg.detector.full_frame_every_s,
+        )
         self.outbox = Outbox(
             self.state_dir / "outbox.sqlite3",
             max_bytes=cfg.outbox.max_bytes,
@@ -90,8 +97,7 @@ class EdgeAgent:
             self.cameras.append(
                 CameraRunner(
                     cam,
-                    detector=self.detector,
-                    gate=gate,
+                    detector=GatedDetector(self.detector, gate_cfg, pool=gate),
                     publisher=pub,
                     outbox=self.outbox,
                     courier=courier,

@@ -51,7 +51,15 @@ class MqttConfig(_Config):
 class DetectorConfig(_Config):
     name: str = Field("yolox_onnx", description="Back-end name in detectors.backends.BACKENDS")
     options: dict[str, Any] = Field(default_factory=dict, description="Back-end keyword options")
-    workers: int = Field(2, ge=1, le=32, description="Detector calls running at once")
+    workers: int | None = Field(
+        None, ge=1, le=32, description="Detector calls running at once; default: CPU cores"
+    )
+    motion_gating: bool = Field(
+        True, description="Run the detector only on regions MOG2 saw move (plus full passes)"
+    )
+    full_frame_every_s: float = Field(
+        2.0, gt=0, le=3600, description="Whole-frame pass so still objects are kept"
+    )
 
 
 class OutboxConfig(_Config):
