@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from dispatch.api import router as cases_router
 from gateway.web.live import LiveHub
-from gateway.web.routes import router
+from gateway.web.routes import IngestState, router
 
 if TYPE_CHECKING:
     from gridwatch.settings import Settings
@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings, town: Town | None = None, *, ingest: Any = None) -> FastAPI:
+def create_app(
+    settings: Settings, town: Town | None = None, *, ingest: IngestState | None = None
+) -> FastAPI:
     """Build the app; the database pool and the live listener open in the lifespan.
 
     ``ingest`` is the running consumer when the API shares a process with it

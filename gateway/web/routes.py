@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from uuid import UUID
 
 import psycopg
@@ -18,6 +18,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.web.live import LiveHub, sse_stream
 
 router = APIRouter()
+
+
+class IngestCounters(Protocol):
+    def as_dict(self) -> dict[str, int]: ...
+
+
+class IngestState(Protocol):
+    """What /health reads from an ingest consumer running in the same process."""
+
+    @property
+    def mqtt_connected(self) -> bool: ...
+
+    @property
+    def writer_alive(self) -> bool: ...
+
+    @property
+    def stats(self) -> IngestCounters: ...
+
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_EVENTS = 1000
@@ -106,7 +124,7 @@ async def health(request: Request) -> JSONResponse:
         db_ok = True
     except (psycopg.Error, TimeoutError, OSError):
         db_ok = False
-    ingest = request.app.state.ingest
+    ingest: IngestState | None = request.app.state.ingest
     mqtt_ok = None if ingest is None else bool(ingest.mqtt_connected)
     writer_ok = None if ingest is None else bool(ingest.writer_alive)
     hub: LiveHub = request.app.state.live
