@@ -47,6 +47,9 @@ def make_town(out: Path) -> Any:
 
     spec = SynthSpec(**ZHONGMEN)
     write_config(synth_town(spec), out, spec)
+    repo_config = Path(__file__).resolve().parent.parent / "config"
+    for name in ("deadlines.yaml", "routing.yaml"):  # the shipped dispatch tables
+        (out / name).write_text((repo_config / name).read_text(encoding="utf-8"))
     return load_town(out)
 
 
@@ -231,6 +234,9 @@ def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[
         with psycopg.connect(dsn) as c:
             cases = c.execute("SELECT count(*), coalesce(sum(recurrence), 0) FROM cases").fetchone()
             events = c.execute("SELECT count(*) FROM events").fetchone()
+            probe_cases = c.execute(
+                "SELECT count(*) FROM cases WHERE category = 'camera_tamper'"
+            ).fetchone()
             # Where the time goes, per probe: edge -> stored, stored -> case opened.
             lags = c.execute(
                 """
@@ -267,6 +273,7 @@ def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[
         "e2e_p99_ms": pct(0.99),
         "e2e_probes": len(lat_sorted),
         "e2e_probes_lost": n // probe_every - len(lat_sorted),
+        "probe_cases": probe_cases[0] if probe_cases else None,
         "background_rate_per_s": rate,
         "events_stored": events[0] if events else None,
         "ingest_lag_ms_p50_p99": [round(x, 1) for x in lags[0]] if lags and lags[0] else None,
