@@ -20,6 +20,7 @@ from edge.camera import CameraRunner
 from edge.config import EdgeConfig
 from edge.courier import Courier, CourierConfig
 from edge.gating import GateConfig, GatedDetector
+from edge.mosaic import MosaicDetector, PerCropDetector
 from edge.outbox import Outbox
 from edge.publisher import Publisher
 from edge.seq import SeqCounter
@@ -41,7 +42,14 @@ class EdgeAgent:
         self.prefix = cfg.mqtt.prefix or settings.topic_prefix
         self.state_dir = cfg.state_dir or Path(settings.cache_dir) / "edge" / cfg.box_id
         self.detector = detector or create_detector(cfg.detector.name, **cfg.detector.options)
-        gate = threading.Semaphore(cfg.detector.workers or min(32, os.cpu_count() or 1))
+        workers = cfg.detector.workers or min(32, os.cpu_count() or 1)
+        size = getattr(self.detector, "input_size", None)
+        self.regions: MosaicDetector | PerCropDetector
+        if isinstance(size, tuple) and size[0] == size[1]:
+            # A fixed square input: crops of several cameras share one call.
+            self.regions = MosaicDetector(self.detector, canvas=int(size[0]), workers=workers)
+        else:
+            self.regions = PerCropDetector(self.detector, threading.Semaphore(workers))
         gate_cfg = GateConfig(
             # Gating a motion detector by motion would only run MOG2 twice.
             enabled=cfg.detector.motion_gating and cfg.detector.name != "motion",
@@ -97,7 +105,7 @@ class EdgeAgent:
             self.cameras.append(
                 CameraRunner(
                     cam,
-                    detector=GatedDetector(self.detector, gate_cfg, pool=gate),
+                    detector=GatedDetector(self.regions, gate_cfg),
                     publisher=pub,
                     outbox=self.outbox,
                     courier=courier,
@@ -141,6 +149,8 @@ class EdgeAgent:
             cam.publisher.stop(cam.status(__version__, stopping=True))
         self._final = self.summary()
         self.outbox.close()
+        if isinstance(self.regions, MosaicDetector):
+            self.regions.close()
 
     def run(
         self, duration: float | None = None, stop: threading.Event | None = None

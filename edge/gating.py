@@ -13,16 +13,15 @@ The region arithmetic is pure; ``GatedDetector`` only holds the per-camera state
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from detectors.types import Detections, Detector
+from detectors.types import Detections
+from edge.mosaic import RegionDetector
 
 Box = tuple[int, int, int, int]
 
@@ -90,37 +89,15 @@ def regions(
     return [frame] if area > cfg.max_crop_frac * width * height else crops
 
 
-def shift(dets: Detections, x0: int, y0: int) -> Detections:
-    """Detections in a crop moved back to frame coordinates."""
-    if (x0 == 0 and y0 == 0) or len(dets.xyxy) == 0:
-        return dets
-    xyxy = dets.xyxy + np.asarray([x0, y0, x0, y0], np.float32)
-    return Detections(xyxy.astype(np.float32), dets.confidence, dets.class_id, dets.class_names)
-
-
-def concat(parts: Sequence[Detections], class_names: tuple[str, ...]) -> Detections:
-    parts = [p for p in parts if len(p.xyxy)]
-    if not parts:
-        return Detections.empty(class_names)
-    if len(parts) == 1:
-        return parts[0]
-    return Detections(
-        np.concatenate([p.xyxy for p in parts]).astype(np.float32),
-        np.concatenate([p.confidence for p in parts]).astype(np.float32),
-        np.concatenate([p.class_id for p in parts]).astype(np.int32),
-        class_names,
-    )
-
-
 class GatedDetector:
-    """One camera's gate in front of the box's shared detector (a Detector itself)."""
+    """One camera's gate in front of the box's shared region detector (a Detector itself);
+    ``calls`` counts crops handed on, ``pixels`` their area in frame pixels."""
 
     def __init__(
         self,
-        detector: Detector,
+        detector: RegionDetector,
         cfg: GateConfig | None = None,
         *,
-        pool: threading.Semaphore | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         from detectors.backends.motion import MotionDetector
@@ -128,7 +105,6 @@ class GatedDetector:
         self.detector = detector
         self.cfg = cfg or GateConfig()
         self.class_names = detector.class_names
-        self.pool = pool
         self.clock = clock
         self.motion = MotionDetector(scale_width=self.cfg.motion_width)
         self._last_full: float | None = None
@@ -148,12 +124,6 @@ class GatedDetector:
         if crops == [(0, 0, w, h)]:
             self._last_full = now
             self.full_passes += 1
-        parts = []
-        for x1, y1, x2, y2 in crops:
-            crop = frame_bgr[y1:y2, x1:x2]
-            with self.pool if self.pool is not None else nullcontext():
-                found = self.detector.detect(np.ascontiguousarray(crop))
-            self.calls += 1
-            self.pixels += (x2 - x1) * (y2 - y1)
-            parts.append(shift(found, x1, y1))
-        return concat(parts, self.class_names)
+        self.calls += len(crops)
+        self.pixels += sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in crops)
+        return self.detector.detect_regions(frame_bgr, crops)

@@ -7,7 +7,8 @@ import numpy.typing as npt
 import pytest
 
 from detectors.types import Detections
-from edge.gating import GateConfig, GatedDetector, grow, merge, regions, shift
+from edge.gating import GateConfig, GatedDetector, grow, merge, regions
+from edge.mosaic import PerCropDetector, shift
 
 W, H = 768, 576
 CFG = GateConfig()
@@ -61,7 +62,7 @@ def test_boxes_found_in_a_crop_are_moved_back() -> None:
         np.asarray([0], np.int32),
         ("person",),
     )
-    assert shift(d, 100, 50).xyxy.tolist() == [[101, 52, 111, 62]]
+    assert shift(d, 100, 50, 1.0).xyxy.tolist() == [[101, 52, 111, 62]]
 
 
 class Recorder:
@@ -90,7 +91,7 @@ class Recorder:
 def test_gated_detector_sees_only_what_moved_and_finds_it_where_it_is() -> None:
     t = [0.0]
     inner = Recorder()
-    gated = GatedDetector(inner, GateConfig(full_every_s=2.0), clock=lambda: t[0])
+    gated = GatedDetector(PerCropDetector(inner), GateConfig(full_every_s=2.0), clock=lambda: t[0])
     rng = np.random.default_rng(0)
     background = rng.integers(0, 60, (H, W, 3), dtype=np.uint8)
     found = None
