@@ -15,6 +15,7 @@ import psycopg
 from dispatch import deadlines
 from dispatch.errors import CaseNotFound, TransitionError
 from dispatch.lifecycle import Action, next_status
+from dispatch.notify import Notice, render
 from dispatch.store import (
     Context,
     add_participant,
@@ -150,8 +151,26 @@ def act(
                     assign_to.level,
                     now,
                 )
+                title, body = render("assigned", case_id, case["category"])
+                ctx.notifier.send(
+                    conn,
+                    Notice(
+                        assign_to.person,
+                        assign_to.name,
+                        "assigned",
+                        case_id,
+                        f"case:{case_id}:assigned:{assign_to.person}:{now.isoformat()}",
+                        title,
+                        body,
+                        {"accept_by": dl.accept_by.isoformat()},
+                    ),
+                    now,
+                )
         cols = ", ".join(f"{k} = %s" for k in sets)
         conn.execute(f"UPDATE cases SET {cols} WHERE id = %s", [*sets.values(), case_id])
+        # New deadlines get their own reminders; stale ones are skipped when due.
+        stages = [(k, sets[f"{k}_by"]) for k in ("accept", "resolve") if f"{k}_by" in sets]
+        _schedule_reminders(conn, ctx, case_id, stages, now)
         history(
             conn,
             case_id,
@@ -167,6 +186,22 @@ def act(
         after = fetch_case(conn, case_id)
         assert after is not None
         return after
+
+
+def _schedule_reminders(
+    conn: psycopg.Connection[Any],
+    ctx: Context,
+    case_id: int,
+    stages: list[tuple[str, datetime]],
+    now: datetime,
+) -> None:
+    for kind, deadline in stages:
+        for due in deadlines.reminder_times(now, deadline, ctx.config.deadlines):
+            conn.execute(
+                "INSERT INTO case_reminders (case_id, kind, due_at, deadline)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (case_id, kind, due, deadline),
+            )
 
 
 def _fresh(ctx: Context, case: dict[str, Any], now: datetime) -> deadlines.Deadlines:

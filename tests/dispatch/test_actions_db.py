@@ -14,6 +14,7 @@ from dispatch.clock import ManualClock
 from dispatch.errors import TransitionError
 from dispatch.reports import Report, intake_with
 from dispatch.store import Context
+from dispatch.worker import drain
 from tests.dispatch.conftest import TownFixture
 
 pytestmark = pytest.mark.services
@@ -101,7 +102,7 @@ def test_follow_up_unsatisfied_returns_the_case_for_rework_and_counts_it(
 
 
 def test_rejected_case_is_rerouted_and_duplicates_point_at_their_original(
-    conn: psycopg.Connection[Any], ctx: Context, zhongmen: TownFixture
+    conn: psycopg.Connection[Any], ctx: Context, zhongmen: TownFixture, clock: ManualClock
 ) -> None:
     a = intake_with(conn, ctx, report(zhongmen, 14, category="other"))
     b = intake_with(conn, ctx, report(zhongmen, 15, category="other"))
@@ -124,6 +125,14 @@ def test_rejected_case_is_rerouted_and_duplicates_point_at_their_original(
         grid.leader.person_id,
         1,
     )
+    # The new assignee is told, and reminded before the new accept deadline (120 min).
+    clock.advance(timedelta(minutes=100))
+    drain(conn, ctx)
+    got = conn.execute(
+        "SELECT kind FROM notifications WHERE recipient = %s AND case_id = %s ORDER BY id",
+        (grid.leader.person_id, a),
+    ).fetchall()
+    assert [g[0] for g in got] == ["assigned", "reminder_accept"]
     case = act(conn, ctx, b, "mark_duplicate", "commander", duplicate_of=a)
     assert (case["status"], case["duplicate_of"]) == ("duplicate", a)
 
