@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -148,3 +148,58 @@ def test_update_and_end_attach_to_the_case_holding_the_event(
         )
     ]
     assert phases == ["start", "update", "end"]
+
+
+def test_consoles_hear_each_new_or_changed_case_on_the_live_channel(
+    db: str,
+    conn: psycopg.Connection[Any],
+    ctx: Context,
+    zhongmen: TownFixture,
+    clock: ManualClock,
+) -> None:
+    import json
+
+    unit = zhongmen.unit(40)
+    lon, lat = zhongmen.point_in(unit)
+    with psycopg.connect(db, autocommit=True) as listener:
+        listener.execute("LISTEN gridwatch_live")
+        insert_event(conn, ts=clock.now(), lon=lon, lat=lat, category="flood", severity=1)
+        insert_event(
+            conn,
+            ts=clock.now() + timedelta(minutes=1),
+            lon=lon,
+            lat=lat,
+            category="flood",
+            severity=1,
+            seq=2,
+        )
+        drain(conn, ctx, batch=1)
+        msgs = [json.loads(n.payload) for n in listener.notifies(timeout=2, stop_after=4)]
+    cases_msgs = [m for m in msgs if m["type"] == "case"]
+    leader = zhongmen.town.hierarchy.areas[unit].leader
+    assert leader is not None
+    assert [m["recurrence"] for m in cases_msgs] == [1, 2]
+    first = cases_msgs[0]
+    assert set(first) == {
+        "type",
+        "id",
+        "category",
+        "status",
+        "unit_id",
+        "assignee",
+        "assignee_name",
+        "deadline",
+        "escalation_level",
+        "lon",
+        "lat",
+        "recurrence",
+    }
+    assert (first["unit_id"], first["assignee"], first["status"], first["category"]) == (
+        unit,
+        leader.person_id,
+        "assigned",
+        "flood",
+    )
+    assert (first["lon"], first["lat"], first["escalation_level"]) == (lon, lat, 0)
+    # flood, severity 1: accept within 10 minutes; the message carries that deadline.
+    assert datetime.fromisoformat(first["deadline"]) == clock.now() + timedelta(minutes=10)
