@@ -50,7 +50,14 @@ class _TrackRule(_Rule):
     min_confidence: float = Field(0.4, ge=0, le=1)
     schedule: Schedule | None = None
     min_on_s: float = Field(
-        0.5, ge=0, le=3600, description="The condition must hold this long before an event starts"
+        1.0, ge=0, le=3600, description="The condition must hold this long before an event starts"
+    )
+    cooldown_s: float = Field(
+        0.0,
+        ge=0,
+        le=86400,
+        description="Quiet time after an event ends; hysteresis already absorbs flicker, and "
+        "the dispatcher merges repeats into one case",
     )
     min_off_s: float = Field(
         1.5, ge=0, le=3600, description="The condition must be gone this long before it ends"

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from detectors.types import Detections
 from detectors.zones import Box, Point, anchor
 
@@ -48,6 +51,38 @@ class _History:
     still_since: datetime
     classes: Counter[str] = field(default_factory=Counter)
     peak: float = 0.0
+
+
+#: Boxes of different classes overlapping this much are one object seen twice.
+DUPLICATE_IOU = 0.7
+
+
+def _not_duplicate(d: Detections) -> npt.NDArray[np.bool_]:
+    """Mask dropping boxes that overlap a higher-scoring box of another class.
+
+    Back-ends run NMS per class, so a van comes out as both car and truck; tracked
+    as two objects it would give two parking events.
+    """
+    n = len(d)
+    keep = np.ones(n, bool)
+    if n < 2:
+        return keep
+    order = np.argsort(-d.confidence)
+    b = d.xyxy.astype(np.float64)
+    area = (b[:, 2] - b[:, 0]).clip(0) * (b[:, 3] - b[:, 1]).clip(0)
+    for rank, i in enumerate(order):
+        if not keep[i]:
+            continue
+        rest = order[rank + 1 :]
+        rest = rest[keep[rest]]
+        if len(rest) == 0:
+            break
+        w = (np.minimum(b[i, 2], b[rest, 2]) - np.maximum(b[i, 0], b[rest, 0])).clip(0)
+        h = (np.minimum(b[i, 3], b[rest, 3]) - np.maximum(b[i, 1], b[rest, 1])).clip(0)
+        inter = w * h
+        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
+        keep[rest[iou >= DUPLICATE_IOU]] = False
+    return keep
 
 
 def is_still(ref: Point, now: Point, box: Box, tolerance: float) -> bool:
@@ -85,7 +120,7 @@ class ObjectTracker:
         self._lost_s = lost_s
 
     def update(self, ts: datetime, detections: Detections) -> list[Track]:
-        keep = detections.confidence >= self._min_conf
+        keep = (detections.confidence >= self._min_conf) & _not_duplicate(detections)
         sv_det = self._sv.Detections(
             xyxy=detections.xyxy[keep].astype("float32"),
             confidence=detections.confidence[keep].astype("float32"),

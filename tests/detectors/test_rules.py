@@ -77,7 +77,9 @@ def phases(hits: list[tuple[int, RuleHit]]) -> list[tuple[int, str]]:
     return [(i, h.phase) for i, h in hits]
 
 
-INTRUSION = {"type": "intrusion", "zone": "yard", "cooldown_s": 5}
+# Timings are explicit so the tables do not move when tuned defaults change.
+TIMING = {"min_on_s": 0.5, "min_off_s": 1.5}
+INTRUSION = {"type": "intrusion", "zone": "yard", "cooldown_s": 5, **TIMING}
 
 # Person walks in from x=0 (outside), stands in the yard, walks out.
 ENTER_STAY_LEAVE = (
@@ -204,7 +206,7 @@ def test_schedule_end_closes_open_event() -> None:
     assert phases(hits) == [(5, "start"), (34, "end")]
 
 
-LOITER = {"type": "loitering", "zone": "yard", "dwell_s": 3}
+LOITER = {"type": "loitering", "zone": "yard", "dwell_s": 3, **TIMING}
 
 
 @pytest.mark.parametrize(
@@ -240,7 +242,7 @@ def test_loitering(name: str, frames: list[list[Obj]], expected: list[tuple[int,
         assert h.category == "loitering" and h.start == at(0)
 
 
-CROWD = {"type": "crowding", "zone": "yard", "min_count": 3, "min_duration_s": 2}
+CROWD = {"type": "crowding", "zone": "yard", "min_count": 3, "min_duration_s": 2, **TIMING}
 
 
 def group(n: int, frames: int, x: float = 150) -> list[list[Obj]]:
@@ -277,7 +279,7 @@ def test_crowding_cooldown() -> None:
     assert phases(hits) == [(20, "start"), (44, "end"), (212, "start"), (236, "end")]
 
 
-PARK = {"type": "parking", "zone": "yard", "stationary_s": 5}
+PARK = {"type": "parking", "zone": "yard", "stationary_s": 5, "min_off_s": 3}
 # A car drives in, stops at (200, 200) for 10 s, drives out; parking ends min_off_s (3 s)
 # after it starts moving.
 PARK_AND_GO = (
@@ -380,7 +382,7 @@ def test_line_counts_accumulate() -> None:
     assert [h.extra["out"] for _, h in hits if h.phase == "start"] == [1, 2, 3]
 
 
-LEFT = {"type": "left_behind", "zone": "yard", "stationary_s": 3}
+LEFT = {"type": "left_behind", "zone": "yard", "stationary_s": 3, **TIMING}
 
 
 def test_left_behind_after_owner_walks_away() -> None:

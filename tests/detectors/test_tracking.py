@@ -94,3 +94,17 @@ def test_low_confidence_person_is_not_an_intruder() -> None:
     for i in range(30):
         hits += engine.step(at(i), None, dets((100, 100, 140, 200, 0, 0.3)))
     assert hits == []
+
+
+def test_one_object_seen_as_two_classes_is_one_track() -> None:
+    tr = ObjectTracker(frame_rate=10)
+    for i in range(5):
+        out = tr.update(at(i), dets((600, 40, 720, 100, 1, 0.7), (602, 41, 721, 100, 2, 0.6)))
+    assert len(out) == 1 and out[0].cls == "car"
+
+
+def test_two_objects_side_by_side_stay_two_tracks() -> None:
+    tr = ObjectTracker(frame_rate=10)
+    for i in range(5):
+        out = tr.update(at(i), dets((100, 100, 140, 200, 0, 0.9), (135, 100, 175, 200, 0, 0.8)))
+    assert len(out) == 2
