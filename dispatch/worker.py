@@ -10,15 +10,43 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from dispatch.batch import dispatch_batch
+from dispatch.clock import Clock, SystemClock
 from dispatch.store import Context
 from dispatch.timers import escalate_due, send_reminders
 
 log = logging.getLogger(__name__)
+
+
+def make_context(
+    config_dir: Path | None = None, *, clock: Clock | None = None, tz: str | None = None
+) -> Context:
+    """A dispatcher context from the town config and settings (``GRIDWATCH_*``).
+
+    For processes that run a dispatcher in a thread (the demo): ``run(dsn,
+    make_context(), stop=event)``. Raises TownError or ConfigError on bad config.
+    """
+    from zoneinfo import ZoneInfo
+
+    from dispatch.config import load_config
+    from dispatch.notify import OutboxNotifier
+    from gridwatch.settings import get_settings
+    from gridwatch.town import load_town
+
+    settings = get_settings()
+    folder = config_dir or settings.config_dir
+    return Context(
+        town=load_town(folder),
+        config=load_config(folder),
+        tz=ZoneInfo(tz) if tz else settings.zone,
+        clock=clock or SystemClock(),
+        notifier=OutboxNotifier(),
+    )
 
 
 @dataclass

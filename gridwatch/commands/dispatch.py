@@ -28,30 +28,27 @@ def _run(args: argparse.Namespace) -> int:
 
     import psycopg
 
-    from dispatch.clock import SystemClock
-    from dispatch.config import load_config
     from dispatch.errors import ConfigError
-    from dispatch.notify import OutboxNotifier
-    from dispatch.store import Context
-    from dispatch.worker import drain, run
+    from dispatch.worker import drain, make_context, run
     from gridwatch.settings import get_settings
-    from gridwatch.town import TownError, load_town
+    from gridwatch.town import TownError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
     config_dir = Path(args.config_dir) if args.config_dir else settings.config_dir
     dsn = args.database_url or settings.database_url
     try:
-        town, config = load_town(config_dir), load_config(config_dir)
+        ctx = make_context(config_dir)
     except (TownError, ConfigError) as exc:
         print(f"派单配置无效 / dispatch config invalid ({config_dir}): {exc}")
         return 2
-    ctx = Context(
-        town=town, config=config, tz=settings.zone, clock=SystemClock(), notifier=OutboxNotifier()
-    )
     if args.once:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            stats = drain(conn, ctx, args.batch)
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                stats = drain(conn, ctx, args.batch)
+        except psycopg.OperationalError as exc:
+            print(f"数据库不可用 / database unavailable: {exc}")
+            return 1
         print(json.dumps(stats.__dict__))
         return 0
     stop = threading.Event()
