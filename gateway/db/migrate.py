@@ -178,14 +178,22 @@ def migrate(
     service_role: str = "gridwatch_app",
     owner_role: str = OWNER_ROLE,
     directory: Path = MIGRATIONS_DIR,
+    tz: str | None = None,
 ) -> list[str]:
     """Apply every pending migration; return the names applied (empty when up to date).
+
+    ``tz`` (default: ``GRIDWATCH_TZ`` from settings) is the zone hourly rollups are
+    bucketed in; migrations read it as ``current_setting('gridwatch.tz')``.
 
     Safe to run from several processes at once: they queue on an advisory lock
     and the later ones find nothing left to do.
     """
     owner, service = _check_role(owner_role), _check_role(service_role)
     migrations = discover(directory)
+    if tz is None:
+        from gridwatch.settings import get_settings
+
+        tz = get_settings().tz
     done: list[str] = []
     try:
         conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=None)
@@ -202,6 +210,7 @@ def migrate(
                 try:
                     with conn.transaction():
                         conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(owner)))
+                        conn.execute("SELECT set_config('gridwatch.tz', %s, true)", (tz,))
                         for path in mig.files(variant):
                             conn.execute(path.read_text(encoding="utf-8").encode())
                         conn.execute(

@@ -10,6 +10,7 @@ and publishes each device's retained ``Ack`` mark.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -33,6 +34,11 @@ log = logging.getLogger(__name__)
 
 #: How often the writer creates time partitions ahead (no-op with TimescaleDB).
 PARTITION_EVERY_S = 3600.0
+#: How often ``gridwatch_maintain()`` runs (partitions, rollups, retention).
+MAINTAIN_EVERY_S = 3600.0
+#: Fault tests set this to a number of seconds: the writer logs "mid-commit" and
+#: sleeps inside each transaction, just before COMMIT, so a kill lands there.
+COMMIT_DELAY_ENV = "GRIDWATCH_TEST_COMMIT_DELAY_S"
 #: ``application_name`` of the writer's connection, to find it in pg_stat_activity.
 APPLICATION_NAME = "gridwatch-ingest"
 
@@ -49,11 +55,20 @@ class ConsumerConfig:
     topic_prefix: str = "gw"
     share_group: str | None = "gridwatch"
     client_id: str = field(default_factory=lambda: f"gridwatch-gw-{uuid.uuid4().hex[:10]}")
+    #: A batch closes at this many messages, this many payload bytes, or after
+    #: ``batch_wait_s``, whichever comes first.
     batch_size: int = 500
+    batch_bytes: int = 4 * 1024 * 1024
     batch_wait_s: float = 0.05
-    #: Bound of the hand-over queue; also sent as MQTT v5 Receive Maximum, so
-    #: the broker never has more unacknowledged messages in flight to us.
+    #: Bound of the hand-over queue. MQTT v5 Receive Maximum (sent to the
+    #: broker) is the smaller of this and ``receive_maximum``: the broker never
+    #: has more unacknowledged messages in flight to us, so neither the queue nor
+    #: memory (up to 1 MiB per bulk message) can overflow: backpressure reaches
+    #: the broker, which queues (shipped config: by bytes, not count).
     queue_size: int = 10_000
+    receive_maximum: int = 2_000
+    #: Binary COPY into staging tables; off for servers without COPY.
+    use_copy: bool = True
     max_skew_s: float = 300.0
     #: MQTT v5 session expiry. 0: a clean session per connection. Above 0, with a
     #: stable ``client_id``, the broker keeps the subscription and the messages not
@@ -89,7 +104,10 @@ class Consumer:
         self._connected = threading.Event()
         self._db_ok = False
         self._thread: threading.Thread | None = None
+        self._maint: threading.Thread | None = None
         self.stats = ConsumerStats()
+        delay = os.environ.get(COMMIT_DELAY_ENV)
+        self._commit_delay_s = float(delay) if delay else 0.0
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
@@ -170,7 +188,7 @@ class Consumer:
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
-        props.ReceiveMaximum = min(self.config.queue_size, 65535)
+        props.ReceiveMaximum = min(self.config.queue_size, self.config.receive_maximum, 65535)
         persistent = self.config.session_expiry_s > 0
         if persistent:
             props.SessionExpiryInterval = self.config.session_expiry_s
@@ -184,11 +202,17 @@ class Consumer:
         self._client.loop_start()
         self._thread = threading.Thread(target=self._run, name="gridwatch-writer", daemon=True)
         self._thread.start()
+        self._maint = threading.Thread(
+            target=self._maintain_loop, name="gridwatch-maintain", daemon=True
+        )
+        self._maint.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._maint is not None:
+            self._maint.join(timeout)
         self._client.disconnect()
         self._client.loop_stop()
         # paho closes its internal socket pair only when the client is garbage
@@ -203,15 +227,18 @@ class Consumer:
         except queue.Empty:
             return []
         items = [first]
+        size = len(first.payload)
         deadline = time.monotonic() + self.config.batch_wait_s
-        while len(items) < self.config.batch_size:
+        while len(items) < self.config.batch_size and size < self.config.batch_bytes:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             try:
-                items.append(self._queue.get(timeout=left))
+                item = self._queue.get(timeout=left)
             except queue.Empty:
                 break
+            items.append(item)
+            size += len(item.payload)
         return items
 
     def _connect_db(self) -> psycopg.Connection:
@@ -268,6 +295,30 @@ class Consumer:
             if conn is not None:
                 conn.close()
 
+    def _maintain_loop(self) -> None:
+        """Partitions ahead, rollup refresh and retention, off the writer's path."""
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(
+                    self.config.dsn, autocommit=True, application_name=APPLICATION_NAME + "-maint"
+                ) as conn:
+                    row = conn.execute("SELECT gridwatch_maintain()").fetchone()
+                log.info("maintenance: %s", row[0] if row else None)
+                wait = MAINTAIN_EVERY_S
+            except psycopg.Error as exc:
+                log.warning("maintenance failed (%s); retrying in a minute", exc)
+                wait = 60.0
+            if self._stop.wait(wait):
+                return
+
+    def _hook(self) -> None:
+        log.warning("mid-commit: sleeping %.1f s inside the transaction", self._commit_delay_s)
+        time.sleep(self._commit_delay_s)
+
+    def _write(self, conn: psycopg.Connection, rows: Classified) -> WriteResult:
+        hook = self._hook if self._commit_delay_s > 0 else None
+        return write(conn, rows, copy=self.config.use_copy, hook=hook)
+
     def _ensure_partitions(self, conn: psycopg.Connection) -> None:
         try:
             conn.execute("SELECT gridwatch_ensure_partitions()")
@@ -294,7 +345,7 @@ class Consumer:
                 self._commit_one(conn, item)
             return
         try:
-            result = write(conn, rows)
+            result = self._write(conn, rows)
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
@@ -315,7 +366,7 @@ class Consumer:
             log.exception("classifying a message on %s failed", item.topic)
             rows = Classified(dead_letters=(dead_letter(item, f"gateway error: {exc!r}"[:500]),))
         try:
-            result = write(conn, rows)
+            result = self._write(conn, rows)
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:

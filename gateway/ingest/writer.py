@@ -1,12 +1,17 @@
 """Write classified rows in one transaction and advance the acknowledgement marks.
 
-Kept apart from the consumer loop so that the ingest issue can swap the
-``INSERT ... ON CONFLICT`` statements for COPY into a staging table.
+Bulk path (default): binary COPY of events and readings into temporary staging
+tables, then one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per table, so a
+batch of thousands of rows costs a few round trips. The ``copy=False`` path
+(row statements) serves servers without COPY, such as the WASM TimescaleDB of
+the tests.
 """
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from operator import attrgetter
 
 import psycopg
 
@@ -19,10 +24,17 @@ from gateway.ingest.classify import (
 )
 from gateway.ingest.marks import Mark, advance, first_mark, gaps
 
+Hook = Callable[[], None]
+
 _EVENT_COLS = [f.name for f in fields(EventRow)]
 _READING_COLS = [f.name for f in fields(ReadingRow)]
 _STATUS_COLS = [f.name for f in fields(StatusRow)]
 _DEAD_COLS = [f.name for f in fields(DeadLetter)]
+# dataclasses.astuple deep-copies every field: far too slow per row at bulk rates.
+_event_tuple = attrgetter(*_EVENT_COLS)
+_reading_tuple = attrgetter(*_READING_COLS)
+_status_tuple = attrgetter(*_STATUS_COLS)
+_dead_tuple = attrgetter(*_DEAD_COLS)
 
 
 def _values(cols: list[str], casts: dict[str, str] | None = None) -> str:
@@ -50,6 +62,36 @@ UPSERT_STATUS = (
     f" ON CONFLICT (device_id) DO UPDATE SET {_STATUS_UPDATE}"
     " WHERE EXCLUDED.ts >= device_status.ts"
 )
+# Binary COPY needs the PostgreSQL type of every column, in the dataclass order.
+_EVENT_TYPES = [
+    "uuid", "timestamptz", "timestamptz", "text", "int8", "text", "text", "int2", "text",
+    "text", "float4", "int8", "text", "float4[]", "float8", "float8", "text", "text", "text",
+    "text", "bool", "jsonb",
+]  # fmt: skip
+_READING_TYPES = ["text", "timestamptz", "int8", "text", "float8", "text", "timestamptz"]
+assert len(_EVENT_TYPES) == len(_EVENT_COLS) and len(_READING_TYPES) == len(_READING_COLS)
+
+# Staging tables live per connection and are emptied at every commit.
+_STAGE_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS events_stage (LIKE events INCLUDING DEFAULTS)"
+    " ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS readings_stage (LIKE readings INCLUDING DEFAULTS)"
+    " ON COMMIT DELETE ROWS",
+)
+COPY_EVENTS = f"COPY events_stage ({', '.join(_EVENT_COLS)}) FROM STDIN (FORMAT BINARY)"
+COPY_READINGS = f"COPY readings_stage ({', '.join(_READING_COLS)}) FROM STDIN (FORMAT BINARY)"
+MERGE_EVENTS = (
+    f"WITH ins AS (INSERT INTO events ({', '.join(_EVENT_COLS)})"
+    f" SELECT {', '.join(_EVENT_COLS)} FROM events_stage"
+    " ON CONFLICT DO NOTHING RETURNING event_id, ts),"
+    " q AS (INSERT INTO dispatch_queue (event_id, ts) SELECT event_id, ts FROM ins)"
+    " SELECT count(*) FROM ins"
+)
+MERGE_READINGS = (
+    f"INSERT INTO readings ({', '.join(_READING_COLS)})"
+    f" SELECT {', '.join(_READING_COLS)} FROM readings_stage ON CONFLICT DO NOTHING"
+)
+
 INSERT_DEAD = f"INSERT INTO dead_letters ({', '.join(_DEAD_COLS)}) VALUES ({_values(_DEAD_COLS)})"
 
 
@@ -102,19 +144,52 @@ def _advance_marks(
     return marks, missing
 
 
-def write(conn: psycopg.Connection, rows: Classified) -> WriteResult:
-    """Store everything in ``rows`` in one transaction; psycopg.Error leaves nothing stored."""
+def _copy_events(cur: psycopg.Cursor, events: tuple[EventRow, ...]) -> int:
+    with cur.copy(COPY_EVENTS) as copy:
+        copy.set_types(_EVENT_TYPES)
+        for r in events:
+            copy.write_row(_event_tuple(r))
+    cur.execute(MERGE_EVENTS)
+    row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _copy_readings(cur: psycopg.Cursor, readings: tuple[ReadingRow, ...]) -> None:
+    with cur.copy(COPY_READINGS) as copy:
+        copy.set_types(_READING_TYPES)
+        for r in readings:
+            copy.write_row(_reading_tuple(r))
+    cur.execute(MERGE_READINGS)
+
+
+def write(
+    conn: psycopg.Connection, rows: Classified, *, copy: bool = True, hook: Hook | None = None
+) -> WriteResult:
+    """Store everything in ``rows`` in one transaction; psycopg.Error leaves nothing stored.
+
+    ``hook`` runs inside the transaction just before the commit (fault tests).
+    """
+    if copy and (rows.events or rows.readings):
+        with conn.cursor() as cur:
+            for ddl in _STAGE_DDL:
+                cur.execute(ddl)
     with conn.transaction(), conn.cursor() as cur:
         new_events = 0
         if rows.events:
-            cur.executemany(INSERT_EVENT, [astuple(r) for r in rows.events])
-            new_events = max(cur.rowcount, 0)
+            if copy:
+                new_events = _copy_events(cur, rows.events)
+            else:
+                cur.executemany(INSERT_EVENT, [_event_tuple(r) for r in rows.events])
+                new_events = max(cur.rowcount, 0)
         if rows.readings:
-            cur.executemany(INSERT_READING, [astuple(r) for r in rows.readings])
+            if copy:
+                _copy_readings(cur, rows.readings)
+            else:
+                cur.executemany(INSERT_READING, [_reading_tuple(r) for r in rows.readings])
         if rows.statuses:
-            cur.executemany(UPSERT_STATUS, [astuple(r) for r in rows.statuses])
+            cur.executemany(UPSERT_STATUS, [_status_tuple(r) for r in rows.statuses])
         if rows.dead_letters:
-            cur.executemany(INSERT_DEAD, [astuple(r) for r in rows.dead_letters])
+            cur.executemany(INSERT_DEAD, [_dead_tuple(r) for r in rows.dead_letters])
         seen = sorted(rows.devices_seen() - {s.device_id for s in rows.statuses})
         if seen:
             # Any message proves the device is alive, not only its heartbeat.
@@ -124,6 +199,8 @@ def write(conn: psycopg.Connection, rows: Classified) -> WriteResult:
                 (seen,),
             )
         marks, missing = _advance_marks(cur, rows.seqs_by_device())
+        if hook is not None:
+            hook()
     return WriteResult(
         new_events=new_events,
         duplicate_events=len(rows.events) - new_events,

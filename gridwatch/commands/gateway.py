@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import threading
 from pathlib import Path
 
@@ -17,13 +18,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config-dir", type=Path, help="town config (default: GRIDWATCH_CONFIG_DIR)")
     p.add_argument("--max-skew", type=float, default=300.0, help="seconds before clock_skewed")
     p.add_argument(
-        "--client-id", help="stable MQTT client id (needed for --session-expiry); default random"
+        "--client-id",
+        help="stable MQTT client id (default: gridwatch-gw-<host>-<share group>); "
+        "each process sharing a broker needs its own",
     )
     p.add_argument(
         "--session-expiry",
         type=int,
-        default=0,
-        help="seconds the broker keeps this gateway's session and unacknowledged messages",
+        default=3600,
+        help="seconds the broker keeps this gateway's session and unacknowledged messages "
+        "while it is away (0: a clean session per connection, random client id)",
     )
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(handler=_run)
@@ -63,8 +67,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.client_id:
         overrides["client_id"] = args.client_id
     elif args.session_expiry:
-        print("--session-expiry needs --client-id: a random id would leave sessions behind")
-        return 2
+        # Stable across restarts, so the broker hands the session back.
+        overrides["client_id"] = f"gridwatch-gw-{socket.gethostname()}-{settings.share_group}"[
+            :128
+        ]
     gateway = Gateway(
         settings,
         town=town,
