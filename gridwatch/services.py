@@ -114,6 +114,8 @@ class EmbeddedMosquitto:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -163,6 +165,86 @@ class EmbeddedPostgres:
         if server is not None:
             with contextlib.suppress(Exception):
                 server.cleanup()  # type: ignore[attr-defined]
+
+
+@dataclass
+class LocalPostgres:
+    """A throwaway cluster from the machine's PostgreSQL binaries, on a free TCP port.
+
+    Unlike the embedded one it can be restarted in place (fault tests), and it
+    listens on 127.0.0.1. Run as root, the cluster runs as the ``postgres``
+    system user, which initdb requires.
+    """
+
+    workdir: Path
+    port: int = 0
+    bindir: Path | None = None
+    _user: str | None = field(default=None, init=False)
+
+    @staticmethod
+    def find_bindir() -> Path | None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=_version_key)
+        return found[-1].parent if found else None
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str, timeout: float = 60.0) -> None:
+        assert self.bindir is not None
+        cmd = [str(self.bindir / args[0]), *args[1:]]
+        try:
+            subprocess.run(
+                cmd, check=True, capture_output=True, timeout=timeout, user=self._user
+            )
+        except subprocess.CalledProcessError as exc:
+            out = (exc.stderr or b"").decode(errors="replace").strip()
+            raise ServiceError(f"{args[0]} failed ({exc.returncode}): {out[-500:]}") from exc
+
+    def start(self) -> str:
+        self.bindir = self.bindir or self.find_bindir()
+        if self.bindir is None:
+            raise ServiceError("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            import pwd
+
+            self._user = "postgres"
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.workdir, pw.pw_uid, pw.pw_gid)
+        if not self.port:
+            self.port = free_port()
+        pgdata = self.workdir / "pgdata"
+        if not pgdata.exists():
+            self._run("initdb", "-D", str(pgdata), "-U", "postgres", "--auth=trust",
+                      "-E", "UTF8", "--no-sync")  # fmt: skip
+        self._ctl("start")
+        return self.dsn
+
+    def _ctl(self, action: str, mode: str = "fast") -> None:
+        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir}"
+        args = ["pg_ctl", "-D", str(self.workdir / "pgdata"), "-w", "-t", "60"]
+        if action in ("start", "restart"):
+            args += ["-l", str(self.workdir / "postgres.log"), "-o", opts]
+        if action in ("stop", "restart"):
+            args += ["-m", mode]
+        self._run(*args, action)
+
+    def restart(self, mode: str = "fast") -> None:
+        """Stop and start again (``fast``: clean shutdown; ``immediate``: as a crash)."""
+        self._ctl("restart", mode)
+
+    def stop(self) -> None:
+        if self.bindir is not None and (self.workdir / "pgdata" / "postmaster.pid").exists():
+            with contextlib.suppress(ServiceError, subprocess.TimeoutExpired):
+                self._ctl("stop", "immediate")
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    try:
+        return (int(path.parent.parent.name),)
+    except ValueError:
+        return (0,)
 
 
 def make_workdir(prefix: str = "gridwatch-") -> Path:
