@@ -100,7 +100,7 @@ class EdgeStandIn:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.max_inflight_messages_set(100)
-        self.client.reconnect_delay_set(0.2, 1)
+        self.client.reconnect_delay_set(1, 2)
         self.client.connect_async(host, port)
         self.client.loop_start()
         self.thread = threading.Thread(target=self._run, daemon=True)
