@@ -115,6 +115,11 @@ class EdgeAgent:
                 )
             )
         self._final: dict[str, Any] | None = None
+        from edge.metrics import EdgeMetrics
+
+        self.metrics = EdgeMetrics(self)
+        for c in self.cameras:
+            c.detect_hist = self.metrics.detect_seconds.labels(c.cam.id)
         self._status_thread = threading.Thread(target=self._status_loop, name="edge-status")
 
     @property
@@ -122,8 +127,28 @@ class EdgeAgent:
         """Camera id -> why it is not running, for cameras whose stream is unusable."""
         return {c.cam.id: c.error for c in self.cameras if c.error}
 
+    # ------------------------------------------------------------------ observed
+
+    def outbox_stats(self) -> dict[str, dict[str, int]]:
+        """Camera id -> outbox drop counters."""
+        return {c.cam.id: self.outbox.stats(c.cam.id).dropped for c in self.cameras}
+
+    def queue_depth(self) -> int:
+        return self.regions.queue_depth() if isinstance(self.regions, MosaicDetector) else 0
+
+    @property
+    def outbox_items(self) -> int:
+        return self.outbox.total_items
+
+    @property
+    def outbox_bytes(self) -> int:
+        return self.outbox.total_bytes
+
     def start(self) -> None:
         self.cfg.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        if self.cfg.metrics_port is not None:
+            port = self.metrics.serve(self.cfg.metrics_port)
+            log.info("metrics on http://0.0.0.0:%d/metrics", port)
         for cam in self.cameras:
             cam.publisher.start()
             cam.courier.start()
@@ -148,6 +173,7 @@ class EdgeAgent:
         for cam in self.cameras:
             cam.publisher.stop(cam.status(__version__, stopping=True))
         self._final = self.summary()
+        self.metrics.close()
         self.outbox.close()
         if isinstance(self.regions, MosaicDetector):
             self.regions.close()

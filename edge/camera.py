@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,19 @@ def build_rules(cam: CameraConfig, tz: ZoneInfo) -> CameraRules:
     from detectors.engine import build_camera_rules
 
     return build_camera_rules(cam.rules_config(), tz)
+
+
+def next_due(due: float, now: float, period: float) -> tuple[float, bool]:
+    """When the next detect is due, and whether a frame slot was given up.
+
+    A slot missed by less than one period is made up at once (the rate holds on
+    average despite jitter); further behind, the schedule restarts from now: the
+    missed slots are dropped and counted, never queued.
+    """
+    due += period
+    if due < now - period:
+        return now, True
+    return due, False
 
 
 @dataclass
@@ -114,6 +128,8 @@ class CameraRunner:
         #: Usually a GatedDetector: this camera's motion gate in front of the box's
         #: detector, which also holds the box's bounded detector pool.
         self.detector = detector
+        #: Prometheus histogram child for this camera (set by the agent), or None.
+        self.detect_hist: Any = None
         self.publisher = publisher
         self.snapshot_dir = snapshot_dir
         self.outbox = outbox
@@ -217,18 +233,18 @@ class CameraRunner:
             except Exception:
                 # One bad frame (or a rules bug) must not stop the camera.
                 log.exception("camera %s: processing frame %d failed", self.cam.id, frame.index)
-            due += period
             now = time.monotonic()
-            if due < now:
-                # Behind: skip ahead rather than queue; the next frame is the newest anyway.
-                self.late += 1
-                due = now
+            due, late = next_due(due, now, period)
+            self.late += late
             self._stop.wait(due - now)
 
     def _process(self, frame: Frame) -> None:
         t0 = time.perf_counter()
         detections = self.detector.detect(frame.image)
-        self.detect_ms = (time.perf_counter() - t0) * 1000
+        took = time.perf_counter() - t0
+        self.detect_ms = took * 1000
+        if self.detect_hist is not None:
+            self.detect_hist.observe(took)
         self.processed += 1
         for hit in self.rules.step(frame.ts, frame.image, detections):
             self._emit(hit, frame)

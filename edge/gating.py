@@ -1,7 +1,8 @@
 """Motion gating: run the object detector only where something moved, as Frigate does.
 
-Per camera, MOG2 on a downscaled frame finds moving blobs; their boxes, grown by
-a margin and merged where they touch, are the crops the detector sees. Boxes
+Per camera, MOG2 on a downscaled frame finds moving blobs; their boxes and the
+boxes of objects found in the previous frame (moving or not), grown by a margin
+and merged where they touch, are the crops the detector sees. Boxes
 found in a crop are moved back to frame coordinates. Every ``full_every_s`` the
 whole frame goes through the detector anyway, so an object that stopped moving
 (a parked van, someone standing in a zone) is not forgotten by the rules. When
@@ -35,6 +36,8 @@ class GateConfig:
     min_size: int = 96
     full_every_s: float = 2.0
     max_crop_frac: float = 0.6
+    #: Objects found at this confidence or more are looked at again in the next frame.
+    keep_conf: float = 0.3
 
 
 def grow(box: Sequence[float], width: int, height: int, cfg: GateConfig) -> Box:
@@ -108,6 +111,7 @@ class GatedDetector:
         self.clock = clock
         self.motion = MotionDetector(scale_width=self.cfg.motion_width)
         self._last_full: float | None = None
+        self._keep = np.empty((0, 4), np.float32)
         self.frames = 0
         self.pixels = 0
         self.calls = 0
@@ -118,6 +122,10 @@ class GatedDetector:
         self.frames += 1
         # MOG2 sees every detect frame, full pass or not, so its background stays current.
         moving = self.motion.detect(frame_bgr).xyxy if self.cfg.enabled else np.empty((0, 4))
+        if len(self._keep):
+            # Where objects were found last time is looked at again, moving or not, so
+            # a parked van or a person standing still stays tracked between full passes.
+            moving = np.concatenate([moving.reshape(-1, 4), self._keep])
         now = self.clock()
         full = self._last_full is None or now - self._last_full >= self.cfg.full_every_s
         crops = regions(moving.astype(np.float32), w, h, self.cfg, full=full)
@@ -126,4 +134,6 @@ class GatedDetector:
             self.full_passes += 1
         self.calls += len(crops)
         self.pixels += sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in crops)
-        return self.detector.detect_regions(frame_bgr, crops)
+        found = self.detector.detect_regions(frame_bgr, crops)
+        self._keep = found.xyxy[found.confidence >= self.cfg.keep_conf].astype(np.float32)
+        return found

@@ -40,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with --town: the i-th camera's file replay starts i*S seconds in",
     )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (0: any free port; overrides the config)",
+    )
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(handler=_run)
 
@@ -71,6 +77,8 @@ def _run(args: argparse.Namespace) -> int:
                 snapshot_dir=args.snapshot_dir,
                 start_offsets={c: i * args.stagger for i, c in enumerate(args.camera)},
             )
+        if args.metrics_port is not None:
+            cfg = cfg.model_copy(update={"metrics_port": args.metrics_port})
         agent = EdgeAgent(cfg)
     except (EdgeConfigError, DetectorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
