@@ -1,0 +1,126 @@
+"""The read queries the API and the console use, the same on both storage variants.
+
+Both variants expose ``events`` and the hourly rollups ``events_hourly``
+(bucket, unit_id, category, n) and ``readings_hourly`` (bucket, device_id,
+sensor, n, avg_value, min_value, max_value), bucketed in ``GRIDWATCH_TZ``: a
+TimescaleDB continuous aggregate (real-time) or, on plain PostgreSQL, a rollup
+table plus the open part computed on the fly (migration 0003). The SQL here is
+therefore written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+
+#: Latest events of each unit asked for: one index descent per unit on
+#: ``events (unit_id, ts DESC)``, whatever the table's size.
+LATEST_PER_UNIT = """
+SELECT e.event_id, e.ts, e.received_at, e.device_id, e.unit_id, e.rule, e.category,
+       e.severity, e.score, e.lon, e.lat, e.clock_skewed
+FROM unnest(%(units)s::text[]) AS u(unit_id)
+CROSS JOIN LATERAL (
+    SELECT * FROM events
+    WHERE events.unit_id = u.unit_id AND events.ts <= %(before)s
+    ORDER BY events.ts DESC
+    LIMIT %(per_unit)s
+) AS e
+ORDER BY e.unit_id, e.ts DESC
+"""
+
+#: Events per category and hour (in the town's zone), optionally for some units.
+HOURLY_COUNTS = """
+SELECT bucket, category, sum(n)::bigint AS n
+FROM events_hourly
+WHERE bucket >= %(since)s AND bucket < %(until)s
+  AND (%(units)s::text[] IS NULL OR unit_id = ANY(%(units)s::text[]))
+GROUP BY bucket, category
+ORDER BY bucket, category
+"""
+
+#: Sensor rollups per hour for one device.
+SENSOR_HOURLY = """
+SELECT bucket, sensor, sum(n)::bigint AS n,
+       sum(avg_value * n) / nullif(sum(n), 0) AS avg_value,
+       min(min_value) AS min_value, max(max_value) AS max_value
+FROM readings_hourly
+WHERE device_id = %(device)s AND bucket >= %(since)s AND bucket < %(until)s
+GROUP BY bucket, sensor
+ORDER BY bucket, sensor
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class EventSummary:
+    event_id: UUID
+    ts: datetime
+    received_at: datetime
+    device_id: str
+    unit_id: str | None
+    rule: str
+    category: str
+    severity: int
+    score: float | None
+    lon: float | None
+    lat: float | None
+    clock_skewed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyCount:
+    bucket: datetime
+    category: str
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class SensorHour:
+    bucket: datetime
+    sensor: str
+    n: int
+    avg_value: float | None
+    min_value: float
+    max_value: float
+
+
+def latest_per_unit(
+    conn: psycopg.Connection,
+    units: Sequence[str],
+    *,
+    per_unit: int = 20,
+    before: datetime | str = "infinity",
+) -> list[EventSummary]:
+    """The ``per_unit`` newest events (edge time) of each unit, newest first per unit."""
+    with conn.cursor(row_factory=class_row(EventSummary)) as cur:
+        cur.execute(
+            LATEST_PER_UNIT, {"units": list(units), "per_unit": per_unit, "before": before}
+        )
+        return cur.fetchall()
+
+
+def hourly_counts(
+    conn: psycopg.Connection,
+    since: datetime,
+    until: datetime,
+    *,
+    units: Sequence[str] | None = None,
+) -> list[HourlyCount]:
+    """Events per hour bucket and category in [since, until), over all or some units."""
+    params = {"since": since, "until": until, "units": list(units) if units else None}
+    with conn.cursor(row_factory=class_row(HourlyCount)) as cur:
+        cur.execute(HOURLY_COUNTS, params)
+        return cur.fetchall()
+
+
+def sensor_hourly(
+    conn: psycopg.Connection, device: str, since: datetime, until: datetime
+) -> list[SensorHour]:
+    """Count, mean, min and max per hour and sensor of one device."""
+    with conn.cursor(row_factory=class_row(SensorHour)) as cur:
+        cur.execute(SENSOR_HOURLY, {"device": device, "since": since, "until": until})
+        return cur.fetchall()

@@ -1,0 +1,137 @@
+"""Plain-PostgreSQL storage of migration 0003: rollups, retention, NOTIFY, query layer, COPY."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from gateway.db.migrate import migrate
+from gateway.db.queries import hourly_counts, latest_per_unit, sensor_hourly
+from gateway.ingest.classify import Classified, EventRow, ReadingRow
+from gateway.ingest.writer import write
+
+INSERT = (
+    "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, payload)"
+    " SELECT gen_random_uuid(), %s::timestamptz + g * %s::interval, 'cam-1', g, 'r', %s, %s, '{}'"
+    " FROM generate_series(0, %s - 1) g"
+)
+
+
+def _event(ts: datetime, seq: int, unit: str = "u1") -> EventRow:
+    return EventRow(
+        event_id=uuid.uuid4(), ts=ts, received_at=datetime.now(UTC), device_id="cam-1", seq=seq,
+        rule="intrusion", category="intrusion", severity=2, phase="start", cls="person",
+        score=0.5, track_id=None, zone=None, box=[1.0, 2.0, 3.0, 4.0], lon=119.0, lat=25.4,
+        unit_id=unit, snapshot_sha256=None, snapshot_ref=None, summary="x", clock_skewed=False,
+        payload='{"k": 1}',
+    )  # fmt: skip
+
+
+def test_hourly_rollups_follow_the_town_zone_and_count_late_rows(fresh_db: str) -> None:
+    # A zone with a half-hour offset shows that buckets follow it, not UTC.
+    migrate(fresh_db, tz="Asia/Kolkata")
+    tz = ZoneInfo("Asia/Kolkata")
+    now = datetime.now(tz)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("SET ROLE gridwatch_app")
+        conn.execute(INSERT, (hour - timedelta(hours=5), "1 minute", "fire", "u1", 120))
+        conn.execute("SELECT gridwatch_refresh_rollups()")
+        # Late rows for closed buckets (an outbox drained after an outage), and fresh rows.
+        conn.execute(INSERT, (hour - timedelta(hours=5), "1 second", "fire", "u2", 30))
+        conn.execute(INSERT, (hour, "1 second", "flood", "u1", 7))
+        before_refresh = hourly_counts(conn, hour - timedelta(hours=6), hour + timedelta(hours=1))
+        conn.execute("SELECT gridwatch_refresh_rollups()")
+        after = hourly_counts(conn, hour - timedelta(hours=6), hour + timedelta(hours=1))
+        only_u2 = hourly_counts(
+            conn, hour - timedelta(hours=6), hour + timedelta(hours=1), units=["u2"]
+        )
+    got = {(r.bucket.astimezone(tz), r.category): r.n for r in after}
+    assert got == {
+        (hour - timedelta(hours=5), "fire"): 60 + 30,
+        (hour - timedelta(hours=4), "fire"): 60,
+        (hour, "flood"): 7,
+    }
+    assert all(r.bucket.astimezone(tz).minute == 0 for r in after)
+    # Fresh rows count before any refresh; late rows once the refresh reaches back.
+    assert {(r.bucket.astimezone(tz), r.category): r.n for r in before_refresh}[
+        (hour, "flood")
+    ] == 7
+    assert [(r.category, r.n) for r in only_u2] == [("fire", 30)]
+
+
+def test_retention_drops_old_day_partitions_and_trims_the_rest(fresh_db: str) -> None:
+    migrate(fresh_db)
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("SELECT gridwatch_ensure_partitions(10, 6)")
+        for days in range(6):
+            conn.execute(INSERT, (today - timedelta(days=days), "1 second", "fire", "u1", 10))
+        # Far in the past: no partition, so the default partition holds it.
+        conn.execute(INSERT, (today - timedelta(days=40), "1 second", "fire", "u1", 10))
+        conn.execute(
+            "INSERT INTO dead_letters (received_at, topic, reason, payload, payload_size)"
+            " VALUES (now() - interval '40 days', 't', 'old', '', 0), (now(), 't', 'new', '', 0)"
+        )
+        conn.execute("UPDATE retention_policy SET keep = interval '3 days'")
+        conn.execute("SET ROLE gridwatch_app")
+        dropped = conn.execute("SELECT gridwatch_apply_retention()").fetchone()
+        parts = {
+            r[0]
+            for r in conn.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                " WHERE i.inhparent = 'events'::regclass"
+            )
+        }
+        oldest = conn.execute("SELECT min(ts) FROM events").fetchone()
+        letters = conn.execute("SELECT array_agg(reason) FROM dead_letters").fetchone()
+    assert dropped is not None and dropped[0] >= 3
+    assert f"events_p{(today - timedelta(days=5)):%Y%m%d}" not in parts
+    assert f"events_p{(today - timedelta(days=2)):%Y%m%d}" in parts
+    assert "events_default" in parts
+    assert oldest is not None and oldest[0] >= today - timedelta(days=3, hours=12)
+    assert letters == (["new"],)
+
+
+def test_live_notify_per_event_for_small_statements_and_one_gap_for_bulk(fresh_db: str) -> None:
+    migrate(fresh_db)
+    now = datetime.now(UTC)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("LISTEN gridwatch_live")
+        conn.execute(INSERT, (now, "1 second", "fire", "u1", 3))
+        conn.execute(INSERT, (now + timedelta(hours=1), "1 second", "fire", "u1", 500))
+        notes = [n.payload for n in conn.notifies(timeout=1, stop_after=5)]
+    assert len(notes) == 4
+    assert all('"type" : "event"' in n for n in notes[:3])
+    assert '"type" : "gap"' in notes[3] and '"count" : 500' in notes[3]
+
+
+def test_copy_writer_stores_duplicates_once_and_latest_per_unit_reads_them(
+    fresh_db: str,
+) -> None:
+    migrate(fresh_db)
+    now = datetime.now(UTC).replace(microsecond=0)
+    evs = [_event(now - timedelta(minutes=i), i, unit=f"u{i % 3}") for i in range(30)]
+    rows = Classified(
+        events=(*evs, evs[0], evs[1]),
+        readings=tuple(
+            ReadingRow("box-1", now - timedelta(minutes=i), 100 + i, "level", float(i), "m", now)
+            for i in range(10)
+        ),
+    )
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        first = write(conn, rows)
+        again = write(conn, rows)
+        latest = latest_per_unit(conn, ["u0", "u2", "nobody"], per_unit=4)
+        sensors = sensor_hourly(conn, "box-1", now - timedelta(hours=2), now + timedelta(hours=1))
+        queued = conn.execute("SELECT count(*) FROM dispatch_queue").fetchone()
+    assert (first.new_events, first.duplicate_events, first.readings) == (30, 2, 10)
+    assert (again.new_events, again.duplicate_events) == (0, 32)
+    assert queued == (30,)
+    assert [e.unit_id for e in latest] == ["u0"] * 4 + ["u2"] * 4
+    assert [e.ts for e in latest[:4]] == [evs[i].ts for i in (0, 3, 6, 9)]
+    assert sum(s.n for s in sensors) == 10
+    assert max(s.max_value for s in sensors) == 9.0
