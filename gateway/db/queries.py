@@ -1,8 +1,9 @@
 """The read queries the API and the console use, the same on both storage variants.
 
 Both variants expose ``events`` and the hourly rollups ``events_hourly``
-(bucket, unit_id, category, n) and ``readings_hourly`` (bucket, device_id,
-sensor, n, avg_value, min_value, max_value), bucketed in ``GRIDWATCH_TZ``: a
+(bucket, unit_id, category, n), ``events_hourly_category`` (bucket, category, n)
+and ``readings_hourly`` (bucket, device_id, sensor, n, avg_value, min_value,
+max_value), bucketed in ``GRIDWATCH_TZ``: a
 TimescaleDB continuous aggregate (real-time) or, on plain PostgreSQL, a rollup
 table plus the open part computed on the fly (migration 0003). The SQL here is
 therefore written once.
@@ -33,12 +34,20 @@ CROSS JOIN LATERAL (
 ORDER BY e.unit_id, e.ts DESC
 """
 
-#: Events per category and hour (in the town's zone), optionally for some units.
-HOURLY_COUNTS = """
+#: Events per category and hour (in the town's zone), for some units.
+HOURLY_COUNTS_UNITS = """
 SELECT bucket, category, sum(n)::bigint AS n
 FROM events_hourly
+WHERE bucket >= %(since)s AND bucket < %(until)s AND unit_id = ANY(%(units)s::text[])
+GROUP BY bucket, category
+ORDER BY bucket, category
+"""
+
+#: The same over the whole town, from the rollup without units (a few rows per hour).
+HOURLY_COUNTS = """
+SELECT bucket, category, sum(n)::bigint AS n
+FROM events_hourly_category
 WHERE bucket >= %(since)s AND bucket < %(until)s
-  AND (%(units)s::text[] IS NULL OR unit_id = ANY(%(units)s::text[]))
 GROUP BY bucket, category
 ORDER BY bucket, category
 """
@@ -113,7 +122,7 @@ def hourly_counts(
     """Events per hour bucket and category in [since, until), over all or some units."""
     params = {"since": since, "until": until, "units": list(units) if units else None}
     with conn.cursor(row_factory=class_row(HourlyCount)) as cur:
-        cur.execute(HOURLY_COUNTS, params)
+        cur.execute(HOURLY_COUNTS if units is None else HOURLY_COUNTS_UNITS, params)
         return cur.fetchall()
 
 

@@ -51,6 +51,14 @@ CREATE TABLE events_hourly_rollup (
 CREATE INDEX events_hourly_rollup_bucket ON events_hourly_rollup (bucket, category);
 CREATE INDEX events_hourly_rollup_unit ON events_hourly_rollup (unit_id, bucket);
 
+-- Per category only: the town-wide chart reads a few rows per hour, not one per unit.
+CREATE TABLE events_hourly_category_rollup (
+    bucket   timestamptz NOT NULL,
+    category text        NOT NULL,
+    n        bigint      NOT NULL
+);
+CREATE INDEX events_hourly_category_rollup_bucket ON events_hourly_category_rollup (bucket);
+
 CREATE TABLE readings_hourly_rollup (
     bucket    timestamptz      NOT NULL,
     device_id text             NOT NULL,
@@ -83,6 +91,15 @@ BEGIN
         FROM events
         WHERE ts >= (SELECT watermark FROM rollup_state WHERE name = 'hourly')
         GROUP BY 1, 2, 3 $v$, tz);
+    EXECUTE format($v$
+        CREATE VIEW events_hourly_category AS
+        SELECT bucket, category, n FROM events_hourly_category_rollup
+        WHERE bucket < (SELECT watermark FROM rollup_state WHERE name = 'hourly')
+        UNION ALL
+        SELECT date_trunc('hour', ts, %1$L) AS bucket, category, count(*) AS n
+        FROM events
+        WHERE ts >= (SELECT watermark FROM rollup_state WHERE name = 'hourly')
+        GROUP BY 1, 2 $v$, tz);
     EXECUTE format($v$
         CREATE VIEW readings_hourly AS
         SELECT bucket, device_id, sensor, n, avg_value, min_value, max_value
@@ -121,6 +138,10 @@ BEGIN
             INSERT INTO events_hourly_rollup
             SELECT date_trunc('hour', ts, %1$L), unit_id, category, count(*)
             FROM events WHERE ts >= lo AND ts < new_wm GROUP BY 1, 2, 3;
+            DELETE FROM events_hourly_category_rollup WHERE bucket >= lo;
+            INSERT INTO events_hourly_category_rollup
+            SELECT bucket, category, sum(n) FROM events_hourly_rollup
+            WHERE bucket >= lo GROUP BY 1, 2;
             DELETE FROM readings_hourly_rollup WHERE bucket >= lo;
             INSERT INTO readings_hourly_rollup
             SELECT date_trunc('hour', ts, %1$L), device_id, sensor, count(*),
@@ -169,6 +190,7 @@ BEGIN
                 USING cutoff;
             IF pol.table_name = 'events' THEN
                 DELETE FROM events_hourly_rollup WHERE bucket < cutoff;
+                DELETE FROM events_hourly_category_rollup WHERE bucket < cutoff;
             ELSE
                 DELETE FROM readings_hourly_rollup WHERE bucket < cutoff;
             END IF;

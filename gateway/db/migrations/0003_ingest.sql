@@ -20,6 +20,7 @@ BEGIN
             WHERE table_name = 'readings';
         -- The aggregates outlive the raw rows they summarise.
         PERFORM add_retention_policy('events_hourly', interval '5 years');
+        PERFORM add_retention_policy('events_hourly_category', interval '5 years');
         PERFORM add_retention_policy('readings_hourly', interval '2 years');
     END IF;
 END

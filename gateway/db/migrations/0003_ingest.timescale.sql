@@ -28,6 +28,11 @@ BEGIN
                count(*) AS n
         FROM events GROUP BY 1, 2, 3 WITH NO DATA $v$, tz);
     EXECUTE format($v$
+        CREATE MATERIALIZED VIEW events_hourly_category
+        WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+        SELECT time_bucket(interval '1 hour', ts, %1$L) AS bucket, category, count(*) AS n
+        FROM events GROUP BY 1, 2 WITH NO DATA $v$, tz);
+    EXECUTE format($v$
         CREATE MATERIALIZED VIEW readings_hourly
         WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
         SELECT time_bucket(interval '1 hour', ts, %1$L) AS bucket, device_id, sensor,
@@ -39,6 +44,9 @@ $do$;
 
 SELECT add_continuous_aggregate_policy('events_hourly', start_offset => interval '3 days',
     end_offset => interval '1 hour', schedule_interval => interval '5 minutes');
+SELECT add_continuous_aggregate_policy('events_hourly_category',
+    start_offset => interval '3 days', end_offset => interval '1 hour',
+    schedule_interval => interval '5 minutes');
 SELECT add_continuous_aggregate_policy('readings_hourly', start_offset => interval '3 days',
     end_offset => interval '1 hour', schedule_interval => interval '5 minutes');
 
