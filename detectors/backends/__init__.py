@@ -1,7 +1,10 @@
 """Detector back-ends by name: an explicit registry, each imported only when chosen.
 
-``ultralytics`` (AGPL-3.0, optional extra) and an ultralytics-exported ONNX
-decoder go here later as further entries; nothing else needs to change.
+- ``yolox_onnx`` (default): YOLOX raw-head ONNX models, YOLOX-Nano COCO by default;
+- ``ultralytics_onnx``: ultralytics-exported ONNX models ([1, 4 + C, N], no objectness);
+- ``ultralytics``: a user's ``.pt`` through ultralytics (AGPL-3.0, optional extra
+  ``ultralytics``); ``import ultralytics`` happens only when this one is built;
+- ``motion``: OpenCV background subtraction.
 """
 
 from __future__ import annotations
@@ -18,6 +21,18 @@ def _yolox_onnx(**opts: Any) -> Detector:
     return YoloxOnnx(**opts)
 
 
+def _ultralytics_onnx(**opts: Any) -> Detector:
+    from detectors.backends.ultralytics_onnx import UltralyticsOnnx
+
+    return UltralyticsOnnx(**opts)
+
+
+def _ultralytics(**opts: Any) -> Detector:
+    from detectors.backends.ultralytics_pt import UltralyticsPt
+
+    return UltralyticsPt(**opts)
+
+
 def _motion(**opts: Any) -> Detector:
     from detectors.backends.motion import MotionDetector
 
@@ -26,6 +41,8 @@ def _motion(**opts: Any) -> Detector:
 
 BACKENDS: dict[str, Callable[..., Detector]] = {
     "yolox_onnx": _yolox_onnx,
+    "ultralytics_onnx": _ultralytics_onnx,
+    "ultralytics": _ultralytics,
     "motion": _motion,
 }
 
