@@ -158,7 +158,7 @@ class MosaicDetector:
     """Shared by every camera of a box; ``detect_regions`` blocks until its boxes are ready."""
 
     def __init__(
-        self, detector: Detector, *, canvas: int = 416, workers: int = 2, linger_s: float = 0.02
+        self, detector: Detector, *, canvas: int = 416, workers: int = 2, linger_s: float = 0.04
     ) -> None:
         self.detector = detector
         #: How long a worker with room left on its canvas waits for more crops: a few
@@ -169,6 +169,7 @@ class MosaicDetector:
         self._queue: deque[_Request] = deque()
         self._cond = threading.Condition()
         self._stop = False
+        self._gathering = False
         self.calls = 0
         self.tiles = 0
         self._threads = [
@@ -212,10 +213,13 @@ class MosaicDetector:
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._stop:
+                # One worker gathers at a time, so a canvas fills up instead of two
+                # workers each taking half of what arrives.
+                while (not self._queue or self._gathering) and not self._stop:
                     self._cond.wait()
                 if self._stop:
                     return
+                self._gathering = True
                 shelf = Shelf(self.canvas, self.canvas)
                 batch: list[tuple[_Request, list[tuple[int, int]]]] = []
                 deadline = time.monotonic() + self.linger_s
@@ -230,6 +234,8 @@ class MosaicDetector:
                     if left <= 0 or self._queue or self._stop:
                         break  # out of time, or what waits does not fit
                     self._cond.wait(left)
+                self._gathering = False
+                self._cond.notify_all()
             self._run(batch)
 
     def _run(self, batch: list[tuple[_Request, list[tuple[int, int]]]]) -> None:
