@@ -54,6 +54,27 @@ def next_due(due: float, now: float, period: float) -> tuple[float, bool]:
     return due, False
 
 
+def pick_snapshot(
+    detect: Frame,
+    main: Frame | None,
+    box: tuple[float, float, float, float] | None,
+    max_skew_s: float = 1.0,
+) -> tuple[Frame, tuple[float, float, float, float] | None]:
+    """The frame to keep as evidence and the box drawn on it.
+
+    The main stream's newest frame when there is one taken within ``max_skew_s`` of
+    the detected frame (the box scaled to its resolution); else the detected frame.
+    """
+    if main is None or abs((main.ts - detect.ts).total_seconds()) > max_skew_s:
+        return detect, box
+    if box is None:
+        return main, None
+    dh, dw = detect.image.shape[:2]
+    mh, mw = main.image.shape[:2]
+    sx, sy = mw / dw, mh / dh
+    return main, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+
+
 @dataclass
 class EventIds:
     """One event id per situation: new at ``start``, reused for ``update`` and ``end``."""
@@ -151,6 +172,15 @@ class CameraRunner:
             self.source = FrameSource(cam.id, url, start_offset_s=cam.start_offset_s, field=fld)
         except SourceError as exc:
             self.error = str(exc)
+        #: With a sub-stream to detect on, snapshots come from the main stream.
+        self.main: FrameSource | None = None
+        if cam.substream and self.source is not None:
+            try:
+                self.main = FrameSource(
+                    cam.id, cam.stream, start_offset_s=cam.start_offset_s, field="stream"
+                )
+            except SourceError as exc:
+                log.warning("%s; snapshots come from the sub-stream", exc)
 
     @property
     def starting(self) -> bool:
@@ -167,12 +197,16 @@ class CameraRunner:
             log.error("%s; the other cameras keep running", self.error)
             return
         self.source.start()
+        if self.main is not None:
+            self.main.start()
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         if self.source is not None:
             self.source.stop()
+        if self.main is not None:
+            self.main.stop()
         if self._thread.is_alive():
             self._thread.join(timeout)
         flush = getattr(self.rules, "flush", None)
@@ -258,15 +292,17 @@ class CameraRunner:
             # The seq is given when the outbox first sends the event, so the file
             # is told apart by a per-run counter instead.
             self._snap_n += 1
+            main = self.main.latest() if self.main is not None else None
+            shot, shot_box = pick_snapshot(frame, main, hit.box)
             snapshot = write_snapshot(
                 self.snapshot_dir,
                 self.cam.id,
-                frame.image,
+                shot.image,
                 event_id=event_id,
                 seq=self._snap_n,
                 ts=hit.ts,
-                frame_index=frame.index,
-                box=hit.box,
+                frame_index=shot.index,
+                box=shot_box,
             )
         point = None
         if self.homography is not None and hit.box is not None:

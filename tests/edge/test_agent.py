@@ -48,6 +48,22 @@ def test_one_situation_keeps_one_event_id() -> None:
     assert ids.for_hit(_hit("start")) != a
 
 
+def test_snapshot_comes_from_a_fresh_main_stream_frame_with_the_box_scaled() -> None:
+    from edge.camera import pick_snapshot
+    from edge.sources import Frame
+
+    sub = Frame(10, 10, T0, np.zeros((360, 640, 3), np.uint8))
+    main = Frame(50, 50, T0 + timedelta(seconds=0.3), np.zeros((1080, 1920, 3), np.uint8))
+    shot, box = pick_snapshot(sub, main, (100.0, 50.0, 200.0, 150.0))
+    assert shot is main and box == (300.0, 150.0, 600.0, 450.0)
+    # A main stream that stalled (or none at all): the detected frame is the evidence.
+    stale = Frame(5, 5, T0 - timedelta(seconds=3), main.image)
+    shot, box = pick_snapshot(sub, stale, (1.0, 2.0, 3.0, 4.0))
+    assert shot is sub and box == (1.0, 2.0, 3.0, 4.0)
+    shot, box = pick_snapshot(sub, None, None)
+    assert shot is sub and box is None
+
+
 def test_hit_becomes_a_valid_contract_event() -> None:
     hit = _hit(
         "start",

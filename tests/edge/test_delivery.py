@@ -129,6 +129,9 @@ def test_broker_stopped_while_10000_events_are_made_all_arrive_once_without_gaps
         assert box.outbox.total_items == 2 * 4900
         stack.restart_broker()
         _until(lambda: box.outbox.total_items == 0, 120, "the outbox to drain")
+        # Live acks also tell the box how far its clock is from the gateway's.
+        offset = box.publishers[DEVICES[0]].clock_offset_s
+        assert offset is not None and abs(offset) < 2.0
     finally:
         box.stop()
     for dev in DEVICES:
