@@ -217,11 +217,12 @@ def services() -> Iterator[tuple[LocalPostgres, EmbeddedMosquitto, Path]]:
         shutil.rmtree(pgdir, ignore_errors=True)
 
 
-def wait_until(check: Any, timeout: float, what: str) -> None:
+def wait_until(check: Any, timeout: float, what: str, state: Any = None) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+            detail = state() if state else ""
+            pytest.fail(f"timed out after {timeout} s waiting for {what}; {detail}")
         time.sleep(0.05)
 
 
@@ -252,18 +253,25 @@ def test_kills_and_restarts_during_a_stream_lose_and_duplicate_nothing(
     gw.start()
     edge = EdgeStandIn(broker.host, broker.port, prefix)
     log: list[str] = []
+
+    def state() -> str:
+        return (
+            f"faults so far {log}; marks {edge.marks}; next {edge.next}; resends {edge.resends};"
+            f" gateway log tail:\n{gw.text()[-3000:]}"
+        )
+
     try:
         edge.start()
         last = 0
         for i, (point, fault) in enumerate(zip(points, faults, strict=True)):
             # Some progress between faults, so each lands on a stream that is moving.
             goal = max(point * total, last + 2 * BATCH * len(DEVICES))
-            wait_until(lambda g=goal: edge.committed() >= g, 240, f"{goal:.0f} events acked")
+            wait_until(lambda g=goal: edge.committed() >= g, 240, f"{goal:.0f} acked", state)
             last = edge.committed()
             if fault == "gateway" and i == mid_commit_at:
                 gw.kill()
                 gw.start(commit_delay_s=1.0)
-                wait_until(lambda: "mid-commit" in gw.text(), 60, "a commit in progress")
+                wait_until(lambda: "mid-commit" in gw.text(), 60, "a commit in progress", state)
                 gw.kill()
                 log.append(f"gateway killed mid-commit at {edge.committed()}")
                 time.sleep(rng.uniform(0, 0.5))
@@ -282,7 +290,7 @@ def test_kills_and_restarts_during_a_stream_lose_and_duplicate_nothing(
             else:
                 pg.restart("fast")
                 log.append(f"postgres restarted at {edge.committed()}")
-        wait_until(edge.done, 240, "every event acknowledged")
+        wait_until(edge.done, 240, "every event acknowledged", state)
     finally:
         edge.close()
         gw.stop()
