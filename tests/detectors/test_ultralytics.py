@@ -241,12 +241,19 @@ def test_pt_and_its_onnx_export_agree_on_vtest_frames(
     det = UltralyticsOnnx(pt_side["onnx"], conf=pt_side["conf"])
     assert list(det.class_names) == pt_side["names"]
 
-    # Raw output tensors on the same letterboxed input: the network itself agrees.
-    worst = 0.0
+    # Raw output tensors on the same letterboxed input: the network itself agrees. Class
+    # scores to 1e-3 (about 5e-7 here); box coordinates, in input pixels up to about 660,
+    # to 0.02 px: float32 rounding at that size is a few thousandths of a pixel.
+    worst_score = worst_box = 0.0
     for frame, raw_pt in zip(frames, pt_side["raw"], strict=True):
         blob, _, _ = letterbox_center(frame, det.input_size)
-        worst = max(worst, float(np.abs(det.raw(blob) - raw_pt).max()))
-    assert worst < 1e-3
+        diff = np.abs(det.raw(blob) - raw_pt)
+        worst_box = max(worst_box, float(diff[:4].max()))
+        worst_score = max(worst_score, float(diff[4:].max()))
+    assert worst_score < 1e-3
+    assert worst_box < 0.02
+    # The network must respond to its input, or agreement would prove nothing.
+    assert float(np.abs(pt_side["raw"][0] - pt_side["raw"][3]).max()) > 1.0
 
     # Boxes after each side's own pre- and post-processing (ultralytics' predict vs ours).
     matched = total = 0
