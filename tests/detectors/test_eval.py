@@ -79,6 +79,14 @@ def test_shipped_labels_load_and_have_enough_positives() -> None:
         positives[t.rule.type] = positives.get(t.rule.type, 0) + len(t.intervals) * t.segments
     assert positives["intrusion"] >= 5 and positives["crowding"] >= 5
     assert positives["parking"] >= 5
+    # Some negative time for every rule: a rule that always fires must lose precision.
+    for rule in ("intrusion", "crowding", "parking"):
+        covered = min(
+            sum(b - a + 1 for a, b in t.intervals) / labels.frames
+            for t in labels.tasks
+            if t.rule.type == rule
+        )
+        assert covered < 0.9, rule
     # Labels name what defines a situation, never timing thresholds: those are defaults.
     for t in labels.tasks:
         set_fields = t.rule.model_fields_set
@@ -215,3 +223,6 @@ def test_gridwatch_eval_json_on_shipped_labels(capsys: pytest.CaptureFixture[str
     for scores in rules.values():
         assert set(scores) == {"precision", "recall"}
         assert 0 <= scores["precision"] <= 1 and 0 <= scores["recall"] <= 1
+    # The acceptance line, with the production defaults and the shipped labels.
+    for rule in ("intrusion", "crowding", "parking"):
+        assert rules[rule]["precision"] >= 0.9 and rules[rule]["recall"] >= 0.9, rule
