@@ -103,7 +103,9 @@ class UltralyticsPt:
                 f"model {path} has a head for {nc} classes but {len(self.class_names)} names"
             )
         self.conf, self.nms_iou, self.max_det = conf, nms_iou, max_det
-        self.input_size = input_size
+        # A (height, width) tuple like the ONNX back-ends: the edge packs motion crops of
+        # several cameras onto one canvas of this size.
+        self.input_size = (input_size, input_size)
         self._model = model
         self._lock = threading.Lock()
         # A first call builds ultralytics' predictor; failing here fails at start-up.
@@ -113,7 +115,7 @@ class UltralyticsPt:
         with self._lock:
             result = self._model.predict(
                 frame_bgr,
-                imgsz=self.input_size,
+                imgsz=self.input_size[0],
                 conf=self.conf,
                 iou=self.nms_iou,
                 max_det=self.max_det,

@@ -240,6 +240,8 @@ def test_pt_and_its_onnx_export_agree_on_vtest_frames(
 ) -> None:
     det = UltralyticsOnnx(pt_side["onnx"], conf=pt_side["conf"])
     assert list(det.class_names) == pt_side["names"]
+    # Both give the edge a fixed square input, so motion crops can share one canvas.
+    assert list(det.input_size) == pt_side["input_size"] == [640, 640]
 
     # Raw output tensors on the same letterboxed input: the network itself agrees. Class
     # scores to 1e-3 (about 5e-7 here); box coordinates, in input pixels up to about 660,

@@ -92,6 +92,7 @@ def main(out: Path, frames_npz: Path) -> int:
                 "onnx": str(onnx),
                 "conf": conf,
                 "names": list(det.class_names),
+                "input_size": list(det.input_size),  # type: ignore[attr-defined]
                 "side_effects_kept": side_effects_kept,
                 "class_mismatch_error": mismatch,
             }
