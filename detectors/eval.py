@@ -248,13 +248,17 @@ def clip_detections(
     cache_dir: Path | None,
     detector_name: str = "yolox_onnx",
     progress: Callable[[int], None] | None = None,
+    model_path: Path | None = None,
 ) -> list[Detections]:
     """Run the detector over every frame of ``clip``, reusing a cache when there is one."""
     import cv2
 
     from detectors.backends import create_detector
 
-    detector: Any = create_detector(detector_name, conf=CACHE_CONF)
+    opts: dict[str, Any] = {"conf": CACHE_CONF}
+    if model_path is not None:
+        opts["model_path"] = model_path
+    detector: Any = create_detector(detector_name, **opts)
     model = getattr(detector, "path", None)
     key = _digest(clip) + "-" + (_digest(Path(model)) if model else detector_name)
     cache = cache_dir / f"dets-{clip.stem}-{detector_name}-{key}.npz" if cache_dir else None

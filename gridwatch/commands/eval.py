@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--clip", type=Path, default=None, help="video file (default: the label's clip asset)"
     )
     p.add_argument("--detector", default="yolox_onnx", help="detector back-end name")
+    p.add_argument(
+        "--model", type=Path, default=None, help="model file for the back-end (default: its own)"
+    )
     p.add_argument("--no-cache", action="store_true", help="run the detector even if cached")
     p.add_argument("--json", action="store_true", help="end with one JSON line of scores")
     p.set_defaults(handler=run)
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         labels = load_labels(args.labels or DEFAULT_LABELS)
         clip = args.clip or _asset(labels.clip)
         cache = None if args.no_cache else Path(get_settings().cache_dir) / "eval"
-        dets = clip_detections(clip, cache, args.detector)
+        dets = clip_detections(clip, cache, args.detector, model_path=args.model)
         per_rule, per_task = evaluate(labels, dets)
     except (EvalError, DetectorError) as exc:
         print(f"gridwatch eval: {exc}", file=sys.stderr)

@@ -226,3 +226,17 @@ def test_gridwatch_eval_json_on_shipped_labels(capsys: pytest.CaptureFixture[str
     # The acceptance line, with the production defaults and the shipped labels.
     for rule in ("intrusion", "crowding", "parking"):
         assert rules[rule]["precision"] >= 0.9 and rules[rule]["recall"] >= 0.9, rule
+
+
+def test_gridwatch_eval_names_a_missing_or_bad_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridwatch.cli import main
+
+    monkeypatch.delenv("GRIDWATCH_MODEL_PATH", raising=False)
+    assert main(["eval", "--detector", "ultralytics_onnx", "--no-cache"]) == 2
+    assert "GRIDWATCH_MODEL_PATH" in capsys.readouterr().err
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    assert main(["eval", "--model", str(junk), "--no-cache"]) == 2
+    assert f"model file {junk} is not a loadable ONNX model" in capsys.readouterr().err
