@@ -265,7 +265,9 @@ def test_kills_and_restarts_during_a_stream_lose_and_duplicate_nothing(
         last = 0
         for i, (point, fault) in enumerate(zip(points, faults, strict=True)):
             # Some progress between faults, so each lands on a stream that is moving.
-            goal = max(point * total, last + 2 * BATCH * len(DEVICES))
+            # ...and every fault before the stream's end.
+            goal = min(max(point * total, last + 2 * BATCH * len(DEVICES)),
+                       total - 2_000 * (len(faults) - i))  # fmt: skip
             wait_until(lambda g=goal: edge.committed() >= g, 240, f"{goal:.0f} acked", state)
             last = edge.committed()
             if fault == "gateway" and i == mid_commit_at:
