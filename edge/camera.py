@@ -41,15 +41,20 @@ def build_rules(cam: CameraConfig, tz: ZoneInfo) -> CameraRules:
     return build_camera_rules(cam.rules_config(), tz)
 
 
+#: How many detect periods behind the schedule may fall and still be made up.
+MAKE_UP_PERIODS = 2
+
+
 def next_due(due: float, now: float, period: float) -> tuple[float, bool]:
     """When the next detect is due, and whether a frame slot was given up.
 
-    A slot missed by less than one period is made up at once (the rate holds on
-    average despite jitter); further behind, the schedule restarts from now: the
-    missed slots are dropped and counted, never queued.
+    Slots missed by up to ``MAKE_UP_PERIODS`` are made up at once, each on the
+    newest frame (the rate holds on average despite a slow detector call); further
+    behind, the schedule restarts from now: the missed slots are dropped and
+    counted, never queued.
     """
     due += period
-    if due < now - period:
+    if due < now - MAKE_UP_PERIODS * period:
         return now, True
     return due, False
 

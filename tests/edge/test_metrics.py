@@ -17,7 +17,8 @@ from tests.edge.test_agent import _camera, _edge_yaml
     [
         (10.0, 10.0, (10.2, False)),  # on time
         (10.0, 10.3, (10.2, False)),  # a little late: made up at once, the rate holds
-        (10.0, 10.5, (10.5, True)),  # far behind: start again from now, one slot dropped
+        (10.0, 10.6, (10.2, False)),  # two periods late: still made up
+        (10.0, 10.7, (10.7, True)),  # far behind: start again from now, slots dropped
     ],
 )
 def test_detect_schedule_makes_up_jitter_and_drops_when_far_behind(
