@@ -34,23 +34,12 @@ CROSS JOIN LATERAL (
 ORDER BY e.unit_id, e.ts DESC
 """
 
-#: Events per category and hour (in the town's zone), for some units.
-HOURLY_COUNTS_UNITS = """
-SELECT bucket, category, sum(n)::bigint AS n
-FROM events_hourly
-WHERE bucket >= %(since)s AND bucket < %(until)s AND unit_id = ANY(%(units)s::text[])
-GROUP BY bucket, category
-ORDER BY bucket, category
-"""
-
-#: The same over the whole town, from the rollup without units (a few rows per hour).
-HOURLY_COUNTS = """
-SELECT bucket, category, sum(n)::bigint AS n
-FROM events_hourly_category
-WHERE bucket >= %(since)s AND bucket < %(until)s
-GROUP BY bucket, category
-ORDER BY bucket, category
-"""
+#: Events per category and hour (in the town's zone), over the whole town or some
+#: units. A function of both variants: on plain PostgreSQL it plans the open part
+#: with the rollup watermark as a value (see migration 0003).
+HOURLY_COUNTS = (
+    "SELECT bucket, category, n FROM gridwatch_hourly_counts(%(since)s, %(until)s, %(units)s)"
+)
 
 #: Sensor rollups per hour for one device.
 SENSOR_HOURLY = """
@@ -122,7 +111,7 @@ def hourly_counts(
     """Events per hour bucket and category in [since, until), over all or some units."""
     params = {"since": since, "until": until, "units": list(units) if units else None}
     with conn.cursor(row_factory=class_row(HourlyCount)) as cur:
-        cur.execute(HOURLY_COUNTS if units is None else HOURLY_COUNTS_UNITS, params)
+        cur.execute(HOURLY_COUNTS, params)
         return cur.fetchall()
 
 

@@ -50,6 +50,24 @@ SELECT add_continuous_aggregate_policy('events_hourly_category',
 SELECT add_continuous_aggregate_policy('readings_hourly', start_offset => interval '3 days',
     end_offset => interval '1 hour', schedule_interval => interval '5 minutes');
 
+-- Counts per hour and category for the query layer (same signature as the
+-- plain variant's): the real-time aggregates already join the open part.
+CREATE FUNCTION gridwatch_hourly_counts(since timestamptz, until timestamptz,
+                                        units text[] DEFAULT NULL)
+RETURNS TABLE (bucket timestamptz, category text, n bigint)
+LANGUAGE sql STABLE
+AS $$
+    SELECT c.bucket, c.category, sum(c.n)::bigint FROM events_hourly_category c
+    WHERE units IS NULL AND c.bucket >= since AND c.bucket < until
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT h.bucket, h.category, sum(h.n)::bigint FROM events_hourly h
+    WHERE units IS NOT NULL AND h.bucket >= since AND h.bucket < until
+      AND h.unit_id = ANY(units)
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+$$;
+
 -- TimescaleDB's jobs refresh the aggregates; the gateway's periodic call is a no-op.
 CREATE FUNCTION gridwatch_refresh_rollups(lookback interval DEFAULT '3 days')
 RETURNS timestamptz
