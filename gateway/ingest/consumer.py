@@ -99,6 +99,11 @@ class Consumer:
         self.config = config
         self._registry: Mapping[str, str | None] = dict(registry)
         self._queue: queue.Queue[Received] = queue.Queue(maxsize=config.queue_size)
+        # Classified batches waiting for the writer: classifying the next batch
+        # (Python, holds the GIL) overlaps the database work of this one (the
+        # GIL is released while PostgreSQL works and fsyncs).
+        self._ready: queue.Queue[tuple[list[Received], Classified | None]] = queue.Queue(2)
+        self._classifier: threading.Thread | None = None
         self._stop = threading.Event()
         self._generation = 0
         self._connected = threading.Event()
@@ -200,6 +205,10 @@ class Consumer:
             properties=props,
         )
         self._client.loop_start()
+        self._classifier = threading.Thread(
+            target=self._classify_loop, name="gridwatch-classify", daemon=True
+        )
+        self._classifier.start()
         self._thread = threading.Thread(target=self._run, name="gridwatch-writer", daemon=True)
         self._thread.start()
         self._maint = threading.Thread(
@@ -241,6 +250,37 @@ class Consumer:
             size += len(item.payload)
         return items
 
+    def _classify_loop(self) -> None:
+        while not (self._stop.is_set() and self._queue.empty()):
+            items = self._drain()
+            if not items:
+                continue
+            rows: Classified | None
+            try:
+                rows = self._classify(items)
+            except Exception:
+                # A bug, not a bad message: the writer finds the message one by one.
+                log.exception("classifying a batch of %d failed; one by one", len(items))
+                rows = None
+            while True:
+                try:
+                    self._ready.put((items, rows), timeout=0.2)
+                    break
+                except queue.Full:
+                    if self._thread is not None and not self._thread.is_alive():
+                        return
+
+    def _next_batch(self) -> tuple[list[Received], Classified | None]:
+        try:
+            return self._ready.get(timeout=0.2)
+        except queue.Empty:
+            return [], None
+
+    def _classifier_done(self) -> bool:
+        return (
+            self._classifier is None or not self._classifier.is_alive()
+        ) and self._ready.empty()
+
     def _connect_db(self) -> psycopg.Connection:
         while True:
             try:
@@ -260,23 +300,24 @@ class Consumer:
         conn: psycopg.Connection | None = None
         next_partition = 0.0
         items: list[Received] = []
+        rows: Classified | None = None
         try:
-            while not (self._stop.is_set() and not items and self._queue.empty()):
+            while not (self._stop.is_set() and not items and self._classifier_done()):
                 if conn is None or conn.closed:
                     try:
                         conn = self._connect_db()
                     except psycopg.OperationalError:
                         return
                 if not items:
-                    items = self._drain()
-                    if not items and self._stop.is_set():
+                    items, rows = self._next_batch()
+                    if not items and self._stop.is_set() and self._classifier_done():
                         return
                 try:
                     if time.monotonic() >= next_partition:
                         self._ensure_partitions(conn)
                         next_partition = time.monotonic() + PARTITION_EVERY_S
                     if items:
-                        self._commit(conn, items)
+                        self._commit(conn, items, rows)
                 except psycopg.OperationalError as exc:
                     # The connection is gone: keep the batch, reconnect, try again.
                     self.stats.db_errors += 1
@@ -287,7 +328,7 @@ class Consumer:
                     if self._stop.wait(0.5):
                         return
                     continue
-                items = []
+                items, rows = [], None
         except Exception:
             log.exception("ingest writer stopped on an unexpected error")
             raise
@@ -335,12 +376,11 @@ class Consumer:
             max_skew_s=self.config.max_skew_s,
         )
 
-    def _commit(self, conn: psycopg.Connection, items: list[Received]) -> None:
-        try:
-            rows = self._classify(items)
-        except Exception:
-            # A bug, not a bad message: find the message that triggers it.
-            log.exception("classifying a batch of %d failed; one by one", len(items))
+    def _commit(
+        self, conn: psycopg.Connection, items: list[Received], rows: Classified | None
+    ) -> None:
+        if rows is None:
+            # Classifying the batch hit a bug: find the message that triggers it.
             for item in items:
                 self._commit_one(conn, item)
             return
