@@ -24,6 +24,7 @@ The last line is JSON.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -54,16 +55,28 @@ def event_id(dev: int, seq: int) -> str:
     return f"{dev:08x}-0000-4000-8000-{seq:012x}"
 
 
+@functools.cache
+def _item_template(dev: int) -> str:
+    """One device's event as a %-template: only seq, ids and category change per event.
+
+    Publishers must not eat the box's CPU: str.format of the whole event cost
+    about 3.6 us per event, this about a third of that.
+    """
+    name = device_name(dev)
+    filled = EVENT.format(
+        eid=f"{dev:08x}-0000-4000-8000-@EID@", dev=name, seq="@SEQ@", ts="@TS@", cat="@CAT@",
+        sha="ab" * 32,
+    )  # fmt: skip
+    tpl = filled.replace("%", "%%").replace("@EID@", "%012x").replace("@SEQ@", "%d")
+    return tpl.replace("@CAT@", "%s")
+
+
 def make_batch(dev: int, first: int, count: int) -> bytes:
     name = device_name(dev)
     ts = datetime.now(UTC).isoformat()
-    sha = "ab" * 32
-    items = ",".join(
-        EVENT.format(
-            eid=event_id(dev, s), dev=name, seq=s, ts=ts, cat=CATEGORIES[s % 5], sha=sha
-        )
-        for s in range(first, first + count)
-    )
+    tpl = _item_template(dev).replace("@TS@", ts)
+    # Argument order follows the template: event_id, seq, category, track_id, ref path.
+    items = ",".join(tpl % (s, s, CATEGORIES[s % 5], s, s) for s in range(first, first + count))
     last = first + count - 1
     return (
         f'{{"v":"1.0","kind":"batch","device_id":"{name}","seq":{last},"ts":"{ts}",'
@@ -289,9 +302,7 @@ def main() -> int:
         for proc in procs[: args.consumers]:
             proc.join(60)
         with psycopg.connect(dsn) as conn:
-            row = conn.execute(
-                "SELECT count(*), count(DISTINCT event_id) FROM events"
-            ).fetchone()
+            row = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone()
             rows, distinct = (int(row[0]), int(row[1])) if row else (0, 0)
             queued = conn.execute("SELECT count(*) FROM dispatch_queue").fetchone()
         per_consumer = {k: v["new_events"] for k, v in stats.items()}

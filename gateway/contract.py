@@ -315,6 +315,37 @@ def parse(kind: MessageKind | str, payload: bytes, *, device_id: str | None = No
             kind=kind.value,
             device_id=device_id,
         )
+    msg = _fast_parse(kind, payload)
+    if msg is None:
+        msg = _checked_parse(kind, payload, device_id)
+    payload_device = getattr(msg, "device_id", None)
+    if device_id is not None and payload_device != device_id:
+        raise ContractError(
+            f"payload device_id {payload_device!r} does not match topic device {device_id!r}",
+            kind=kind.value,
+            device_id=device_id,
+        )
+    return msg  # type: ignore[return-value]
+
+
+def _fast_parse(kind: MessageKind, payload: bytes) -> _Wire | None:
+    """Validate straight from the bytes (pydantic's JSON parser); None when anything is off.
+
+    This is the bulk path: about half the cost of ``json.loads`` plus ``model_validate``.
+    Its error messages differ, so every failure goes through ``_checked_parse`` for
+    the reason. pydantic's parser accepts NaN and Infinity in fields the models
+    ignore, where ``json.loads`` with ``_reject_constant`` refuses them anywhere:
+    payloads with those tokens (even inside a string) take the checked path too.
+    """
+    if b"NaN" in payload or b"Infinity" in payload:
+        return None
+    try:
+        return MODELS[kind].model_validate_json(payload)
+    except ValidationError:
+        return None
+
+
+def _checked_parse(kind: MessageKind, payload: bytes, device_id: str | None) -> _Wire:
     try:
         data = json.loads(payload, parse_constant=_reject_constant)
     except ContractError as exc:
@@ -339,14 +370,7 @@ def parse(kind: MessageKind | str, payload: bytes, *, device_id: str | None = No
         if exc.error_count() > 1:
             reason += f" (and {exc.error_count() - 1} more)"
         raise ContractError(reason, kind=kind.value, device_id=device_id) from exc
-    payload_device = getattr(msg, "device_id", None)
-    if device_id is not None and payload_device != device_id:
-        raise ContractError(
-            f"payload device_id {payload_device!r} does not match topic device {device_id!r}",
-            kind=kind.value,
-            device_id=device_id,
-        )
-    return msg  # type: ignore[return-value]
+    return msg
 
 
 def dumps(message: BaseModel) -> bytes:

@@ -1,16 +1,22 @@
 """Write classified rows in one transaction and advance the acknowledgement marks.
 
-Bulk path (default): binary COPY of events and readings into temporary staging
-tables, then one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per table, so a
-batch of thousands of rows costs a few round trips. The ``copy=False`` path
-(row statements) serves servers without COPY, such as the WASM TimescaleDB of
-the tests.
+Bulk path (default): events go by text COPY straight into ``events`` and their
+keys into ``dispatch_queue``, inside a savepoint. A batch that repeats a stored
+event (a redelivery after a crash, or a replica that stored it first) breaks the
+unique key: the savepoint is rolled back and the batch takes the staging path,
+COPY into a temporary table, then ``INSERT ... SELECT ... ON CONFLICT DO
+NOTHING``, which stores only the new rows. Readings always take the staging path
+(binary COPY). A batch of thousands of rows costs a few round trips. The
+``copy=False`` path (row statements) serves servers without COPY, such as the
+WASM TimescaleDB of the tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
+from datetime import datetime
 from operator import attrgetter
 
 import psycopg
@@ -62,14 +68,9 @@ UPSERT_STATUS = (
     f" ON CONFLICT (device_id) DO UPDATE SET {_STATUS_UPDATE}"
     " WHERE EXCLUDED.ts >= device_status.ts"
 )
-# Binary COPY needs the PostgreSQL type of every column, in the dataclass order.
-_EVENT_TYPES = [
-    "uuid", "timestamptz", "timestamptz", "text", "int8", "text", "text", "int2", "text",
-    "text", "float4", "int8", "text", "float4[]", "float8", "float8", "text", "text", "text",
-    "text", "bool", "jsonb",
-]  # fmt: skip
+# Binary COPY of readings needs the PostgreSQL type of every column, in the dataclass order.
 _READING_TYPES = ["text", "timestamptz", "int8", "text", "float8", "text", "timestamptz"]
-assert len(_EVENT_TYPES) == len(_EVENT_COLS) and len(_READING_TYPES) == len(_READING_COLS)
+assert len(_READING_TYPES) == len(_READING_COLS)
 
 # Staging tables live per connection and are emptied at every commit.
 _STAGE_DDL = (
@@ -78,7 +79,9 @@ _STAGE_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS readings_stage (LIKE readings INCLUDING DEFAULTS)"
     " ON COMMIT DELETE ROWS",
 )
-COPY_EVENTS = f"COPY events_stage ({', '.join(_EVENT_COLS)}) FROM STDIN (FORMAT BINARY)"
+COPY_EVENTS = f"COPY events_stage ({', '.join(_EVENT_COLS)}) FROM STDIN"
+COPY_EVENTS_DIRECT = f"COPY events ({', '.join(_EVENT_COLS)}) FROM STDIN"
+COPY_QUEUE = "COPY dispatch_queue (event_id, ts) FROM STDIN"
 COPY_READINGS = f"COPY readings_stage ({', '.join(_READING_COLS)}) FROM STDIN (FORMAT BINARY)"
 MERGE_EVENTS = (
     f"WITH ins AS (INSERT INTO events ({', '.join(_EVENT_COLS)})"
@@ -144,11 +147,100 @@ def _advance_marks(
     return marks, missing
 
 
+# COPY's text format: backslash, tab, newline and carriage return are escaped.
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
+_BOOL = {True: "t", False: "f"}
+
+
+def _text(value: str | None) -> str:
+    if value is None:
+        return _NULL
+    if _COPY_SPECIAL.search(value) is None:
+        return value
+    return value.translate(_COPY_ESCAPES)
+
+
+def _num(value: float | None) -> str:
+    return _NULL if value is None else repr(value)
+
+
+def _box(box: list[float] | None) -> str:
+    return _NULL if box is None else "{" + ",".join(map(repr, box)) + "}"
+
+
+def _event_line(r: EventRow, eid: str, ts: str, at: str) -> str:
+    # Checking once whether any text field needs escaping is cheaper than escaping
+    # each (a JSON payload holds a backslash whenever its strings hold anything special).
+    probe = (
+        f"{r.device_id}{r.rule}{r.category}{r.phase}{r.cls}{r.zone}{r.unit_id}"
+        f"{r.snapshot_sha256}{r.snapshot_ref}{r.summary}{r.payload}"
+    )
+    if "\\" in probe or "\t" in probe or "\n" in probe or "\r" in probe:
+        return _escaped_event_line(r, eid, ts, at)
+    n = _NULL
+    return (
+        f"{eid}\t{ts}\t{at}\t{r.device_id}\t{r.seq}\t{r.rule}"
+        f"\t{r.category}\t{r.severity}\t{r.phase}\t{n if r.cls is None else r.cls}"
+        f"\t{n if r.score is None else repr(r.score)}"
+        f"\t{n if r.track_id is None else r.track_id}\t{n if r.zone is None else r.zone}"
+        f"\t{_box(r.box)}\t{n if r.lon is None else repr(r.lon)}"
+        f"\t{n if r.lat is None else repr(r.lat)}\t{n if r.unit_id is None else r.unit_id}"
+        f"\t{n if r.snapshot_sha256 is None else r.snapshot_sha256}"
+        f"\t{n if r.snapshot_ref is None else r.snapshot_ref}"
+        f"\t{n if r.summary is None else r.summary}\t{_BOOL[r.clock_skewed]}\t{r.payload}\n"
+    )
+
+
+def _escaped_event_line(r: EventRow, eid: str, ts: str, at: str) -> str:
+    t = _text
+    return (
+        f"{eid}\t{ts}\t{at}\t{t(r.device_id)}\t{r.seq}"
+        f"\t{t(r.rule)}\t{t(r.category)}\t{r.severity}\t{t(r.phase)}\t{t(r.cls)}"
+        f"\t{_num(r.score)}\t{_NULL if r.track_id is None else r.track_id}\t{t(r.zone)}"
+        f"\t{_box(r.box)}\t{_num(r.lon)}\t{_num(r.lat)}\t{t(r.unit_id)}"
+        f"\t{t(r.snapshot_sha256)}\t{t(r.snapshot_ref)}\t{t(r.summary)}"
+        f"\t{_BOOL[r.clock_skewed]}\t{t(r.payload)}\n"
+    )
+
+
+def event_lines(events: Iterable[EventRow]) -> tuple[str, str]:
+    """COPY text of the events (``_EVENT_COLS`` order) and of their dispatch_queue keys.
+
+    Joined in Python: binary ``write_row`` dumps the ``real[]`` box and the JSON
+    payload through psycopg's Python dumpers (and its jsonb dumper stored the
+    payload string as a JSON string, not as the object it holds).
+    """
+    stamps: dict[datetime, str] = {}  # one received_at per message: format it once
+    lines = []
+    keys = []
+    for r in events:
+        at = stamps.get(r.received_at)
+        if at is None:
+            at = stamps[r.received_at] = r.received_at.isoformat()
+        eid, ts = str(r.event_id), r.ts.isoformat()
+        lines.append(_event_line(r, eid, ts, at))
+        keys.append(f"{eid}\t{ts}\n")
+    return "".join(lines), "".join(keys)
+
+
 def _copy_events(cur: psycopg.Cursor, events: tuple[EventRow, ...]) -> int:
+    lines, keys = event_lines(events)
+    # Almost every batch is new: COPY it straight into the table and the queue.
+    # A redelivered or concurrently stored event breaks the unique key; then the
+    # savepoint undoes both and the staging path stores only the new rows.
+    try:
+        with cur.connection.transaction():
+            with cur.copy(COPY_EVENTS_DIRECT) as copy:
+                copy.write(lines)
+            with cur.copy(COPY_QUEUE) as copy:
+                copy.write(keys)
+        return len(events)
+    except psycopg.errors.UniqueViolation:
+        pass
     with cur.copy(COPY_EVENTS) as copy:
-        copy.set_types(_EVENT_TYPES)
-        for r in events:
-            copy.write_row(_event_tuple(r))
+        copy.write(lines)
     cur.execute(MERGE_EVENTS)
     row = cur.fetchone()
     return int(row[0]) if row else 0
