@@ -305,6 +305,10 @@ def main() -> int:
             row = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone()
             rows, distinct = (int(row[0]), int(row[1])) if row else (0, 0)
             queued = conn.execute("SELECT count(*) FROM dispatch_queue").fetchone()
+            # Every payload must be the event object (binary COPY once stored a JSON string).
+            odd = conn.execute(
+                "SELECT count(*) FROM events WHERE jsonb_typeof(payload) <> 'object'"
+            ).fetchone()
         per_consumer = {k: v["new_events"] for k, v in stats.items()}
         base = baseline(dsn, args.baseline_seconds) if args.baseline_seconds > 0 else None
         result = {
@@ -315,6 +319,7 @@ def main() -> int:
             "sent": total_sent,
             "stored": rows,
             "dispatch_queue_rows": int(queued[0]) if queued else 0,
+            "payloads_not_objects": int(odd[0]) if odd else 0,
             "consumers": args.consumers,
             "new_events_per_consumer": per_consumer,
             "consumer_stats": dict(stats),
