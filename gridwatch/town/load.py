@@ -43,16 +43,23 @@ def _reject_constant(token: str) -> Any:
     raise ValueError(f"{token} is not a number JSON allows")
 
 
+def _read_text(path: Path, problems: list[Problem]) -> str | None:
+    """The file's text, or None with a problem recorded when it cannot be read."""
+    name = str(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problems.append(Problem(name, "(file)", name, "file not found"))
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(name, "(file)", type(exc).__name__, f"cannot read: {exc}"))
+    return None
+
+
 def read_json(path: Path, problems: list[Problem]) -> Any:
     """Parse a JSON file; on failure record a problem and return NOT_PARSED."""
     name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        problems.append(Problem(name, "(file)", name, "file not found"))
-        return NOT_PARSED
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(name, "(file)", type(exc).__name__, f"cannot read: {exc}"))
+    text = _read_text(path, problems)
+    if text is None:
         return NOT_PARSED
     try:
         return json.loads(text, parse_constant=_reject_constant)
@@ -73,13 +80,8 @@ def read_json(path: Path, problems: list[Problem]) -> Any:
 def read_yaml(path: Path, problems: list[Problem]) -> Any:
     """Parse a YAML file; on failure record a problem and return NOT_PARSED."""
     name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        problems.append(Problem(name, "(file)", name, "file not found"))
-        return NOT_PARSED
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(name, "(file)", type(exc).__name__, f"cannot read: {exc}"))
+    text = _read_text(path, problems)
+    if text is None:
         return NOT_PARSED
     try:
         return yaml.load(text, Loader=_LOADER)
