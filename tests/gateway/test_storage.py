@@ -135,3 +135,18 @@ def test_copy_writer_stores_duplicates_once_and_latest_per_unit_reads_them(
     assert [e.ts for e in latest[:4]] == [evs[i].ts for i in (0, 3, 6, 9)]
     assert sum(s.n for s in sensors) == 10
     assert max(s.max_value for s in sensors) == 9.0
+
+
+def test_copy_writer_stores_the_payload_as_a_json_object(fresh_db: str) -> None:
+    """The API and audits read payload fields; a JSON string holding JSON would hide them."""
+    migrate(fresh_db)
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = Classified(events=tuple(_event(now - timedelta(seconds=i), i) for i in range(5)))
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        write(conn, rows)
+        # Again, so the staging path (taken on a unique conflict) is checked too.
+        write(conn, Classified(events=(*rows.events, _event(now, 99))))
+        kinds = conn.execute(
+            "SELECT jsonb_typeof(payload), payload->>'k', count(*) FROM events GROUP BY 1, 2"
+        ).fetchall()
+    assert kinds == [("object", "1", 6)]
