@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from detectors.backends.yolox_onnx import _dim, anchor_count, read_names
+from detectors.backends.yolox_onnx import _dim, anchor_count, load_session, read_names
 from detectors.types import Detections, ModelError
 
 PAD_VALUE = 114
@@ -151,7 +151,6 @@ class UltralyticsOnnx:
         max_det: int = 300,
         threads: int = 2,
     ) -> None:
-        import onnxruntime as ort
 
         if class_names is not None and names_file is not None:
             raise ModelError("give class_names or names_file, not both")
@@ -162,16 +161,7 @@ class UltralyticsOnnx:
         path = Path(model_path) if model_path is not None else _configured_model()
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own, undocumented exception types
-            raise ModelError(f"model file {path} is not a loadable ONNX model: {exc}") from exc
+        self._session = load_session(path, threads)
         meta = dict(self._session.get_modelmeta().custom_metadata_map)
         if meta.get("end2end") == "True":
             raise ModelError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -112,6 +113,22 @@ def read_names(path: Path | str) -> tuple[str, ...]:
     return tuple(s.strip() for s in lines if s.strip() and not s.strip().startswith("#"))
 
 
+def load_session(path: Path, threads: int) -> Any:
+    """An ONNX Runtime CPU session of ``threads`` intra-op threads; ModelError if unloadable."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own, undocumented exception types
+        raise ModelError(f"model file {path} is not a loadable ONNX model: {exc}") from exc
+
+
 def _dim(value: object) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
@@ -130,7 +147,6 @@ class YoloxOnnx:
         threads: int = 2,
         input_size: int = 416,
     ) -> None:
-        import onnxruntime as ort
 
         if class_names is not None and names_file is not None:
             raise ModelError("give class_names or names_file, not both")
@@ -148,16 +164,7 @@ class YoloxOnnx:
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own, undocumented exception types
-            raise ModelError(f"model file {path} is not a loadable ONNX model: {exc}") from exc
+        self._session = load_session(path, threads)
         self.path = path
         self.class_names: tuple[str, ...] = names
         self.conf, self.nms_iou = conf, nms_iou
