@@ -188,17 +188,7 @@ class Publisher:
             self.dropped += 1
             self._slots.release()
             raise PublishError(f"{self.device_id}: paho refused the message: rc={info.rc}")
-        with self._lock:
-            self.published += 1
-            if info.mid in self._early:
-                self._early.discard(info.mid)
-                self.acked += 1
-                early = True
-            else:
-                self._pending.add(info.mid)
-                early = False
-        if early:
-            self._slots.release()
+        self._track(info.mid)
         return True
 
     def publish_payload(self, kind: MessageKind, payload: bytes, *, timeout: float = 5.0) -> bool:
@@ -213,18 +203,21 @@ class Publisher:
         if info.rc not in (0, 4):
             self._slots.release()
             return False
+        self._track(info.mid)
+        return True
+
+    def _track(self, mid: int) -> None:
+        """Count a message handed to paho; its PUBACK may already have come (fast brokers)."""
         with self._lock:
             self.published += 1
-            if info.mid in self._early:
-                self._early.discard(info.mid)
+            early = mid in self._early
+            if early:
+                self._early.discard(mid)
                 self.acked += 1
-                early = True
             else:
-                self._pending.add(info.mid)
-                early = False
+                self._pending.add(mid)
         if early:
             self._slots.release()
-        return True
 
     def flush(self, timeout: float) -> bool:
         """Wait until every published message is acknowledged, up to ``timeout`` seconds."""
