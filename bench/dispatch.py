@@ -101,16 +101,14 @@ def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[
     import paho.mqtt.client as mqtt
     import psycopg
     from paho.mqtt.enums import CallbackAPIVersion
-    from psycopg import sql
 
     from gateway.contract import Event, dumps, topic
     from gateway.db.migrate import migrate
+    from gridwatch.services import create_database, drop_database
 
     name = f"gwbench_dispatch_{uuid.uuid4().hex[:8]}"
     admin = _pg_admin()
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = admin.rpartition("/")[0] + "/" + name
+    dsn = create_database(admin, name)
     prefix = f"gwbench/{uuid.uuid4().hex[:8]}"
     mqtt_host = os.environ.get("GRIDWATCH_MQTT_HOST", "127.0.0.1")
     mqtt_port = int(os.environ.get("GRIDWATCH_MQTT_PORT", "1883"))
@@ -257,10 +255,7 @@ def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        drop_database(admin, name)
     lat_sorted = sorted(latencies)
 
     def pct(q: float) -> float | None:

@@ -234,15 +234,17 @@ def main() -> int:
     args = p.parse_args()
 
     import psycopg
-    from psycopg import sql
 
     from gateway.db.migrate import migrate
-    from gridwatch.services import EmbeddedMosquitto, make_workdir
+    from gridwatch.services import (
+        EmbeddedMosquitto,
+        create_database,
+        drop_database,
+        make_workdir,
+    )
 
     dbname = f"gwbench_ingest_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    dsn = f"{args.admin_dsn.rpartition('/')[0]}/{dbname}"
+    dsn = create_database(args.admin_dsn, dbname)
     workdir = make_workdir("gridwatch-bench-ingest-")
     broker = EmbeddedMosquitto(workdir / "mosquitto").start()
     ctx = mp.get_context("spawn")
@@ -340,10 +342,7 @@ def main() -> int:
                 proc.kill()
         manager.shutdown()
         broker.stop()
-        with psycopg.connect(args.admin_dsn, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
-            )
+        drop_database(args.admin_dsn, dbname)
     print(json.dumps(result, ensure_ascii=False))
     return 0 if result and result["lost"] == 0 and result["duplicated"] == 0 else 1
 

@@ -101,15 +101,13 @@ def main() -> int:
     args = p.parse_args()
 
     import psycopg
-    from psycopg import sql
 
     from gateway.db.migrate import migrate
     from gateway.db.queries import hourly_counts, latest_per_unit
+    from gridwatch.services import create_database, drop_database
 
     dbname = f"gwbench_queries_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    dsn = f"{args.admin_dsn.rpartition('/')[0]}/{dbname}"
+    dsn = create_database(args.admin_dsn, dbname)
     result: dict[str, Any] = {}
     try:
         migrate(dsn)
@@ -152,10 +150,7 @@ def main() -> int:
             "cpus": os.cpu_count(),
         }
     finally:
-        with psycopg.connect(args.admin_dsn, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
-            )
+        drop_database(args.admin_dsn, dbname)
     print(json.dumps(result))
     return 0
 

@@ -30,6 +30,8 @@ import yaml
 from gridwatch.services import (
     EmbeddedMosquitto,
     EmbeddedPostgres,
+    create_database,
+    drop_database,
     free_port,
     make_workdir,
     mqtt_reachable,
@@ -74,7 +76,6 @@ class DemoRun:
     def database(self, workdir: Path) -> Iterator[tuple[str, str]]:
         """Yield (dsn of this run's own database, where it lives)."""
         import psycopg
-        from psycopg import sql
 
         admin = self.settings.database_url
         embedded: EmbeddedPostgres | None = None
@@ -92,20 +93,11 @@ class DemoRun:
             where = "embedded"
         name = f"gridwatch_demo_{self.run_id}"
         try:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            yield _with_dbname(admin, name), where
+            yield create_database(admin, name), where
         finally:
             if not self.keep or embedded is not None:
-                with (
-                    contextlib.suppress(psycopg.Error),
-                    psycopg.connect(admin, autocommit=True) as conn,
-                ):
-                    conn.execute(
-                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                            sql.Identifier(name)
-                        )
-                    )
+                with contextlib.suppress(psycopg.Error):
+                    drop_database(admin, name)
             if embedded is not None:
                 embedded.stop()
 

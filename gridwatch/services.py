@@ -194,9 +194,7 @@ class LocalPostgres:
         assert self.bindir is not None
         cmd = [str(self.bindir / args[0]), *args[1:]]
         try:
-            subprocess.run(
-                cmd, check=True, capture_output=True, timeout=timeout, user=self._user
-            )
+            subprocess.run(cmd, check=True, capture_output=True, timeout=timeout, user=self._user)
         except subprocess.CalledProcessError as exc:
             out = (exc.stderr or b"").decode(errors="replace").strip()
             raise ServiceError(f"{args[0]} failed ({exc.returncode}): {out[-500:]}") from exc
@@ -245,6 +243,31 @@ def _version_key(path: Path) -> tuple[int, ...]:
         return (int(path.parent.parent.name),)
     except ValueError:
         return (0,)
+
+
+def create_database(admin_dsn: str, name: str) -> str:
+    """Create database ``name`` on the server of ``admin_dsn``; return a DSN for it.
+
+    The DSN is built with libpq's own rules (``make_conninfo``), so admin DSNs with
+    a Unix-socket ``host`` query parameter work as well as plain URLs.
+    """
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
+
+
+def drop_database(admin_dsn: str, name: str) -> None:
+    """Drop database ``name``, disconnecting whoever is still in it."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def make_workdir(prefix: str = "gridwatch-") -> Path:

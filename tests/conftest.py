@@ -35,20 +35,14 @@ def pg_admin_url() -> str:
 @pytest.fixture
 def fresh_db(pg_admin_url: str) -> Iterator[str]:
     """A new, empty database for this test; dropped afterwards. Yields its DSN."""
-    import psycopg
-    from psycopg import sql
+    from gridwatch.services import create_database, drop_database
 
     name = f"gwtest_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = pg_admin_url.rpartition("/")
+    dsn = create_database(pg_admin_url, name)
     try:
-        yield f"{base}/{name}"
+        yield dsn
     finally:
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        drop_database(pg_admin_url, name)
 
 
 @pytest.fixture(scope="session")
