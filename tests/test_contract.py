@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,62 @@ def test_schema_export_covers_every_kind() -> None:
     schemas = c.json_schemas()
     assert {"event", "batch", "status", "ack"} <= schemas.keys()
     assert "event_id" in schemas["event"]["properties"]
+
+
+def _minimal_plus(raw: bytes) -> bytes:
+    """event_minimal.json with ``raw`` (JSON text of key-value pairs) as its first fields."""
+    return (FIXTURES / "event_minimal.json").read_bytes().replace(b"{", b"{" + raw + b", ", 1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'"note": "a\\u0000b"', "note: NUL character in string"),
+        (b'"note": {"deep": ["ok", "\\ud800"]}', "note.deep[1]: lone surrogate in string"),
+        (b'"note": [1, 1e400]', "note[1]: number out of range (infinite)"),
+        (b'"note": -1e400', "note: number out of range (infinite)"),
+    ],
+    ids=["NUL", "lone surrogate", "1e400", "-1e400"],
+)
+def test_unknown_fields_are_checked_too_and_named_by_path(raw: bytes, reason: str) -> None:
+    with pytest.raises(c.ContractError) as info:
+        c.parse("event", _minimal_plus(raw), device_id="cam-001")
+    assert info.value.reason == reason
+    assert (info.value.kind, info.value.device_id) == ("event", "cam-001")
+
+
+@pytest.mark.parametrize(
+    ("payload", "needle"),
+    [
+        (_minimal_plus(b'"note": "\xed\xa0\x80"'), "not JSON: not UTF-8"),  # CESU-8 surrogate
+        (_minimal_plus(b'"note": "\xff"'), "not JSON: not UTF-8"),
+        (_minimal_plus(b'"note": 1' + b"0" * 5000), "not JSON: Exceeds the limit (4300 digits)"),
+        (_minimal_plus(b'"note": ' + b"[" * 5000 + b"]" * 5000), "not JSON: nested too deeply"),
+    ],
+    ids=["CESU surrogate bytes", "invalid byte", "5000-digit integer", "5000 nested arrays"],
+)
+def test_payloads_json_loads_would_choke_on_are_contract_errors(
+    payload: bytes, needle: str
+) -> None:
+    with pytest.raises(c.ContractError) as info:
+        c.parse("event", payload)
+    assert info.value.reason.startswith(needle), info.value.reason
+
+
+def test_load_walks_keys_and_values_and_keeps_valid_escapes() -> None:
+    assert c.load(b'{"a": ["\\ud83d\\ude00", {"b\\u00e9": 1e308}]}') == {
+        "a": ["\U0001f600", {"b\u00e9": 1e308}]
+    }
+    with pytest.raises(c.ContractError, match=r"^a\[1\]: NUL character in string$"):
+        c.load(b'{"a": [1, {"\\u0000": 1}]}')  # a key: named by its object's path
+    with pytest.raises(c.ContractError, match="expected an object"):
+        c.load(b"[1e400]")
+
+
+def test_timestamps_beyond_microseconds_round_half_up() -> None:
+    data = json.loads((FIXTURES / "event_minimal.json").read_text())
+    data["ts"] = "2026-11-25T01:30:05.9999995Z"
+    msg = c.parse("event", json.dumps(data).encode())
+    assert msg.ts == datetime(2026, 11, 25, 1, 30, 6, tzinfo=UTC)
+    data["ts"] = "2026-11-25T01:30:05.12345649Z"
+    assert c.parse("event", json.dumps(data).encode()).ts.microsecond == 123456
