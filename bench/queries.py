@@ -49,12 +49,12 @@ def fill(conn: Any, events: int, days: int, units: int) -> float:
         conn.execute(
             """
             INSERT INTO events (event_id, ts, received_at, device_id, seq, rule, category,
-                                severity, score, lon, lat, unit_id, payload)
+                                severity, score, lon, lat, unit_id, extra)
             SELECT gen_random_uuid(), ts, ts, 'cam-' || (g %% 2000), g, 'intrusion',
                    (%(cats)s::text[])[1 + (g * 7) %% 8], 1 + g %% 4, 0.5,
                    119 + (g %% 1000) / 10000.0, 25.4 + (g %% 997) / 10000.0,
                    'U' || lpad(((g * 2654435761) %% %(units)s)::text, 4, '0'),
-                   '{"v": "1.0", "kind": "event"}'
+                   NULL
             FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) g,
                  LATERAL (SELECT %(start)s::timestamptz + g * %(step)s * interval '1 second') t(ts)
             """,
@@ -119,9 +119,7 @@ def main() -> int:
             hour = now.replace(minute=0, second=0, microsecond=0)
             queries = {
                 "latest_one_unit": lambda: latest_per_unit(conn, [rng.choice(units)], per_unit=20),
-                "latest_50_units": lambda: latest_per_unit(
-                    conn, rng.sample(units, 50), per_unit=5
-                ),
+                "latest_50_units": lambda: latest_per_unit(conn, rng.sample(units, 50), per_unit=5),
                 "hourly_24h": lambda: hourly_counts(
                     conn, hour - timedelta(hours=23), hour + timedelta(hours=1)
                 ),

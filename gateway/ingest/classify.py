@@ -7,9 +7,11 @@ tested without a broker or a database.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from gateway.contract import (
@@ -22,9 +24,18 @@ from gateway.contract import (
     parse,
     parse_topic,
 )
+from gateway.ingest.extra import encode as encode_extra
+from gateway.ingest.extra import extra_of, fast_extra
+from gateway.ingest.fastpath import FastEvent, FastReading, parse_batch, parse_event
 
-# What ev.model_dump_json(exclude_none=True) calls, without its per-call overhead.
-_EVENT_JSON = Event.__pydantic_serializer__
+_SPECIAL_BYTES = re.compile(rb"[\\\t\n\r]")
+_special = re.compile(r"[\\\t\n\r]").search
+
+
+def _plain_bytes(payload: bytes) -> bool:
+    # Four memchr scans of the whole message beat a regular expression per event.
+    return not (b"\\" in payload or b"\t" in payload or b"\n" in payload or b"\r" in payload)
+
 
 #: Raw bytes kept in a dead letter; the size column keeps the original length.
 DEAD_LETTER_BYTES = 64 * 1024
@@ -68,7 +79,39 @@ class EventRow:
     snapshot_ref: str | None
     summary: str | None
     clock_skewed: bool
-    payload: str
+    #: JSON of the fields without a column (``gateway.ingest.extra``), or None.
+    extra: str | None
+
+
+#: An event as validated: the contract's model, or its fast twin (same attribute names).
+EventLike = Event | FastEvent
+
+
+@dataclass(frozen=True, slots=True)
+class EventGroup:
+    """The stored events of one message: they share device, unit, server time and clock flag.
+
+    One object per message instead of one row object per event: building a row
+    object cost more than validating the event (bulk rates, see fastpath).
+    """
+
+    device_id: str
+    unit_id: str | None
+    received_at: datetime
+    skewed: bool
+    events: Sequence[EventLike]
+    #: Each event's ``events.extra`` as JSON (``gateway.ingest.extra``), or None.
+    extras: Sequence[bytes | None]
+    #: No backslash, tab, newline or carriage return in the message, the extras or
+    #: the unit id, so no field needs COPY escaping (JSON holds those only escaped).
+    plain: bool = False
+
+    def rows(self) -> list[EventRow]:
+        return [
+            event_row(ev, unit_id=self.unit_id, received_at=self.received_at,
+                      skewed=self.skewed, extra=None if x is None else x.decode())
+            for ev, x in zip(self.events, self.extras, strict=True)
+        ]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,16 +156,33 @@ class DeadLetter:
 
 @dataclass(frozen=True)
 class Classified:
-    """What a set of messages turns into."""
+    """What a set of messages turns into.
+
+    ``classify`` fills ``groups`` (events per message); ``events`` holds rows built
+    one by one (tests, tools). The writer stores both.
+    """
 
     events: tuple[EventRow, ...] = ()
     readings: tuple[ReadingRow, ...] = ()
     statuses: tuple[StatusRow, ...] = ()
     dead_letters: tuple[DeadLetter, ...] = ()
+    groups: tuple[EventGroup, ...] = ()
+
+    def event_count(self) -> int:
+        return len(self.events) + sum(len(g.events) for g in self.groups)
+
+    def event_rows(self) -> list[EventRow]:
+        """Every event as a row object (the row path and tests; slow at bulk rates)."""
+        out = list(self.events)
+        for g in self.groups:
+            out.extend(g.rows())
+        return out
 
     def seqs_by_device(self) -> dict[str, list[int]]:
         """Sequence numbers of the stored items (events and readings), per device."""
         out: dict[str, list[int]] = {}
+        for g in self.groups:
+            out.setdefault(g.device_id, []).extend([ev.seq for ev in g.events])
         for ev in self.events:
             out.setdefault(ev.device_id, []).append(ev.seq)
         for rd in self.readings:
@@ -131,6 +191,7 @@ class Classified:
 
     def devices_seen(self) -> set[str]:
         seen = {ev.device_id for ev in self.events}
+        seen.update(g.device_id for g in self.groups)
         seen.update(rd.device_id for rd in self.readings)
         seen.update(st.device_id for st in self.statuses)
         return seen
@@ -138,7 +199,7 @@ class Classified:
 
 @dataclass
 class _Acc:
-    events: list[EventRow] = field(default_factory=list)
+    groups: list[EventGroup] = field(default_factory=list)
     readings: list[ReadingRow] = field(default_factory=list)
     statuses: list[StatusRow] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
@@ -163,7 +224,14 @@ def is_skewed(edge_ts: datetime, received_at: datetime, max_skew_s: float) -> bo
     return abs((edge_ts - received_at).total_seconds()) > max_skew_s
 
 
-def event_row(ev: Event, *, unit_id: str | None, received_at: datetime, skewed: bool) -> EventRow:
+def event_row(
+    ev: EventLike,
+    *,
+    unit_id: str | None,
+    received_at: datetime,
+    skewed: bool,
+    extra: str | None = None,
+) -> EventRow:
     return EventRow(
         event_id=ev.event_id,
         ts=ev.ts,
@@ -186,11 +254,11 @@ def event_row(ev: Event, *, unit_id: str | None, received_at: datetime, skewed: 
         snapshot_ref=ev.snapshot.ref if ev.snapshot else None,
         summary=ev.summary,
         clock_skewed=skewed,
-        payload=_EVENT_JSON.to_json(ev, exclude_none=True).decode(),
+        extra=extra,
     )
 
 
-def reading_row(rd: Reading, *, received_at: datetime) -> ReadingRow:
+def reading_row(rd: Reading | FastReading, *, received_at: datetime) -> ReadingRow:
     return ReadingRow(rd.device_id, rd.ts, rd.seq, rd.sensor, rd.value, rd.unit, received_at)
 
 
@@ -246,27 +314,68 @@ def _classify_into(
             )
         )
         return
+    unit_id = registry[device_id]
+    at = msg.received_at
+    if kind is not MessageKind.STATUS:
+        fast = (parse_batch if kind is MessageKind.BATCH else parse_event)(msg.payload, device_id)
+        if fast is not None:
+            # Items in a batch may be old on purpose (an outbox drained after an
+            # outage): the message's own send time tells whether the clock is wrong.
+            _add_items(acc, device_id, unit_id, at, is_skewed(fast.ts, at, max_skew_s),
+                       fast.items, None, _plain_bytes(msg.payload))  # fmt: skip
+            return
     try:
         parsed = parse(kind, msg.payload, device_id=device_id)
     except ContractError as exc:
         acc.dead.append(dead_letter(msg, exc.reason, device_id, kind.value))
         return
-    unit_id = registry[device_id]
-    at = msg.received_at
     if isinstance(parsed, Event):
         skewed = is_skewed(parsed.ts, at, max_skew_s)
-        acc.events.append(event_row(parsed, unit_id=unit_id, received_at=at, skewed=skewed))
+        raw = [json.loads(msg.payload)]  # valid JSON: the contract parsed it
+        _add_items(acc, device_id, unit_id, at, skewed, [parsed], raw)
     elif isinstance(parsed, Batch):
-        # Items in a batch may be old on purpose (an outbox drained after an
-        # outage): the batch's own send time tells whether the clock is wrong.
         skewed = is_skewed(parsed.ts, at, max_skew_s)
-        for item in parsed.items:
-            if isinstance(item, Event):
-                acc.events.append(event_row(item, unit_id=unit_id, received_at=at, skewed=skewed))
-            else:
-                acc.readings.append(reading_row(item, received_at=at))
+        raw = json.loads(msg.payload)["items"]
+        _add_items(acc, device_id, unit_id, at, skewed, parsed.items, raw)
     elif isinstance(parsed, Status):
         acc.statuses.append(status_row(parsed, received_at=at))
+
+
+def _add_items(
+    acc: _Acc,
+    device_id: str,
+    unit_id: str | None,
+    at: datetime,
+    skewed: bool,
+    items: Sequence[Event | Reading | FastEvent | FastReading],
+    raw: Sequence[Any] | None,
+    plain: bool = True,
+) -> None:
+    """Events of one message as a group; ``raw``: the items' JSON (contract path)."""
+    events: list[EventLike] = []
+    extras: list[bytes | None] = []
+    for i, item in enumerate(items):
+        if isinstance(item, FastEvent):
+            events.append(item)
+            extras.append(fast_extra(item))
+        elif isinstance(item, Event):
+            events.append(item)
+            extra = extra_of(raw[i]) if raw is not None else None
+            if extra is not None:
+                # The instants as validated (rounded like the fast path), not the text sent.
+                for key, value in (("start", item.start), ("end", item.end)):
+                    if value is not None:
+                        extra[key] = value
+            extras.append(encode_extra(extra))
+        else:
+            acc.readings.append(reading_row(item, received_at=at))
+    if events:
+        plain = (
+            plain
+            and not _special(unit_id or "")
+            and not any(x is not None and _SPECIAL_BYTES.search(x) for x in extras)
+        )
+        acc.groups.append(EventGroup(device_id, unit_id, at, skewed, events, extras, plain))
 
 
 def classify(
@@ -280,4 +389,9 @@ def classify(
     acc = _Acc()
     for msg in messages:
         _classify_into(acc, msg, prefix=prefix, registry=registry, max_skew_s=max_skew_s)
-    return Classified(tuple(acc.events), tuple(acc.readings), tuple(acc.statuses), tuple(acc.dead))
+    return Classified(
+        readings=tuple(acc.readings),
+        statuses=tuple(acc.statuses),
+        dead_letters=tuple(acc.dead),
+        groups=tuple(acc.groups),
+    )

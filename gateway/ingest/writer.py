@@ -19,11 +19,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import attrgetter
 
+import msgspec
 import psycopg
+from msgspec import Raw
 
 from gateway.ingest.classify import (
     Classified,
     DeadLetter,
+    EventGroup,
     EventRow,
     ReadingRow,
     StatusRow,
@@ -52,7 +55,7 @@ def _values(cols: list[str], casts: dict[str, str] | None = None) -> str:
 # so the dispatcher sees exactly the events that exist, each once.
 INSERT_EVENT = (
     f"WITH ins AS (INSERT INTO events ({', '.join(_EVENT_COLS)})"
-    f" VALUES ({_values(_EVENT_COLS, {'payload': '::jsonb'})})"
+    f" VALUES ({_values(_EVENT_COLS, {'extra': '::jsonb'})})"
     " ON CONFLICT DO NOTHING RETURNING event_id, ts)"
     " INSERT INTO dispatch_queue (event_id, ts) SELECT event_id, ts FROM ins"
 )
@@ -81,7 +84,11 @@ _STAGE_DDL = (
 )
 COPY_EVENTS = f"COPY events_stage ({', '.join(_EVENT_COLS)}) FROM STDIN"
 COPY_EVENTS_DIRECT = f"COPY events ({', '.join(_EVENT_COLS)}) FROM STDIN"
-COPY_QUEUE = "COPY dispatch_queue (event_id, ts) FROM STDIN"
+# The bulk path writes CSV made by msgspec (below); JSON's null is its NULL.
+_CSV = " (FORMAT csv, NULL 'null')"
+COPY_EVENTS_CSV = COPY_EVENTS + _CSV
+COPY_EVENTS_DIRECT_CSV = COPY_EVENTS_DIRECT + _CSV
+COPY_QUEUE = "COPY dispatch_queue (event_id, ts) FROM STDIN" + _CSV
 COPY_READINGS = f"COPY readings_stage ({', '.join(_READING_COLS)}) FROM STDIN (FORMAT BINARY)"
 MERGE_EVENTS = (
     f"WITH ins AS (INSERT INTO events ({', '.join(_EVENT_COLS)})"
@@ -175,7 +182,7 @@ def _event_line(r: EventRow, eid: str, ts: str, at: str) -> str:
     # each (a JSON payload holds a backslash whenever its strings hold anything special).
     probe = (
         f"{r.device_id}{r.rule}{r.category}{r.phase}{r.cls}{r.zone}{r.unit_id}"
-        f"{r.snapshot_sha256}{r.snapshot_ref}{r.summary}{r.payload}"
+        f"{r.snapshot_sha256}{r.snapshot_ref}{r.summary}{r.extra}"
     )
     if "\\" in probe or "\t" in probe or "\n" in probe or "\r" in probe:
         return _escaped_event_line(r, eid, ts, at)
@@ -189,7 +196,8 @@ def _event_line(r: EventRow, eid: str, ts: str, at: str) -> str:
         f"\t{n if r.lat is None else repr(r.lat)}\t{n if r.unit_id is None else r.unit_id}"
         f"\t{n if r.snapshot_sha256 is None else r.snapshot_sha256}"
         f"\t{n if r.snapshot_ref is None else r.snapshot_ref}"
-        f"\t{n if r.summary is None else r.summary}\t{_BOOL[r.clock_skewed]}\t{r.payload}\n"
+        f"\t{n if r.summary is None else r.summary}\t{_BOOL[r.clock_skewed]}"
+        f"\t{n if r.extra is None else r.extra}\n"
     )
 
 
@@ -201,46 +209,105 @@ def _escaped_event_line(r: EventRow, eid: str, ts: str, at: str) -> str:
         f"\t{_num(r.score)}\t{_NULL if r.track_id is None else r.track_id}\t{t(r.zone)}"
         f"\t{_box(r.box)}\t{_num(r.lon)}\t{_num(r.lat)}\t{t(r.unit_id)}"
         f"\t{t(r.snapshot_sha256)}\t{t(r.snapshot_ref)}\t{t(r.summary)}"
-        f"\t{_BOOL[r.clock_skewed]}\t{t(r.payload)}\n"
+        f"\t{_BOOL[r.clock_skewed]}\t{t(r.extra)}\n"
     )
 
 
-def event_lines(events: Iterable[EventRow]) -> tuple[str, str]:
-    """COPY text of the events (``_EVENT_COLS`` order) and of their dispatch_queue keys.
+_ENCODE = msgspec.json.Encoder().encode
+_BOX = "{%r,%r,%r,%r}"
+
+
+def _csv_group(g: EventGroup, out: list[bytes]) -> None:
+    """One CSV record per event of a plain group, each made by msgspec in C.
+
+    A JSON array of scalars, brackets cut off, is a CSV record when no string in it
+    needed a JSON escape, which is what ``plain`` promises (the caller checks the
+    result for a backslash all the same): formatting the UUID, times and floats in
+    Python cost several times more. ``extra`` goes in as a quoted CSV field.
+    """
+    at, dev, unit, skewed = g.received_at, g.device_id, g.unit_id, g.skewed
+    for ev, x in zip(g.events, g.extras, strict=True):
+        box, point, snap = ev.box, ev.point, ev.snapshot
+        record = (
+            ev.event_id, ev.ts, at, dev, ev.seq, ev.rule, ev.category, ev.severity, ev.phase,
+            ev.cls, ev.score, ev.track_id, ev.zone, None if box is None else _BOX % box,
+            None if point is None else point.lon, None if point is None else point.lat, unit,
+            None if snap is None else snap.sha256, None if snap is None else snap.ref,
+            ev.summary, skewed, None if x is None else Raw(b'"' + x.replace(b'"', b'""') + b'"'),
+        )  # fmt: skip
+        out.append(_ENCODE(record)[1:-1])
+
+
+def event_lines(events: Iterable[EventRow]) -> str:
+    """COPY text of event rows (``_EVENT_COLS`` order): the path for anything unusual.
 
     Joined in Python: binary ``write_row`` dumps the ``real[]`` box and the JSON
-    payload through psycopg's Python dumpers (and its jsonb dumper stored the
-    payload string as a JSON string, not as the object it holds).
+    through psycopg's Python dumpers.
     """
     stamps: dict[datetime, str] = {}  # one received_at per message: format it once
     lines = []
-    keys = []
     for r in events:
         at = stamps.get(r.received_at)
         if at is None:
             at = stamps[r.received_at] = r.received_at.isoformat()
-        eid, ts = str(r.event_id), r.ts.isoformat()
-        lines.append(_event_line(r, eid, ts, at))
-        keys.append(f"{eid}\t{ts}\n")
-    return "".join(lines), "".join(keys)
+        lines.append(_event_line(r, str(r.event_id), r.ts.isoformat(), at))
+    return "".join(lines)
 
 
-def _copy_events(cur: psycopg.Cursor, events: tuple[EventRow, ...]) -> int:
-    lines, keys = event_lines(events)
+@dataclass(frozen=True)
+class EventCopy:
+    """What the COPYs of one transaction send: CSV records, text lines, queue keys."""
+
+    csv: bytes
+    text: str
+    keys: bytes
+
+
+def event_copy(rows: Classified) -> EventCopy:
+    """The COPY data of every event in ``rows``: plain groups as CSV, the rest as text."""
+    records: list[bytes] = []
+    others = list(rows.events)
+    for g in rows.groups:
+        if g.plain:
+            _csv_group(g, records)
+        else:
+            others.extend(g.rows())
+    csv = b"\n".join(records) + b"\n" if records else b""
+    if b"\\" in csv:  # an escape after all: let the text path quote it
+        others = rows.event_rows()
+        csv = b""
+    keys = [(r.event_id, r.ts) for r in others]
+    for g in rows.groups:
+        if g.plain and csv:
+            keys.extend([(ev.event_id, ev.ts) for ev in g.events])
+    # UUIDs and times hold no bracket or quote: the array's rows become CSV lines.
+    encoded = _ENCODE(keys)[2:-2].replace(b"],[", b"\n") + b"\n" if keys else b""
+    return EventCopy(csv, event_lines(others), encoded)
+
+
+def _send(cur: psycopg.Cursor, data: EventCopy, *, csv_sql: str, text_sql: str) -> None:
+    if data.csv:
+        with cur.copy(csv_sql) as copy:
+            copy.write(data.csv)
+    if data.text:
+        with cur.copy(text_sql) as copy:
+            copy.write(data.text)
+
+
+def _copy_events(cur: psycopg.Cursor, rows: Classified) -> int:
+    data = event_copy(rows)
     # Almost every batch is new: COPY it straight into the table and the queue.
     # A redelivered or concurrently stored event breaks the unique key; then the
     # savepoint undoes both and the staging path stores only the new rows.
     try:
         with cur.connection.transaction():
-            with cur.copy(COPY_EVENTS_DIRECT) as copy:
-                copy.write(lines)
+            _send(cur, data, csv_sql=COPY_EVENTS_DIRECT_CSV, text_sql=COPY_EVENTS_DIRECT)
             with cur.copy(COPY_QUEUE) as copy:
-                copy.write(keys)
-        return len(events)
+                copy.write(data.keys)
+        return rows.event_count()
     except psycopg.errors.UniqueViolation:
         pass
-    with cur.copy(COPY_EVENTS) as copy:
-        copy.write(lines)
+    _send(cur, data, csv_sql=COPY_EVENTS_CSV, text_sql=COPY_EVENTS)
     cur.execute(MERGE_EVENTS)
     row = cur.fetchone()
     return int(row[0]) if row else 0
@@ -261,17 +328,18 @@ def write(
 
     ``hook`` runs inside the transaction just before the commit (fault tests).
     """
-    if copy and (rows.events or rows.readings):
+    n_events = rows.event_count()
+    if copy and (n_events or rows.readings):
         with conn.cursor() as cur:
             for ddl in _STAGE_DDL:
                 cur.execute(ddl)
     with conn.transaction(), conn.cursor() as cur:
         new_events = 0
-        if rows.events:
+        if n_events:
             if copy:
-                new_events = _copy_events(cur, rows.events)
+                new_events = _copy_events(cur, rows)
             else:
-                cur.executemany(INSERT_EVENT, [_event_tuple(r) for r in rows.events])
+                cur.executemany(INSERT_EVENT, [_event_tuple(r) for r in rows.event_rows()])
                 new_events = max(cur.rowcount, 0)
         if rows.readings:
             if copy:
@@ -295,7 +363,7 @@ def write(
             hook()
     return WriteResult(
         new_events=new_events,
-        duplicate_events=len(rows.events) - new_events,
+        duplicate_events=n_events - new_events,
         readings=len(rows.readings),
         statuses=len(rows.statuses),
         dead_letters=len(rows.dead_letters),

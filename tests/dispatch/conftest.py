@@ -105,7 +105,7 @@ def insert_event(
         """
         WITH ins AS (
             INSERT INTO events (event_id, ts, received_at, device_id, seq, rule, category,
-                severity, phase, cls, score, lon, lat, unit_id, summary, payload)
+                severity, phase, cls, score, lon, lat, unit_id, summary, extra)
             VALUES (%s, %s, %s, %s, %s, 'test-rule', %s, %s, %s, 'person', 0.9, %s, %s, %s,
                 'test event', '{}'::jsonb)
             RETURNING event_id, ts)

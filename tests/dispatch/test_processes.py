@@ -59,7 +59,7 @@ def load(
             """
             WITH ins AS (
                 INSERT INTO events (event_id, ts, device_id, seq, rule, category, severity, lon,
-                    lat, payload)
+                    lat, extra)
                 VALUES (%s, %s, %s, %s, 'intrusion', 'intrusion', 2, %s, %s, '{}'::jsonb)
                 RETURNING event_id, ts)
             INSERT INTO dispatch_queue (event_id, ts) SELECT event_id, ts FROM ins

@@ -45,7 +45,7 @@ def insert_event(
     with psycopg.connect(dsn) as conn:
         conn.execute(
             "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, lon, lat,"
-            " score, payload) VALUES (%s, %s, %s, 1, 'intrusion', %s, %s, 119.0, 25.4, 0.9, '{}')",
+            " score, extra) VALUES (%s, %s, %s, 1, 'intrusion', %s, %s, 119.0, 25.4, 0.9, '{}')",
             (event_id, ts, device, category, unit),
         )
     return event_id

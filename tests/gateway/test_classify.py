@@ -41,7 +41,7 @@ def test_bad_messages_become_dead_letters_with_a_reason(
     topic: str, payload: bytes, reason: str
 ) -> None:
     out = classify([msg(topic, payload)], prefix="gw", registry=REGISTRY)
-    assert out.events == () and out.readings == () and out.statuses == ()
+    assert out.event_count() == 0 and out.readings == () and out.statuses == ()
     (dead,) = out.dead_letters
     assert reason in dead.reason
     assert dead.payload_size == len(payload)
@@ -59,12 +59,41 @@ def test_event_row_carries_the_unit_point_and_snapshot() -> None:
     out = classify(
         [msg("gw/v1/dev/cam-001/event", fixture("event_full.json"))], prefix="gw", registry=REGISTRY
     )
-    (row,) = out.events
+    (row,) = out.event_rows()
     assert (row.unit_id, row.lon, row.lat) == ("unit-a", 119.0075, 25.4541)
     assert row.snapshot_sha256 and row.snapshot_ref == "snapshots/cam-001/18.jpg"
     assert row.box == [120.5, 80.0, 160.0, 210.25]
     assert row.clock_skewed is False  # 25 s away from NOW
-    assert json.loads(row.payload)["event_id"] == str(row.event_id)
+    # What has no column of its own is kept; nothing with a column is repeated.
+    assert row.extra is not None and json.loads(row.extra) == {
+        "start": "2026-11-25T01:30:05Z",
+        "snapshot": {"frame": 300, "width": 768, "height": 576},
+    }
+
+
+def test_unknown_event_fields_from_a_newer_box_are_kept_in_extra() -> None:
+    data = json.loads(fixture("event_full.json"))
+    data["heading_deg"] = 270.5
+    data["snapshot"]["codec"] = "jpeg"
+    out = classify(
+        [msg("gw/v1/dev/cam-001/event", json.dumps(data).encode())], prefix="gw", registry=REGISTRY
+    )
+    (row,) = out.event_rows()
+    assert json.loads(row.extra or "null") == {
+        "start": "2026-11-25T01:30:05Z",
+        "heading_deg": 270.5,
+        "snapshot": {"frame": 300, "width": 768, "height": 576, "codec": "jpeg"},
+    }
+
+
+def test_an_event_with_only_columns_has_no_extra() -> None:
+    data = json.loads(fixture("event_full.json"))
+    del data["start"], data["snapshot"]["frame"], data["snapshot"]["width"]
+    del data["snapshot"]["height"]
+    out = classify(
+        [msg("gw/v1/dev/cam-001/event", json.dumps(data).encode())], prefix="gw", registry=REGISTRY
+    )
+    assert out.event_rows()[0].extra is None
 
 
 @pytest.mark.parametrize(("offset_s", "skewed"), [(299, False), (301, True), (-3600, True)])
@@ -77,15 +106,15 @@ def test_clock_skew_is_flagged_beyond_the_limit(offset_s: int, skewed: bool) -> 
         registry=REGISTRY,
         max_skew_s=300,
     )
-    assert out.events[0].clock_skewed is skewed
+    assert out.event_rows()[0].clock_skewed is skewed
 
 
 def test_batch_splits_into_events_and_readings_and_counts_seqs() -> None:
     out = classify(
         [msg("gw/v1/dev/box-7/batch", fixture("batch_mixed.json"))], prefix="gw", registry=REGISTRY
     )
-    assert len(out.readings) == 2 and len(out.events) == 1
-    assert out.events[0].unit_id is None
+    assert len(out.readings) == 2 and out.event_count() == 1
+    assert out.event_rows()[0].unit_id is None
     assert out.seqs_by_device() == {"box-7": [102, 100, 101]}
 
 
@@ -112,5 +141,5 @@ def test_one_bad_message_does_not_affect_its_neighbours() -> None:
         prefix="gw",
         registry=REGISTRY,
     )
-    assert [e.seq for e in out.events] == [17, 18]
+    assert [e.seq for e in out.event_rows()] == [17, 18]
     assert len(out.dead_letters) == 1

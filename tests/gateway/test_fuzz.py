@@ -161,7 +161,7 @@ def test_generated_bad_messages_are_all_rejected_by_classification() -> None:
     now = datetime.now(UTC)
     msgs = [Received(topic("gw", d, k), p, now) for d, k, p, _ in bad]
     rows = classify(msgs, prefix="gw", registry=REGISTRY)
-    assert (len(rows.events), len(rows.readings), len(rows.statuses)) == (0, 0, 0)
+    assert (rows.event_count(), len(rows.readings), len(rows.statuses)) == (0, 0, 0)
     assert len(rows.dead_letters) == len(bad)
     for (_, _, _, kind), dl in zip(bad, rows.dead_letters, strict=True):
         assert REASONS[kind] in dl.reason, (kind, dl.reason)

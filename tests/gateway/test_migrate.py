@@ -85,7 +85,7 @@ def test_partitions_exist_ahead_and_rows_leave_the_default_partition(fresh_db: s
         ).fetchone()
         assert days is not None and days[0] >= 8  # a week ahead plus the default
         conn.execute(
-            "INSERT INTO events (event_id, ts, device_id, seq, rule, category, payload)"
+            "INSERT INTO events (event_id, ts, device_id, seq, rule, category, extra)"
             " VALUES (gen_random_uuid(), %s, 'cam-001', 1, 'intrusion', 'intrusion', '{}')",
             (far,),
         )

@@ -14,7 +14,7 @@ from gateway.ingest.classify import Classified, EventRow, ReadingRow
 from gateway.ingest.writer import write
 
 INSERT = (
-    "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, payload)"
+    "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, extra)"
     " SELECT gen_random_uuid(), %s::timestamptz + g * %s::interval, 'cam-1', g, 'r', %s, %s, '{}'"
     " FROM generate_series(0, %s - 1) g"
 )
@@ -26,7 +26,7 @@ def _event(ts: datetime, seq: int, unit: str = "u1") -> EventRow:
         rule="intrusion", category="intrusion", severity=2, phase="start", cls="person",
         score=0.5, track_id=None, zone=None, box=[1.0, 2.0, 3.0, 4.0], lon=119.0, lat=25.4,
         unit_id=unit, snapshot_sha256=None, snapshot_ref=None, summary="x", clock_skewed=False,
-        payload='{"k": 1}',
+        extra='{"k": 1}',
     )  # fmt: skip
 
 
@@ -137,16 +137,16 @@ def test_copy_writer_stores_duplicates_once_and_latest_per_unit_reads_them(
     assert max(s.max_value for s in sensors) == 9.0
 
 
-def test_copy_writer_stores_the_payload_as_a_json_object(fresh_db: str) -> None:
-    """The API and audits read payload fields; a JSON string holding JSON would hide them."""
+def test_copy_writer_stores_extra_as_a_json_object(fresh_db: str) -> None:
+    """The API and audits read extra fields; a JSON string holding JSON would hide them."""
     migrate(fresh_db)
     now = datetime.now(UTC).replace(microsecond=0)
     rows = Classified(events=tuple(_event(now - timedelta(seconds=i), i) for i in range(5)))
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         write(conn, rows)
         # Again, so the staging path (taken on a unique conflict) is checked too.
-        write(conn, Classified(events=(*rows.events, _event(now, 99))))
+        write(conn, Classified(events=(*rows.event_rows(), _event(now, 99))))
         kinds = conn.execute(
-            "SELECT jsonb_typeof(payload), payload->>'k', count(*) FROM events GROUP BY 1, 2"
+            "SELECT jsonb_typeof(extra), extra->>'k', count(*) FROM events GROUP BY 1, 2"
         ).fetchall()
     assert kinds == [("object", "1", 6)]

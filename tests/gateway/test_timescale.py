@@ -137,7 +137,7 @@ def test_timescale_policies_run_and_queries_read_the_aggregates(timescale_dsn: s
     with _connect(timescale_dsn) as conn:
         # Rows old enough for compression and retention, and fresh ones.
         conn.execute(
-            "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, payload)"
+            "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, extra)"
             " SELECT gen_random_uuid(), now() - g * interval '1 hour', 'cam-001', 1000 + g,"
             " 'intrusion', 'fire', 'u9', '{}' FROM generate_series(0, 24 * 500, 6) g"
         )
