@@ -370,6 +370,8 @@ def load(payload: bytes) -> dict[str, Any]:
     """
     try:
         data = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+    except ContractError:  # NaN or Infinity (a ValueError too)
+        raise
     except UnicodeDecodeError as exc:
         raise ContractError(f"not JSON: not UTF-8 ({exc})") from exc
     except RecursionError as exc:

@@ -62,6 +62,13 @@ def test_bad_payloads(payload: bytes, needle: str) -> None:
     assert needle in info.value.reason
 
 
+def test_nan_is_named_as_such_not_as_malformed_json() -> None:
+    # Operators sort dead letters by reason: NaN from a sensor is not a broken encoder.
+    with pytest.raises(c.ContractError) as info:
+        c.parse("event", b'{"score": NaN}')
+    assert info.value.reason == "number NaN (NaN or Infinity) is not valid JSON"
+
+
 def test_topic_device_must_match_payload() -> None:
     raw = (FIXTURES / "event_minimal.json").read_bytes()
     with pytest.raises(c.ContractError, match="does not match topic device"):
