@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 PARTITION_EVERY_S = 3600.0
 #: How often ``gridwatch_maintain()`` runs (partitions, rollups, retention).
 MAINTAIN_EVERY_S = 3600.0
+#: How often the rollups are brought up to a few minutes ago (migration 0005).
+ROLLUP_EVERY_S = 300.0
 #: Fault tests set this to a number of seconds: the writer logs "mid-commit" and
 #: sleeps inside each transaction, just before COMMIT, so a kill lands there.
 COMMIT_DELAY_ENV = "GRIDWATCH_TEST_COMMIT_DELAY_S"
@@ -337,15 +339,25 @@ class Consumer:
                 conn.close()
 
     def _maintain_loop(self) -> None:
-        """Partitions ahead, rollup refresh and retention, off the writer's path."""
+        """Partitions ahead, rollup refresh and retention, off the writer's path.
+
+        ``gridwatch_maintain()`` at start and hourly (its rollup refresh recounts three
+        days, for late rows); in between, the rollups every five minutes over the last
+        two hours, so the raw part each hourly-count query adds stays minutes long.
+        """
+        next_full = 0.0
         while not self._stop.is_set():
             try:
                 with psycopg.connect(
                     self.config.dsn, autocommit=True, application_name=APPLICATION_NAME + "-maint"
                 ) as conn:
-                    row = conn.execute("SELECT gridwatch_maintain()").fetchone()
-                log.info("maintenance: %s", row[0] if row else None)
-                wait = MAINTAIN_EVERY_S
+                    if time.monotonic() >= next_full:
+                        row = conn.execute("SELECT gridwatch_maintain()").fetchone()
+                        log.info("maintenance: %s", row[0] if row else None)
+                        next_full = time.monotonic() + MAINTAIN_EVERY_S
+                    else:
+                        conn.execute("SELECT gridwatch_refresh_rollups('2 hours')")
+                wait = ROLLUP_EVERY_S
             except psycopg.Error as exc:
                 log.warning("maintenance failed (%s); retrying in a minute", exc)
                 wait = 60.0
