@@ -189,6 +189,32 @@ def durable_settings(dsn: str) -> dict[str, Any]:
     return out
 
 
+def backend_pids(dsn: str) -> list[int]:
+    """The consumers' PostgreSQL backends (their connections' ``application_name``)."""
+    import psycopg
+
+    from gateway.ingest.consumer import APPLICATION_NAME
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APPLICATION_NAME,)
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU of these processes, all threads, from /proc (0 where unreadable)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone, or a database on another machine
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def baseline(dsn: str, seconds: float) -> float:
     """One INSERT and one COMMIT per message, as a naive MQTT-to-SQL bridge does."""
     import psycopg
@@ -283,6 +309,14 @@ def main() -> int:
             proc.start()
             procs.append(proc)
         time.sleep(args.warmup)
+        # Where the CPU goes during the steady state, per role (same window as the rate).
+        roles = {
+            "postgresql_backends": backend_pids(dsn),
+            "consumers": [p.pid for p in procs[: args.consumers]],
+            "publishers": [p.pid for p in procs[args.consumers :]],
+            "broker": [broker.proc.pid] if broker.proc else [],
+        }
+        cpu0 = {role: cpu_seconds(pids) for role, pids in roles.items()}
         c0, t0 = committed_items(dsn), time.perf_counter()
         samples = []
         while time.perf_counter() - t0 < args.seconds:
@@ -291,7 +325,12 @@ def main() -> int:
             rate = (samples[-1][1] - c0) / (time.perf_counter() - t0)
             print(json.dumps({"t": samples[-1][0], "events_per_s_so_far": round(rate)}), flush=True)
         c1, t1 = committed_items(dsn), time.perf_counter()
+        cpu1 = {role: cpu_seconds(pids) for role, pids in roles.items()}
         events_per_s = (c1 - c0) / (t1 - t0)
+        # Microseconds of CPU per committed event, by role (0 where /proc is not ours).
+        cpu_us_per_event = {
+            role: round(1e6 * (cpu1[role] - cpu0[role]) / max(c1 - c0, 1), 1) for role in roles
+        }
         stop_pub.set()
         for proc in procs[args.consumers :]:
             proc.join(60)
@@ -326,6 +365,7 @@ def main() -> int:
             "consumers": args.consumers,
             "new_events_per_consumer": per_consumer,
             "consumer_stats": dict(stats),
+            "cpu_us_per_event": cpu_us_per_event,
             "steady_seconds": round(t1 - t0, 1),
             "samples": samples,
             "batch_items": args.batch,
