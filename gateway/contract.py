@@ -335,6 +335,13 @@ def parse(kind: MessageKind | str, payload: bytes, *, device_id: str | None = No
 
     With ``device_id`` (from the topic) the payload's device must match it.
     """
+    return parse_with_data(kind, payload, device_id=device_id)[0]
+
+
+def parse_with_data(
+    kind: MessageKind | str, payload: bytes, *, device_id: str | None = None
+) -> tuple[Message, dict[str, Any]]:
+    """``parse``, also returning the payload's JSON object (what the models ignore included)."""
     kind = MessageKind(kind)
     if len(payload) > MAX_BYTES[kind.value]:
         raise ContractError(
@@ -343,7 +350,8 @@ def parse(kind: MessageKind | str, payload: bytes, *, device_id: str | None = No
             device_id=device_id,
         )
     try:
-        msg = _checked_parse(kind, load(payload))
+        data = load(payload)
+        msg = _checked_parse(kind, data)
     except ContractError as exc:
         exc.kind, exc.device_id = kind.value, device_id
         raise
@@ -354,7 +362,7 @@ def parse(kind: MessageKind | str, payload: bytes, *, device_id: str | None = No
             kind=kind.value,
             device_id=device_id,
         )
-    return msg  # type: ignore[return-value]
+    return msg, data  # type: ignore[return-value]
 
 
 #: A NUL or a lone UTF-16 surrogate: no PostgreSQL text can hold either.

@@ -21,8 +21,8 @@ from gateway.contract import (
     MessageKind,
     Reading,
     Status,
-    parse,
     parse_topic,
+    parse_with_data,
 )
 from gateway.ingest.extra import encode as encode_extra
 from gateway.ingest.extra import extra_of, fast_extra
@@ -325,18 +325,17 @@ def _classify_into(
                        fast.items, None, _plain_bytes(msg.payload))  # fmt: skip
             return
     try:
-        parsed = parse(kind, msg.payload, device_id=device_id)
+        parsed, data = parse_with_data(kind, msg.payload, device_id=device_id)
     except ContractError as exc:
         acc.dead.append(dead_letter(msg, exc.reason, device_id, kind.value))
         return
+    plain = _plain_bytes(msg.payload)
     if isinstance(parsed, Event):
         skewed = is_skewed(parsed.ts, at, max_skew_s)
-        raw = [json.loads(msg.payload)]  # valid JSON: the contract parsed it
-        _add_items(acc, device_id, unit_id, at, skewed, [parsed], raw)
+        _add_items(acc, device_id, unit_id, at, skewed, [parsed], [data], plain)
     elif isinstance(parsed, Batch):
         skewed = is_skewed(parsed.ts, at, max_skew_s)
-        raw = json.loads(msg.payload)["items"]
-        _add_items(acc, device_id, unit_id, at, skewed, parsed.items, raw)
+        _add_items(acc, device_id, unit_id, at, skewed, parsed.items, data["items"], plain)
     elif isinstance(parsed, Status):
         acc.statuses.append(status_row(parsed, received_at=at))
 
@@ -349,7 +348,7 @@ def _add_items(
     skewed: bool,
     items: Sequence[Event | Reading | FastEvent | FastReading],
     raw: Sequence[Any] | None,
-    plain: bool = True,
+    plain: bool,
 ) -> None:
     """Events of one message as a group; ``raw``: the items' JSON (contract path)."""
     events: list[EventLike] = []

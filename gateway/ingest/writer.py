@@ -276,10 +276,9 @@ def event_copy(rows: Classified) -> EventCopy:
     if b"\\" in csv:  # an escape after all: let the text path quote it
         others = rows.event_rows()
         csv = b""
-    keys = [(r.event_id, r.ts) for r in others]
-    for g in rows.groups:
-        if g.plain and csv:
-            keys.extend([(ev.event_id, ev.ts) for ev in g.events])
+    # Every event gets its queue row, whichever COPY format carries it.
+    keys = [(r.event_id, r.ts) for r in rows.events]
+    keys.extend([(ev.event_id, ev.ts) for g in rows.groups for ev in g.events])
     # UUIDs and times hold no bracket or quote: the array's rows become CSV lines.
     encoded = _ENCODE(keys)[2:-2].replace(b"],[", b"\n") + b"\n" if keys else b""
     return EventCopy(csv, event_lines(others), encoded)
