@@ -172,3 +172,12 @@ def test_mjpeg_camera_goes_offline_when_it_stops_and_back_when_it_returns() -> N
         src.stop()
         if back is not None:
             back.close()
+
+
+def test_a_burst_of_buffered_frames_is_not_reported_as_a_frame_rate() -> None:
+    # After an RTSP reconnect the buffered frames arrive within milliseconds; the
+    # status must still carry a frame rate the contract accepts (at most 1,000).
+    src = FrameSource("cam-1", "rtsp://127.0.0.1:1/none")
+    now = time.monotonic()
+    src._times.extend(now + i * 0.0005 for i in range(30))
+    assert src.stats().fps <= 30
