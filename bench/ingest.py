@@ -4,9 +4,10 @@
 
 Starts its own Mosquitto from the shipped ``config/mosquitto/mosquitto.conf`` and
 a fresh database on the local PostgreSQL (``--admin-dsn``; dropped afterwards)
-with every migration, so the production indexes, the dispatch queue rows and
-the live NOTIFY trigger are all there; durable settings (the script prints them
-and refuses to run with ``synchronous_commit`` off or unlogged tables).
+with every migration, so the production indexes, the dispatch queue
+(``dispatch_batches``) and the live NOTIFY trigger are all there; durable
+settings (the script prints them and refuses to run with ``synchronous_commit``
+off or unlogged tables).
 
 Publishers run in separate processes, each for its own devices, and send the
 contract's bulk kind (``Batch`` of ``--batch`` events). Like an edge box, each
@@ -183,9 +184,9 @@ def durable_settings(dsn: str) -> dict[str, Any]:
         row = conn.execute("SELECT count(*) FROM pg_class WHERE relpersistence = 'u'").fetchone()
         out["unlogged_tables"] = int(row[0]) if row else 0
         row = conn.execute(
-            "SELECT count(*) FROM pg_indexes WHERE tablename IN ('events', 'dispatch_queue')"
+            "SELECT count(*) FROM pg_indexes WHERE tablename IN ('events', 'dispatch_batches')"
         ).fetchone()
-        out["indexes_on_events_and_queue"] = int(row[0]) if row else 0
+        out["indexes_on_events_and_dispatch_batches"] = int(row[0]) if row else 0
     return out
 
 
@@ -345,7 +346,7 @@ def main() -> int:
         with psycopg.connect(dsn) as conn:
             row = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone()
             rows, distinct = (int(row[0]), int(row[1])) if row else (0, 0)
-            queued = conn.execute("SELECT count(*) FROM dispatch_queue").fetchone()
+            queued = conn.execute("SELECT queued_for_dispatch()").fetchone()
             # Every event sent has a box, a point and a snapshot: each must be in its columns.
             odd = conn.execute(
                 "SELECT count(*) FROM events WHERE box IS NULL OR lon IS NULL"
@@ -360,7 +361,7 @@ def main() -> int:
             "duplicated": rows - distinct,
             "sent": total_sent,
             "stored": rows,
-            "dispatch_queue_rows": int(queued[0]) if queued else 0,
+            "queued_for_dispatch": int(queued[0]) if queued else 0,
             "rows_missing_columns": int(odd[0]) if odd else 0,
             "consumers": args.consumers,
             "new_events_per_consumer": per_consumer,

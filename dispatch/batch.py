@@ -18,10 +18,9 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from dispatch import deadlines, merge
+from dispatch import deadlines, merge, pending
 from dispatch.lifecycle import OPEN_STATUSES, Status
 from dispatch.notify import Notice, render
 from dispatch.routing import LEVELS, Problem, Route, route
@@ -399,16 +398,6 @@ def open_or_join(conn: psycopg.Connection[Any], ctx: Context, item: Incoming, r:
 
 # --------------------------------------------------------------------------- the queue
 
-_CLAIM = """
-SELECT q.event_id, q.ts, e.received_at, e.device_id, e.category, e.severity, e.phase,
-       e.lon, e.lat, e.unit_id, e.summary, e.clock_skewed, e.rule
-FROM dispatch_queue q
-LEFT JOIN events e ON e.event_id = q.event_id AND e.ts = q.ts
-ORDER BY q.enqueued_at, q.ts
-LIMIT %s
-FOR UPDATE OF q SKIP LOCKED
-"""
-
 
 def incoming_from_row(row: dict[str, Any]) -> Incoming:
     # A box with a wrong clock: merge windows use the server's receive time.
@@ -432,11 +421,12 @@ def incoming_from_row(row: dict[str, Any]) -> Incoming:
 def dispatch_batch(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100) -> int:
     """Take up to ``limit`` queued events, turn each into a case or a merge; return how many.
 
-    The queue rows are deleted in the same transaction that writes the cases, so a
-    dispatcher killed at any point loses and duplicates nothing.
+    The claimed slices are marked dispatched in the same transaction that writes the
+    cases (``dispatch.pending``), so a dispatcher killed at any point loses and
+    duplicates nothing.
     """
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(_CLAIM, (limit,)).fetchall()
+    with conn.transaction():
+        claims, rows = pending.claim(conn, limit)
         if not rows:
             return 0
         items: list[tuple[Incoming, Route]] = []
@@ -457,9 +447,5 @@ def dispatch_batch(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100
         for item, r in items:
             batch.place(conn, item, r)
         batch.flush(conn)
-        conn.execute(
-            "DELETE FROM dispatch_queue WHERE (event_id, ts) IN"
-            " (SELECT * FROM unnest(%s::uuid[], %s::timestamptz[]))",
-            ([row["event_id"] for row in rows], [row["ts"] for row in rows]),
-        )
+        pending.finish(conn, claims)
     return len(rows)

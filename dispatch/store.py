@@ -155,8 +155,3 @@ def add_participant(
         (case_id, person, name, role, area_id, level, at),
     )
     return cur.rowcount == 1
-
-
-def queue_depth(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT count(*) FROM dispatch_queue").fetchone()
-    return int(row[0]) if row else 0

@@ -1,20 +1,20 @@
 """Write classified rows in one transaction and advance the acknowledgement marks.
 
-Bulk path (default): events go by text COPY straight into ``events`` and their
-keys into ``dispatch_queue``, inside a savepoint. A batch that repeats a stored
-event (a redelivery after a crash, or a replica that stored it first) breaks the
-unique key: the savepoint is rolled back and the batch takes the staging path,
-COPY into a temporary table, then ``INSERT ... SELECT ... ON CONFLICT DO
-NOTHING``, which stores only the new rows. Readings always take the staging path
-(binary COPY). A batch of thousands of rows costs a few round trips. The
-``copy=False`` path (row statements) serves servers without COPY, such as the
-WASM TimescaleDB of the tests.
+Bulk path (default): events go by COPY straight into ``events``, inside a
+savepoint, and their keys into one ``dispatch_batches`` row (migration 0006). A
+batch that repeats a stored event (a redelivery after a crash, or a replica that
+stored it first) breaks the unique key: the savepoint is rolled back and the batch
+takes the staging path, COPY into a temporary table, then ``INSERT ... SELECT ...
+ON CONFLICT DO NOTHING``, which stores and queues only the new rows. Readings
+always take the staging path (binary COPY). A batch of thousands of rows costs a
+few round trips. The ``copy=False`` path (row statements) serves servers without
+COPY, such as the WASM TimescaleDB of the tests.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import attrgetter
@@ -51,13 +51,17 @@ def _values(cols: list[str], casts: dict[str, str] | None = None) -> str:
     return ", ".join(f"%s{casts.get(c, '')}" for c in cols)
 
 
-# Every newly stored event row gets its dispatch_queue row in the same statement,
-# so the dispatcher sees exactly the events that exist, each once.
+# The keys of the events a statement stored, as one dispatch_batches row: the
+# dispatcher sees exactly the events that exist, each once. Both arrays in one order.
+_ENQUEUE_INS = (
+    "INSERT INTO dispatch_batches (event_ids, ts)"
+    " SELECT array_agg(event_id ORDER BY ts, event_id), array_agg(ts ORDER BY ts, event_id)"
+    " FROM ins HAVING count(*) > 0"
+)
 INSERT_EVENT = (
     f"WITH ins AS (INSERT INTO events ({', '.join(_EVENT_COLS)})"
     f" VALUES ({_values(_EVENT_COLS, {'extra': '::jsonb'})})"
-    " ON CONFLICT DO NOTHING RETURNING event_id, ts)"
-    " INSERT INTO dispatch_queue (event_id, ts) SELECT event_id, ts FROM ins"
+    " ON CONFLICT DO NOTHING RETURNING event_id, ts) " + _ENQUEUE_INS
 )
 INSERT_READING = (
     f"INSERT INTO readings ({', '.join(_READING_COLS)}) VALUES ({_values(_READING_COLS)})"
@@ -88,13 +92,13 @@ COPY_EVENTS_DIRECT = f"COPY events ({', '.join(_EVENT_COLS)}) FROM STDIN"
 _CSV = " (FORMAT csv, NULL 'null')"
 COPY_EVENTS_CSV = COPY_EVENTS + _CSV
 COPY_EVENTS_DIRECT_CSV = COPY_EVENTS_DIRECT + _CSV
-COPY_QUEUE = "COPY dispatch_queue (event_id, ts) FROM STDIN" + _CSV
+ENQUEUE = "INSERT INTO dispatch_batches (event_ids, ts) VALUES (%s::uuid[], %s::timestamptz[])"
 COPY_READINGS = f"COPY readings_stage ({', '.join(_READING_COLS)}) FROM STDIN (FORMAT BINARY)"
 MERGE_EVENTS = (
     f"WITH ins AS (INSERT INTO events ({', '.join(_EVENT_COLS)})"
     f" SELECT {', '.join(_EVENT_COLS)} FROM events_stage"
     " ON CONFLICT DO NOTHING RETURNING event_id, ts),"
-    " q AS (INSERT INTO dispatch_queue (event_id, ts) SELECT event_id, ts FROM ins)"
+    f" q AS ({_ENQUEUE_INS})"
     " SELECT count(*) FROM ins"
 )
 MERGE_READINGS = (
@@ -256,11 +260,13 @@ def event_lines(events: Iterable[EventRow]) -> str:
 
 @dataclass(frozen=True)
 class EventCopy:
-    """What the COPYs of one transaction send: CSV records, text lines, queue keys."""
+    """What one transaction sends: CSV records, text lines, and the events' keys
+    as two PostgreSQL array literals (event ids, times) for their dispatch_batches row."""
 
     csv: bytes
     text: str
-    keys: bytes
+    event_ids: str
+    stamps: str
 
 
 def event_copy(rows: Classified) -> EventCopy:
@@ -276,12 +282,18 @@ def event_copy(rows: Classified) -> EventCopy:
     if b"\\" in csv:  # an escape after all: let the text path quote it
         others = rows.event_rows()
         csv = b""
-    # Every event gets its queue row, whichever COPY format carries it.
-    keys = [(r.event_id, r.ts) for r in rows.events]
-    keys.extend([(ev.event_id, ev.ts) for g in rows.groups for ev in g.events])
-    # UUIDs and times hold no bracket or quote: the array's rows become CSV lines.
-    encoded = _ENCODE(keys)[2:-2].replace(b"],[", b"\n") + b"\n" if keys else b""
-    return EventCopy(csv, event_lines(others), encoded)
+    # Every event is queued for dispatch, whichever COPY format carries it.
+    ids = [r.event_id for r in rows.events]
+    ids.extend([ev.event_id for g in rows.groups for ev in g.events])
+    stamps = [r.ts for r in rows.events]
+    stamps.extend([ev.ts for g in rows.groups for ev in g.events])
+    return EventCopy(csv, event_lines(others), _array(ids), _array(stamps))
+
+
+def _array(values: Sequence[object]) -> str:
+    # A JSON array of quoted UUIDs or times is a PostgreSQL array literal once its
+    # brackets become braces: neither holds a quote, a backslash or a brace.
+    return "{" + _ENCODE(values)[1:-1].decode() + "}"
 
 
 def _send(cur: psycopg.Cursor, data: EventCopy, *, csv_sql: str, text_sql: str) -> None:
@@ -295,14 +307,13 @@ def _send(cur: psycopg.Cursor, data: EventCopy, *, csv_sql: str, text_sql: str) 
 
 def _copy_events(cur: psycopg.Cursor, rows: Classified) -> int:
     data = event_copy(rows)
-    # Almost every batch is new: COPY it straight into the table and the queue.
+    # Almost every batch is new: COPY it straight into the table and queue its keys.
     # A redelivered or concurrently stored event breaks the unique key; then the
-    # savepoint undoes both and the staging path stores only the new rows.
+    # savepoint undoes the COPY and the staging path stores and queues only new rows.
     try:
         with cur.connection.transaction():
             _send(cur, data, csv_sql=COPY_EVENTS_DIRECT_CSV, text_sql=COPY_EVENTS_DIRECT)
-            with cur.copy(COPY_QUEUE) as copy:
-                copy.write(data.keys)
+        cur.execute(ENQUEUE, (data.event_ids, data.stamps))
         return rows.event_count()
     except psycopg.errors.UniqueViolation:
         pass

@@ -109,7 +109,8 @@ def insert_event(
             VALUES (%s, %s, %s, %s, %s, 'test-rule', %s, %s, %s, 'person', 0.9, %s, %s, %s,
                 'test event', '{}'::jsonb)
             RETURNING event_id, ts)
-        INSERT INTO dispatch_queue (event_id, ts) SELECT event_id, ts FROM ins
+        INSERT INTO dispatch_batches (event_ids, ts) SELECT array_agg(event_id), array_agg(ts)
+        FROM ins
         """,
         (event_id, ts, ts, device_id, seq, category, severity, phase, lon, lat, unit_id),
     )

@@ -62,7 +62,8 @@ def load(
                     lat, extra)
                 VALUES (%s, %s, %s, %s, 'intrusion', 'intrusion', 2, %s, %s, '{}'::jsonb)
                 RETURNING event_id, ts)
-            INSERT INTO dispatch_queue (event_id, ts) SELECT event_id, ts FROM ins
+            INSERT INTO dispatch_batches (event_ids, ts)
+            SELECT array_agg(event_id), array_agg(ts) FROM ins
             """,
             [(eid, ts, f"cam-{g}", n, lon, lat) for n, (eid, ts, lon, lat, g) in enumerate(rows)],
         )
@@ -223,7 +224,11 @@ def test_three_dispatchers_make_exactly_the_cases_one_dispatcher_makes(
     )
     procs = dispatchers.start(3, "--batch", "2")
     dispatchers.wait_connected(conn, 3)
-    conn.execute("INSERT INTO dispatch_queue (event_id, ts) SELECT event_id, ts FROM events")
+    # One queued row per event, as a live camera's single events arrive.
+    conn.execute(
+        "INSERT INTO dispatch_batches (event_ids, ts) SELECT ARRAY[event_id], ARRAY[ts]"
+        " FROM events ORDER BY ts"
+    )
     wait_drained(conn)
     stats = [dispatchers.stop(p) for p in procs]
     assert sum(s["events"] for s in stats) == len(rows)

@@ -151,6 +151,29 @@ def test_copy_writer_stores_duplicates_once_and_latest_per_unit_reads_them(
     assert max(s.max_value for s in sensors) == 9.0
 
 
+def test_each_transaction_queues_its_new_events_as_one_dispatch_row(fresh_db: str) -> None:
+    migrate(fresh_db)
+    now = datetime.now(UTC).replace(microsecond=0)
+    evs = [_event(now - timedelta(seconds=i), i) for i in range(8)]
+    late = _event(now + timedelta(seconds=1), 99)
+
+    def batches(conn: psycopg.Connection) -> list[list[str]]:
+        rows = conn.execute("SELECT event_ids FROM dispatch_batches ORDER BY id").fetchall()
+        return [[str(e) for e in r[0]] for r in rows]
+
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        write(conn, Classified(events=tuple(evs[:5])))  # all new: COPY straight in
+        write(conn, Classified(events=tuple(evs[3:])))  # two stored already: staging path
+        write(conn, Classified(events=tuple(evs)))  # nothing new: nothing queued
+        write(conn, Classified(events=(late,)), copy=False)  # the row path
+        got = batches(conn)
+    assert got[0] == [str(e.event_id) for e in evs[:5]]
+    # The staging path queues in time order; these events run backwards in time.
+    assert got[1] == [str(e.event_id) for e in reversed(evs[5:])]
+    assert got[2] == [str(late.event_id)]
+    assert len(got) == 3
+
+
 def test_copy_writer_stores_extra_as_a_json_object(fresh_db: str) -> None:
     """The API and audits read extra fields; a JSON string holding JSON would hide them."""
     migrate(fresh_db)
