@@ -257,7 +257,7 @@ class DemoRun:
         while time.monotonic() < deadline:
             with psycopg.connect(dsn) as conn:
                 row = conn.execute(
-                    "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dispatch_queue)"
+                    "SELECT (SELECT count(*) FROM events), queued_for_dispatch()"
                 ).fetchone()
             assert row is not None
             events, queued = int(row[0]), int(row[1])
