@@ -1,7 +1,7 @@
 """The events waiting for dispatch: claim a slice of ``dispatch_batches``, then finish it.
 
-Ingest queues the keys of each transaction's new events as one row (migration
-0006). A dispatcher locks rows ``FOR UPDATE SKIP LOCKED``, oldest first, takes
+Ingest queues the keys of each transaction's new events in rows of up to 1,000
+(migration 0006). A dispatcher locks rows ``FOR UPDATE SKIP LOCKED``, oldest first, takes
 up to ``limit`` keys from where each row's ``done`` stands, and in the same
 transaction that writes the cases moves ``done`` on or deletes the row. Killed
 at any point, the transaction rolls back and the slice is claimed again.

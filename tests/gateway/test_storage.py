@@ -12,7 +12,7 @@ import pytest
 from gateway.db.migrate import migrate
 from gateway.db.queries import hourly_counts, latest_per_unit, sensor_hourly
 from gateway.ingest.classify import Classified, EventRow, ReadingRow
-from gateway.ingest.writer import write
+from gateway.ingest.writer import QUEUE_ROW_KEYS, write
 
 INSERT = (
     "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, extra)"
@@ -172,6 +172,27 @@ def test_each_transaction_queues_its_new_events_as_one_dispatch_row(fresh_db: st
     assert got[1] == [str(e.event_id) for e in reversed(evs[5:])]
     assert got[2] == [str(late.event_id)]
     assert len(got) == 3
+
+
+def test_a_large_transaction_is_queued_in_rows_of_at_most_queue_row_keys(fresh_db: str) -> None:
+    """The dispatcher reads a whole row for every slice it takes: rows must stay small."""
+    migrate(fresh_db)
+    now = datetime.now(UTC).replace(microsecond=0)
+    n = 2 * QUEUE_ROW_KEYS + 500
+    evs = [_event(now + timedelta(milliseconds=i), i) for i in range(n)]
+    sizes = "SELECT cardinality(event_ids) FROM dispatch_batches ORDER BY id"
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        write(conn, Classified(events=tuple(evs)))  # COPY path
+        first = [r[0] for r in conn.execute(sizes)]
+        conn.execute("DELETE FROM dispatch_batches")
+        conn.execute("DELETE FROM events WHERE seq % 2 = 0")
+        write(conn, Classified(events=tuple(evs)))  # half stored already: staging path
+        second = [r[0] for r in conn.execute(sizes)]
+        keys = conn.execute("SELECT event_id FROM dispatch_queue ORDER BY batch_id, position")
+        queued = [str(r[0]) for r in keys]
+    assert first == [QUEUE_ROW_KEYS, QUEUE_ROW_KEYS, 500]
+    assert second == [QUEUE_ROW_KEYS, n // 2 - QUEUE_ROW_KEYS]
+    assert queued == [str(e.event_id) for e in evs if e.seq % 2 == 0]
 
 
 def test_copy_writer_stores_extra_as_a_json_object(fresh_db: str) -> None:

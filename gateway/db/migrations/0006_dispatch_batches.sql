@@ -1,10 +1,11 @@
--- The dispatch queue holds one row per ingest transaction instead of one per
--- event. At bulk rates a row per event cost PostgreSQL a heap insert and two
--- B-tree inserts for every event stored: 26 % of its CPU per event, and 74,800
--- against 88,700 events/s in `gridwatch bench ingest` on the same box (see
+-- The dispatch queue holds the keys of each ingest transaction's new events in
+-- rows of up to 1,000 (the writer's QUEUE_ROW_KEYS) instead of a row per event.
+-- At bulk rates a row per event cost PostgreSQL a heap insert and two B-tree
+-- inserts for every event stored: 26 % of its CPU per event, and 74,800 against
+-- 88,700 events/s in `gridwatch bench ingest` on the same box (see
 -- docs/storage.md). The dispatcher then deleted those rows one by one again.
 --
--- A row lists the keys of the events that one transaction stored, in order;
+-- A row lists keys of events that one transaction stored, in order;
 -- `done` counts those already dispatched. A dispatcher locks the row (FOR
 -- UPDATE SKIP LOCKED), takes the next slice, and in the transaction that
 -- writes the cases moves `done` on, or deletes the row at its end. The
