@@ -78,6 +78,21 @@ class HealthOut(BaseModel):
     live_clients: int
     live_notifications: int
     ingest: dict[str, int] | None = None
+    dispatch_backlog: int | None = Field(
+        default=None, description="Stored events waiting for the dispatcher / 待派单事件数"
+    )
+    dispatch_oldest_s: float | None = Field(
+        default=None,
+        description="Seconds the oldest of them has waited; null when none / 最久等待秒数",
+    )
+
+
+# What the dispatcher has not taken yet: a stopped or slow dispatcher shows here
+# first, before any leader misses a case (migration 0006; no unnesting).
+_BACKLOG = (
+    "SELECT queued_for_dispatch(), extract(epoch FROM now() - min(enqueued_at))::float8"
+    " FROM dispatch_batches"
+)
 
 
 EVENT_COLUMNS = ", ".join(n for n in EventOut.model_fields)
@@ -118,9 +133,11 @@ def _pool(request: Request) -> AsyncConnectionPool:
 async def health(request: Request) -> JSONResponse:
     """Database and MQTT state / 数据库与消息总线状态."""
     db_ok = False
+    backlog: tuple[Any, ...] | None = None
     try:
         async with asyncio.timeout(2.0), _pool(request).connection(timeout=2.0) as conn:
-            await conn.execute("SELECT 1")
+            cur = await conn.execute(_BACKLOG)
+            backlog = await cur.fetchone()
         db_ok = True
     except (psycopg.Error, TimeoutError, OSError):
         db_ok = False
@@ -137,6 +154,8 @@ async def health(request: Request) -> JSONResponse:
         live_clients=hub.clients,
         live_notifications=hub.stats.notifications,
         ingest=None if ingest is None else ingest.stats.as_dict(),
+        dispatch_backlog=None if backlog is None else int(backlog[0]),
+        dispatch_oldest_s=None if backlog is None or backlog[1] is None else float(backlog[1]),
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
 

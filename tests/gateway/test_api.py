@@ -138,6 +138,22 @@ def test_hierarchy_is_the_towns_geojson(api: Gateway, town: Town) -> None:
 def test_health_without_ingest_reports_db_and_no_mqtt(api: Gateway) -> None:
     body = httpx.get(f"{api.url}/health", timeout=10).json()
     assert body["db"] is True and body["mqtt"] is None and body["status"] == "ok"
+    assert body["dispatch_backlog"] == 0 and body["dispatch_oldest_s"] is None
+
+
+def test_health_shows_how_many_events_wait_for_dispatch_and_for_how_long(api: Gateway) -> None:
+    """A stopped dispatcher shows on /health before a leader misses a case."""
+    with psycopg.connect(api.settings.database_url, autocommit=True) as conn:
+        for waited in ("10 minutes", "2 minutes"):
+            conn.execute(
+                "INSERT INTO dispatch_batches (event_ids, ts, enqueued_at)"
+                " VALUES (ARRAY[%s, %s]::uuid[], ARRAY[now(), now()], now() - %s::interval)",
+                (uuid.uuid4(), uuid.uuid4(), waited),
+            )
+        conn.execute("UPDATE dispatch_batches SET done = 1 WHERE id = 1")  # one of two taken
+    body = httpx.get(f"{api.url}/health", timeout=10).json()
+    assert body["dispatch_backlog"] == 3
+    assert 600 <= body["dispatch_oldest_s"] < 900
 
 
 def test_health_is_degraded_when_the_database_is_unreachable(
