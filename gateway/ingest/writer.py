@@ -2,14 +2,14 @@
 
 Bulk path (default): events go by COPY straight into ``events``, inside a
 savepoint, and their keys into ``dispatch_batches`` (migration 0006: a row per
-1,000 keys, not per event). A
-batch that repeats a stored event (a redelivery after a crash, or a replica that
-stored it first) breaks the unique key: the savepoint is rolled back and the batch
-takes the staging path, COPY into a temporary table, then ``INSERT ... SELECT ...
-ON CONFLICT DO NOTHING``, which stores and queues only the new rows. Readings
-always take the staging path (binary COPY). A batch of thousands of rows costs a
-few round trips. The ``copy=False`` path (row statements) serves servers without
-COPY, such as the WASM TimescaleDB of the tests.
+1,000 keys, not per event). A batch that repeats a stored event (a redelivery
+after a crash, or a replica that stored it first) breaks the unique key: the
+savepoint is rolled back and the batch takes the staging path, COPY into a
+temporary table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, which
+stores and queues only the new rows. Readings always take the staging path
+(binary COPY). A batch of thousands of rows costs a few round trips. The
+``copy=False`` path (row statements) serves servers without COPY, such as the
+WASM TimescaleDB of the tests.
 """
 
 from __future__ import annotations
