@@ -262,6 +262,7 @@ def main() -> int:
 
     import psycopg
 
+    from dispatch.pending import depth
     from gateway.db.migrate import migrate
     from gridwatch.services import (
         EmbeddedMosquitto,
@@ -346,7 +347,7 @@ def main() -> int:
         with psycopg.connect(dsn) as conn:
             row = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone()
             rows, distinct = (int(row[0]), int(row[1])) if row else (0, 0)
-            queued = conn.execute("SELECT queued_for_dispatch()").fetchone()
+            queued = depth(conn)
             # Every event sent has a box, a point and a snapshot: each must be in its columns.
             odd = conn.execute(
                 "SELECT count(*) FROM events WHERE box IS NULL OR lon IS NULL"
@@ -361,7 +362,7 @@ def main() -> int:
             "duplicated": rows - distinct,
             "sent": total_sent,
             "stored": rows,
-            "queued_for_dispatch": int(queued[0]) if queued else 0,
+            "queued_for_dispatch": queued,
             "rows_missing_columns": int(odd[0]) if odd else 0,
             "consumers": args.consumers,
             "new_events_per_consumer": per_consumer,
