@@ -97,9 +97,9 @@ def _engine() -> Any:
     """One camera's rules: every zone and rule of the shipped vtest labels."""
     from zoneinfo import ZoneInfo
 
-    from detectors.config import CameraRulesConfig
     from detectors.engine import build_camera_rules
     from detectors.eval import DEFAULT_LABELS, load_labels
+    from gridwatch.camera_rules import CameraRulesConfig
 
     labels = load_labels(DEFAULT_LABELS)
     rules = [t.rule for t in labels.tasks]

@@ -95,9 +95,9 @@ def _detector(conf: float = 0.3) -> Any:
 def _rules() -> Any:
     from zoneinfo import ZoneInfo
 
-    from detectors.config import CameraRulesConfig
     from detectors.engine import build_camera_rules
     from detectors.eval import DEFAULT_LABELS, load_labels
+    from gridwatch.camera_rules import CameraRulesConfig
 
     labels = load_labels(DEFAULT_LABELS)
     task = next(t for t in labels.tasks if t.rule.type == "intrusion")

@@ -14,19 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from detectors.config import (
-    DEFAULT_CATEGORY,
-    CameraRulesConfig,
-    CrowdingRule,
-    FireSmokeRule,
-    IntrusionRule,
-    LeftBehindRule,
-    LineRule,
-    LoiteringRule,
-    ParkingRule,
-    RuleConfig,
-    TamperRule,
-)
+from detectors.config import DEFAULT_CATEGORY
 from detectors.rules.base import Episodes, TrackRule
 from detectors.rules.crowding import Crowding
 from detectors.rules.intrusion import Intrusion
@@ -38,6 +26,18 @@ from detectors.tamper import SUMMARIES, Tamper
 from detectors.tracking import ObjectTracker, Track
 from detectors.types import Detections, RuleHit
 from detectors.zones import Zone
+from gridwatch.camera_rules import (
+    CameraRulesConfig,
+    CrowdingRule,
+    FireSmokeRule,
+    IntrusionRule,
+    LeftBehindRule,
+    LineRule,
+    LoiteringRule,
+    ParkingRule,
+    RuleConfig,
+    TamperRule,
+)
 
 SUMMARY = {
     "intrusion": "区域入侵 intrusion into a restricted area",

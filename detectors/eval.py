@@ -24,9 +24,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from detectors.config import CameraRulesConfig, RuleConfig, ZoneConfig
 from detectors.engine import build_camera_rules
 from detectors.types import Detections, DetectorError
+from gridwatch.camera_rules import CameraRulesConfig, RuleConfig, ZoneConfig
 
 MIN_IOU = 0.5
 T0 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)

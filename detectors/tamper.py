@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from detectors.config import TamperRule
 from detectors.rules.base import Episodes, Subject
 from detectors.types import RuleHit
+from gridwatch.camera_rules import TamperRule
 
 WORK_WIDTH = 320
 

@@ -15,10 +15,10 @@ from datetime import datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from detectors.config import Schedule
 from detectors.tracking import Track
 from detectors.types import Phase, RuleHit
 from detectors.zones import Box, Zone
+from gridwatch.camera_rules import Schedule
 
 
 def _hhmm(text: str) -> time | None:

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from detectors.config import CrowdingRule
 from detectors.rules.base import Episodes, Subject, in_schedule, matching
 from detectors.tracking import Track
 from detectors.types import RuleHit
 from detectors.zones import Zone
+from gridwatch.camera_rules import CrowdingRule
 
 
 class Crowding:

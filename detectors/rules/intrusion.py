@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from detectors.config import FireSmokeRule, IntrusionRule
 from detectors.rules.base import Episodes, Subject, in_schedule, matching, track_subject
 from detectors.tracking import Track
 from detectors.types import RuleHit
 from detectors.zones import Zone
+from gridwatch.camera_rules import FireSmokeRule, IntrusionRule
 
 
 class Intrusion:

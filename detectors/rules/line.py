@@ -13,11 +13,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from detectors.config import DEFAULT_CATEGORY, LineRule
+from detectors.config import DEFAULT_CATEGORY
 from detectors.rules.base import in_schedule
 from detectors.tracking import Track
 from detectors.types import RuleHit
 from detectors.zones import Point, crosses_segment, side
+from gridwatch.camera_rules import LineRule
 
 FORGET_S = 10.0
 

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from detectors.config import LoiteringRule
 from detectors.rules.base import Episodes, in_schedule, matching, track_subject
 from detectors.tracking import Track
 from detectors.types import RuleHit
 from detectors.zones import Zone
+from gridwatch.camera_rules import LoiteringRule
 
 
 class Loitering:

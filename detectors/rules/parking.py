@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from detectors.config import ParkingRule
 from detectors.rules.base import Episodes, Subject, in_schedule, matching, track_subject
 from detectors.tracking import Track
 from detectors.types import RuleHit
 from detectors.zones import Zone
+from gridwatch.camera_rules import ParkingRule
 
 #: A parked vehicle whose box has not drifted for this long still counts as parked.
 STILL_KEEP_S = 2.0

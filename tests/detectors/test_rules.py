@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from detectors.config import CameraRulesConfig
 from detectors.engine import build_camera_rules
 from detectors.tracking import Track
 from detectors.types import RuleHit
+from gridwatch.camera_rules import CameraRulesConfig
 
 TZ = ZoneInfo("Asia/Shanghai")
 # 2026-06-01 10:00 in Shanghai.

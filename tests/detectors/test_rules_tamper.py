@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from detectors.config import CameraRulesConfig
 from detectors.engine import build_camera_rules
 from detectors.types import Detections, RuleHit
+from gridwatch.camera_rules import CameraRulesConfig
 
 T0 = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 Frame = npt.NDArray[np.uint8]

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from detectors.config import CameraRulesConfig
 from detectors.engine import build_camera_rules
 from detectors.tracking import ObjectTracker
 from detectors.types import Detections
+from gridwatch.camera_rules import CameraRulesConfig
 
 NAMES = ("person", "car", "truck")
 T0 = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
