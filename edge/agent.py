@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 class EdgeAgent:
     def __init__(self, cfg: EdgeConfig, *, detector: Detector | None = None) -> None:
-        from detectors.backends import create_detector
+        from detectors.backends import build_detector
         from gridwatch.settings import get_settings
 
         settings = get_settings()
@@ -41,7 +41,7 @@ class EdgeAgent:
         self.port = cfg.mqtt.port or settings.mqtt_port
         self.prefix = cfg.mqtt.prefix or settings.topic_prefix
         self.state_dir = cfg.state_dir or Path(settings.cache_dir) / "edge" / cfg.box_id
-        self.detector = detector or create_detector(cfg.detector.name, **cfg.detector.options)
+        self.detector = detector or build_detector(cfg.detector.backend)
         workers = cfg.detector.workers or min(32, os.cpu_count() or 1)
         size = getattr(self.detector, "input_size", None)
         self.regions: MosaicDetector | PerCropDetector
@@ -52,7 +52,7 @@ class EdgeAgent:
             self.regions = PerCropDetector(self.detector, threading.Semaphore(workers))
         gate_cfg = GateConfig(
             # Gating a motion detector by motion would only run MOG2 twice.
-            enabled=cfg.detector.motion_gating and cfg.detector.name != "motion",
+            enabled=cfg.detector.motion_gating and cfg.detector.backend.type != "motion",
             full_every_s=cfg.detector.full_frame_every_s,
         )
         self.outbox = Outbox(

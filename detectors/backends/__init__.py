@@ -5,6 +5,8 @@
 - ``ultralytics``: a user's ``.pt`` through ultralytics (AGPL-3.0, optional extra
   ``ultralytics``); ``import ultralytics`` happens only when this one is built;
 - ``motion``: OpenCV background subtraction.
+
+Each takes its options as the matching ``detectors.config.BackendConfig`` member.
 """
 
 from __future__ import annotations
@@ -12,34 +14,43 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
+from detectors.config import (
+    BackendConfig,
+    MotionConfig,
+    UltralyticsConfig,
+    UltralyticsOnnxConfig,
+    YoloxOnnxConfig,
+)
 from detectors.types import Detector, DetectorError
 
 
-def _yolox_onnx(**opts: Any) -> Detector:
+def _yolox_onnx(cfg: YoloxOnnxConfig) -> Detector:
     from detectors.backends.yolox_onnx import YoloxOnnx
 
-    return YoloxOnnx(**opts)
+    return YoloxOnnx(**cfg.options())
 
 
-def _ultralytics_onnx(**opts: Any) -> Detector:
+def _ultralytics_onnx(cfg: UltralyticsOnnxConfig) -> Detector:
     from detectors.backends.ultralytics_onnx import UltralyticsOnnx
 
-    return UltralyticsOnnx(**opts)
+    return UltralyticsOnnx(**cfg.options())
 
 
-def _ultralytics(**opts: Any) -> Detector:
+def _ultralytics(cfg: UltralyticsConfig) -> Detector:
     from detectors.backends.ultralytics_pt import UltralyticsPt
 
-    return UltralyticsPt(**opts)
+    return UltralyticsPt(**cfg.options())
 
 
-def _motion(**opts: Any) -> Detector:
+def _motion(cfg: MotionConfig) -> Detector:
     from detectors.backends.motion import MotionDetector
 
-    return MotionDetector(**opts)
+    return MotionDetector(**cfg.options())
 
 
-BACKENDS: dict[str, Callable[..., Detector]] = {
+BACKENDS: dict[str, Callable[[Any], Detector]] = {
     "yolox_onnx": _yolox_onnx,
     "ultralytics_onnx": _ultralytics_onnx,
     "ultralytics": _ultralytics,
@@ -48,18 +59,31 @@ BACKENDS: dict[str, Callable[..., Detector]] = {
 
 DEFAULT_BACKEND = "yolox_onnx"
 
+_CONFIG: TypeAdapter[BackendConfig] = TypeAdapter(BackendConfig)
+
+
+def build_detector(cfg: BackendConfig) -> Detector:
+    """Build the back-end ``cfg`` configures.
+
+    Raises ModelError (a DetectorError) for an unusable model or class list.
+    """
+    return BACKENDS[cfg.type](cfg)
+
 
 def create_detector(name: str = DEFAULT_BACKEND, **opts: Any) -> Detector:
-    """Build the back-end registered as ``name`` with its options.
+    """Build the back-end registered as ``name`` from keyword options.
 
-    Raises DetectorError for an unknown name or options the back-end does not take,
-    and ModelError (a DetectorError) for an unusable model or class list.
+    Raises DetectorError for an unknown name or options the back-end does not take
+    (naming the option and its value), and ModelError for an unusable model.
     """
+    if name not in BACKENDS:
+        raise DetectorError(f"detector {name!r} is not one of {sorted(BACKENDS)}")
     try:
-        factory = BACKENDS[name]
-    except KeyError as exc:
-        raise DetectorError(f"detector {name!r} is not one of {sorted(BACKENDS)}") from exc
-    try:
-        return factory(**opts)
-    except TypeError as exc:
-        raise DetectorError(f"detector {name!r}: bad options {sorted(opts)}: {exc}") from exc
+        cfg = _CONFIG.validate_python({**opts, "type": name})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:])}: {err['msg']} (value {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise DetectorError(f"detector {name!r}: bad options: {problems}") from exc
+    return build_detector(cfg)
