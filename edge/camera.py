@@ -20,15 +20,14 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from detectors.types import CameraRules, Detector, RuleHit
-from detectors.zones import anchor
 from edge.config import CameraConfig
 from edge.courier import Courier
-from edge.geo import build_homography, project
 from edge.outbox import Outbox
 from edge.publisher import Publisher
 from edge.snapshot import write_snapshot
 from edge.sources import Frame, FrameSource, SourceError
 from gateway.contract import Event, Snapshot, Status
+from gridwatch.town.models import fit_homography
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +161,7 @@ class CameraRunner:
         self.courier = courier
         self._snap_n = 0
         self.rules = build_rules(cam, tz)
-        self.homography = build_homography(cam.homography) if cam.homography else None
+        self.homography = fit_homography(cam.homography) if cam.homography else None
         self.ids = EventIds()
         self.error: str | None = None
         self.source: FrameSource | None = None
@@ -311,7 +310,7 @@ class CameraRunner:
             )
         point = None
         if self.homography is not None and hit.box is not None:
-            point = project(self.homography, anchor(hit.box))
+            point = self.homography.box_to_map(hit.box)
         if snapshot is not None:
             snap_path = self.snapshot_dir / snapshot.ref
             snap_bytes = snap_path.stat().st_size

@@ -19,11 +19,10 @@ import yaml
 from detectors.types import RuleHit
 from edge.camera import EventIds, hit_to_event
 from edge.config import EdgeConfigError, load_edge_config, parse_edge_config
-from edge.geo import build_homography, project
 from edge.seq import SeqCounter
 from edge.snapshot import write_snapshot
 from gateway.contract import Batch, Event, MessageKind, Status, parse, parse_topic
-from gridwatch.town.models import HomographyPoint
+from gridwatch.town.models import HomographyPoint, fit_homography
 from tests.edge.conftest import Collector
 
 ROAD = [[0, 150], [768, 150], [768, 576], [0, 576]]
@@ -99,11 +98,11 @@ def test_homography_maps_reference_pixels_to_their_positions() -> None:
         HomographyPoint(px=(768, 150), lon=119.001, lat=25.451),
         HomographyPoint(px=(0, 150), lon=119.0, lat=25.451),
     ]
-    h = build_homography(pts)
+    h = fit_homography(pts)
     for p in pts:
-        lon, lat = project(h, p.px)
+        lon, lat = h.to_map(p.px)
         assert lon == pytest.approx(p.lon, abs=1e-7) and lat == pytest.approx(p.lat, abs=1e-7)
-    lon, lat = project(h, (384, 363))
+    lon, lat = h.to_map((384, 363))
     assert 119.0 < lon < 119.001 and 25.45 < lat < 25.451
 
 

@@ -1,9 +1,10 @@
-"""Pixel to map: a per-camera homography from reference points (pixel → WGS-84 lon/lat).
+"""Pixel to map: one camera's homography from reference points (pixel -> WGS-84 lon/lat).
 
 The ground plane is fitted in a local east/north frame in metres around the
 points' centroid, which keeps the solve well conditioned (raw degrees differ in
 the fifth decimal) and makes the reprojection error readable in metres.
 An object's map point is the bottom centre of its box, where it touches the ground.
+Imports only numpy: the town's validation and the edge both fit with it.
 """
 
 from __future__ import annotations
@@ -12,19 +13,107 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from detectors.types import DetectorError
-
 EARTH_RADIUS_M = 6_371_008.8
+#: Reference points further apart than this (after the fit) are refused: listed out of order.
+MAX_ERROR_M = 5.0
 Point = tuple[float, float]
+Matrix = npt.NDArray[np.float64]
 
 
-class HomographyError(DetectorError):
+class HomographyError(ValueError):
     """Reference points that cannot give a pixel-to-map mapping; the message says why."""
+
+
+@dataclass(frozen=True)
+class Homography:
+    """Maps pixels of one camera's detect stream to lon/lat and back."""
+
+    matrix: Matrix  # pixel -> local metres
+    origin: Point  # lon, lat of the local frame's origin
+    error_m: float  # largest reprojection error over the reference points
+
+    @classmethod
+    def from_points(
+        cls,
+        pixels: Sequence[Point],
+        lonlats: Sequence[Point],
+        max_error_m: float = MAX_ERROR_M,
+    ) -> Homography:
+        """Fit from >= 4 pairs; HomographyError for too few, degenerate or inconsistent points."""
+        if len(pixels) != len(lonlats):
+            raise HomographyError(f"{len(pixels)} pixel points but {len(lonlats)} lon/lat points")
+        if len(pixels) < 4:
+            raise HomographyError(f"need at least 4 reference points, got {len(pixels)}")
+        for lon, lat in lonlats:
+            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+                raise HomographyError(f"lon/lat {(lon, lat)} is not a WGS-84 coordinate")
+        origin = (
+            float(np.mean([p[0] for p in lonlats])),
+            float(np.mean([p[1] for p in lonlats])),
+        )
+        metres = [_to_local(origin, p) for p in lonlats]
+        px = [(float(x), float(y)) for x, y in pixels]
+        _check_spread(px, "pixel points", 25.0)
+        _check_spread(metres, "map points", 0.5)
+        matrix = _fit(np.asarray(px, np.float64), np.asarray(metres, np.float64))
+        if not np.all(np.isfinite(matrix)) or abs(np.linalg.det(matrix)) < 1e-12:
+            raise HomographyError(f"no homography fits pixel points {px}")
+        h = cls(matrix, origin, 0.0)
+        err = max(_distance_m(h.to_map(p), ll) for p, ll in zip(px, lonlats, strict=True))
+        if err > max_error_m:
+            raise HomographyError(
+                f"reference points disagree by up to {err:.1f} m (limit {max_error_m} m): "
+                "check that pixel and lon/lat points are listed in the same order"
+            )
+        return cls(matrix, origin, err)
+
+    def to_map(self, pixel: Point) -> Point:
+        """Lon/lat of a pixel on the ground plane."""
+        x, y, w = self.matrix @ np.array([pixel[0], pixel[1], 1.0])
+        if abs(w) < 1e-12:
+            raise HomographyError(f"pixel {pixel} lies on the horizon of this camera")
+        return _from_local(self.origin, (x / w, y / w))
+
+    def to_pixel(self, lonlat: Point) -> Point:
+        """The pixel that shows a lon/lat of the ground plane."""
+        e, n = _to_local(self.origin, lonlat)
+        x, y, w = np.linalg.solve(self.matrix, np.array([e, n, 1.0]))
+        return (float(x / w), float(y / w))
+
+    def box_to_map(self, box: tuple[float, float, float, float]) -> Point:
+        """Lon/lat of where an object in ``x1, y1, x2, y2`` ``box`` stands: its bottom centre."""
+        return self.to_map(((box[0] + box[2]) / 2.0, box[3]))
+
+
+def _fit(src: Matrix, dst: Matrix) -> Matrix:
+    """Normalised DLT: exact for four points, least squares in the algebraic error beyond."""
+    ts, td = _normaliser(src), _normaliser(dst)
+    s = _apply(ts, src)
+    d = _apply(td, dst)
+    rows = []
+    for (x, y), (u, v) in zip(s, d, strict=True):
+        rows.append([-x, -y, -1.0, 0.0, 0.0, 0.0, u * x, u * y, u])
+        rows.append([0.0, 0.0, 0.0, -x, -y, -1.0, v * x, v * y, v])
+    _, _, vt = np.linalg.svd(np.asarray(rows, np.float64))
+    h = np.linalg.inv(td) @ vt[-1].reshape(3, 3) @ ts
+    return np.asarray(h / h[2, 2] if abs(h[2, 2]) > 1e-12 else h, np.float64)
+
+
+def _normaliser(points: Matrix) -> Matrix:
+    """Similarity moving the points' centroid to 0 and their mean distance to sqrt(2)."""
+    centre = points.mean(axis=0)
+    spread = float(np.mean(np.linalg.norm(points - centre, axis=1))) or 1.0
+    k = math.sqrt(2.0) / spread
+    return np.array([[k, 0, -k * centre[0]], [0, k, -k * centre[1]], [0, 0, 1]], np.float64)
+
+
+def _apply(t: Matrix, points: Matrix) -> Matrix:
+    homog = np.column_stack([points, np.ones(len(points))]) @ t.T
+    return np.asarray(homog[:, :2] / homog[:, 2:], np.float64)
 
 
 def _triangle_area(a: Point, b: Point, c: Point) -> float:
@@ -32,7 +121,7 @@ def _triangle_area(a: Point, b: Point, c: Point) -> float:
 
 
 def _check_spread(points: Sequence[Point], what: str, min_area: float) -> None:
-    """Refuse point sets with fewer than four points not three on a line."""
+    """Refuse point sets with no four points of which no three are (nearly) on a line."""
     if len(points) > 10:
         # Many points: judge the four extreme ones instead of every quadruple.
         keys = (
@@ -48,73 +137,8 @@ def _check_spread(points: Sequence[Point], what: str, min_area: float) -> None:
     )
     if best < min_area:
         raise HomographyError(
-            f"{what} are (nearly) collinear or repeated: no four of {list(points)} "
-            f"span a proper quadrilateral"
+            f"{what} lie on a line or repeat: no four of {list(points)} span a proper quadrilateral"
         )
-
-
-@dataclass(frozen=True)
-class Homography:
-    """Maps pixels of one camera's detect stream to lon/lat and back."""
-
-    matrix: npt.NDArray[np.float64]  # pixel -> local metres
-    origin: Point  # lon, lat of the local frame's origin
-    error_m: float  # largest reprojection error over the reference points
-
-    @classmethod
-    def from_points(
-        cls,
-        pixels: Sequence[Point],
-        lonlats: Sequence[Point],
-        max_error_m: float = 5.0,
-    ) -> Homography:
-        """Fit from >= 4 pairs; HomographyError for too few, degenerate or inconsistent points."""
-        import cv2
-
-        if len(pixels) != len(lonlats):
-            raise HomographyError(f"{len(pixels)} pixel points but {len(lonlats)} lon/lat points")
-        if len(pixels) < 4:
-            raise HomographyError(f"need at least 4 reference points, got {len(pixels)}")
-        for lon, lat in lonlats:
-            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-                raise HomographyError(f"lon/lat {(lon, lat)} is not a WGS-84 coordinate")
-        origin = (
-            float(np.mean([p[0] for p in lonlats])),
-            float(np.mean([p[1] for p in lonlats])),
-        )
-        metres = [_to_local(origin, p) for p in lonlats]
-        _check_spread([(float(x), float(y)) for x, y in pixels], "pixel points", 25.0)
-        _check_spread(metres, "map points", 0.5)
-        src = np.asarray(pixels, np.float64).reshape(-1, 1, 2)
-        dst = np.asarray(metres, np.float64).reshape(-1, 1, 2)
-        matrix: Any
-        matrix, _ = cv2.findHomography(src, dst, 0)
-        if matrix is None or not np.all(np.isfinite(matrix)) or abs(np.linalg.det(matrix)) < 1e-12:
-            raise HomographyError(f"no homography fits pixel points {list(pixels)}")
-        h = cls(np.asarray(matrix, np.float64), origin, 0.0)
-        err = max(_distance_m(h.to_map(px), ll) for px, ll in zip(pixels, lonlats, strict=True))
-        if err > max_error_m:
-            raise HomographyError(
-                f"reference points disagree by up to {err:.1f} m (limit {max_error_m} m): "
-                "check that pixel and lon/lat points are listed in the same order"
-            )
-        return cls(h.matrix, origin, err)
-
-    def to_map(self, pixel: Point) -> Point:
-        """Lon/lat of a pixel on the ground plane."""
-        x, y, w = self.matrix @ np.array([pixel[0], pixel[1], 1.0])
-        if abs(w) < 1e-12:
-            raise HomographyError(f"pixel {pixel} lies on the horizon of this camera")
-        return _from_local(self.origin, (x / w, y / w))
-
-    def to_pixel(self, lonlat: Point) -> Point:
-        e, n = _to_local(self.origin, lonlat)
-        x, y, w = np.linalg.solve(self.matrix, np.array([e, n, 1.0]))
-        return (float(x / w), float(y / w))
-
-    def box_to_map(self, box: tuple[float, float, float, float]) -> Point:
-        """Lon/lat of where an object in ``box`` stands: its bottom centre."""
-        return self.to_map(((box[0] + box[2]) / 2.0, box[3]))
 
 
 def _to_local(origin: Point, lonlat: Point) -> Point:
