@@ -13,9 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from detectors.config import CameraRulesConfig, RuleConfig, ZoneConfig
+from detectors.config import BackendConfig, YoloxOnnxConfig
 from gateway.contract import DEVICE_ID_PATTERN
-from gridwatch.town.models import HomographyPoint
+from gridwatch.camera_rules import CameraRulesConfig, RuleConfig, ZoneConfig
+from gridwatch.town.models import HomographyPoints
 
 
 class EdgeConfigError(Exception):
@@ -49,8 +50,10 @@ class MqttConfig(_Config):
 
 
 class DetectorConfig(_Config):
-    name: str = Field("yolox_onnx", description="Back-end name in detectors.backends.BACKENDS")
-    options: dict[str, Any] = Field(default_factory=dict, description="Back-end keyword options")
+    backend: BackendConfig = Field(
+        default_factory=lambda: YoloxOnnxConfig.model_validate({}),
+        description="The back-end and its options, by type (detectors.config.BackendConfig)",
+    )
     workers: int | None = Field(
         None, ge=1, le=32, description="Detector calls running at once; default: CPU cores"
     )
@@ -60,6 +63,20 @@ class DetectorConfig(_Config):
     full_frame_every_s: float = Field(
         2.0, gt=0, le=3600, description="Whole-frame pass so still objects are kept"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_and_options(cls, data: Any) -> Any:
+        """The older ``name: X`` plus ``options: {...}`` means ``backend: {type: X, ...}``."""
+        if not isinstance(data, dict) or not {"name", "options"} & set(data):
+            return data
+        if "backend" in data:
+            raise ValueError("give backend, or name and options, not both")
+        rest = {k: v for k, v in data.items() if k not in ("name", "options")}
+        options = data.get("options") or {}
+        if not isinstance(options, dict):
+            raise ValueError(f"options {options!r} must be a mapping of back-end options")
+        return {**rest, "backend": {**options, "type": data.get("name", "yolox_onnx")}}
 
 
 class OutboxConfig(_Config):
@@ -89,9 +106,7 @@ class CameraConfig(_Config):
     start_offset_s: float = Field(0.0, ge=0, description="Files only: where the replay starts")
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
-    homography: list[HomographyPoint] | None = Field(
-        None, min_length=4, description="Pixels of the detect stream and their map positions"
-    )
+    homography: HomographyPoints | None = None
 
     @model_validator(mode="after")
     def _rules_fit(self) -> CameraConfig:

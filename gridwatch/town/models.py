@@ -6,40 +6,15 @@ These are the boundary: everything read from disk passes through them, and
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from detectors.config import CameraRulesConfig, RuleConfig, ZoneConfig
 from gateway.contract import DEVICE_ID_PATTERN
+from gridwatch.camera_rules import CameraRulesConfig, RuleConfig, ZoneConfig
+from gridwatch.homography import Homography
 
-#: Problem categories; ids are used everywhere (events, cases, departments, reports).
-CATEGORIES: tuple[str, ...] = (
-    "intrusion",
-    "loitering",
-    "crowding",
-    "illegal_parking",
-    "line_crossing",
-    "abandoned_object",
-    "camera_tamper",
-    "fire_smoke",
-    "sensor_alarm",
-    "flood",
-    "dispute",
-    "sanitation",
-    "other",
-)
-
-LEVELS: tuple[str, ...] = ("town", "village", "grid", "unit")
-#: The level each level's parent must have.
-PARENT_LEVEL: dict[str, str | None] = {
-    "town": None,
-    "village": "town",
-    "grid": "village",
-    "unit": "grid",
-}
-
-Level = Literal["town", "village", "grid", "unit"]
 PostKind = Literal["leader", "liaison", "department_staff", "duty_commander", "sent_down_cadre"]
 
 ID_PATTERN = r"^[^\s,]{1,64}$"  # opaque, but no commas or spaces: ids go into CSV lines
@@ -103,38 +78,22 @@ class HomographyPoint(_Config):
     lat: float = Field(ge=-90, le=90)
 
 
-def _hull_area(points: list[tuple[float, float]]) -> float:
-    """Area of the convex hull (monotone chain); 0 when the points are collinear."""
-    pts = sorted(set(points))
-    if len(pts) < 3:
-        return 0.0
-
-    def cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-    lower: list[tuple[float, float]] = []
-    upper: list[tuple[float, float]] = []
-    for p in pts:
-        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
-            lower.pop()
-        lower.append(p)
-    for p in reversed(pts):
-        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
-            upper.pop()
-        upper.append(p)
-    hull = lower[:-1] + upper[:-1]
-    return abs(sum(cross(hull[0], hull[i], hull[i + 1]) for i in range(1, len(hull) - 1))) / 2
+def fit_homography(points: Sequence[HomographyPoint]) -> Homography:
+    """The camera's pixel-to-map homography; HomographyError (a ValueError) says why not."""
+    return Homography.from_points([p.px for p in points], [(p.lon, p.lat) for p in points])
 
 
-def _check_homography(points: list[HomographyPoint]) -> None:
-    """A homography needs 4 or more distinct reference points, not all on one line."""
-    px = [p.px for p in points]
-    if len(set(px)) != len(px):
-        raise ValueError(f"homography has repeated pixel points {px}")
-    if _hull_area(px) < 1.0:
-        raise ValueError(f"homography pixel points {px} lie on a line")
-    if _hull_area([(p.lon, p.lat) for p in points]) <= 0.0:
-        raise ValueError("homography map points lie on a line")
+def _fits(points: list[HomographyPoint]) -> list[HomographyPoint]:
+    fit_homography(points)
+    return points
+
+
+#: A camera's reference points, refused at load time unless they give a usable homography.
+HomographyPoints = Annotated[
+    list[HomographyPoint],
+    Field(min_length=4, description="Pixels of the detect stream and their map positions"),
+    AfterValidator(_fits),
+]
 
 
 STREAM_SCHEMES = ("rtsp://", "http://", "https://", "file://", "asset://")
@@ -161,16 +120,7 @@ class Device(_Config):
     detect_fps: float = Field(5.0, gt=0, le=30)
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
-    homography: list[HomographyPoint] | None = Field(None, min_length=4)
-
-    @field_validator("homography")
-    @classmethod
-    def _homography_usable(
-        cls, value: list[HomographyPoint] | None
-    ) -> list[HomographyPoint] | None:
-        if value is not None:
-            _check_homography(value)
-        return value
+    homography: HomographyPoints | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Device:
@@ -182,7 +132,7 @@ class Device(_Config):
             raise ValueError("a camera needs a stream")
         if self.kind == "sensor" and self.sensor_type is None:
             raise ValueError("a sensor needs a sensor_type")
-        # Reuse the detectors' own cross-check of rule zones.
+        # The same cross-check of rule zones the edge runs.
         CameraRulesConfig(zones=self.zones, rules=self.rules, frame_rate=self.detect_fps)
         return self
 

@@ -20,7 +20,7 @@ import yaml
 from shapely.geometry import MultiPolygon, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
-from gridwatch.town.models import CATEGORIES
+from gridwatch.domain import CATEGORIES, Category
 
 DEMO_FRAME = (768, 576)  # vtest.avi
 GRID_SIZE = 1e-7  # degrees (~1 cm): what the files hold; both sides of an edge share vertices
@@ -294,23 +294,24 @@ _V2 = "沙岭洋头埔厝山港坑湖林田溪塘坂"
 _SURNAMES = "林陈黄郑吴王李张刘许蔡方翁朱杨余"
 _GIVEN = "志国建明华文伟强丽芳秀英金玉海清春平荣福德辉"
 
-DEPARTMENTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+C = Category
+DEPARTMENTS: tuple[tuple[str, str, str, tuple[Category, ...]], ...] = (
     (
         "police",
         "派出所",
         "Police station",
-        ("intrusion", "loitering", "crowding", "line_crossing", "abandoned_object"),
+        (C.INTRUSION, C.LOITERING, C.CROWDING, C.LINE_CROSSING, C.ABANDONED_OBJECT),
     ),
-    ("urban", "城管", "Urban management", ("illegal_parking", "sanitation")),
-    ("emergency", "应急", "Emergency management and fire", ("fire_smoke", "flood")),
-    ("governance", "综治中心", "Comprehensive governance centre", ("dispute", "other")),
-    ("ops", "运维", "Operations and IT", ("camera_tamper", "sensor_alarm")),
+    ("urban", "城管", "Urban management", (C.ILLEGAL_PARKING, C.SANITATION)),
+    ("emergency", "应急", "Emergency management and fire", (C.FIRE_SMOKE, C.FLOOD)),
+    ("governance", "综治中心", "Comprehensive governance centre", (C.DISPUTE, C.OTHER)),
+    ("ops", "运维", "Operations and IT", (C.CAMERA_TAMPER, C.SENSOR_ALARM)),
 )
 
-SENSOR_TYPES: tuple[tuple[str, str], ...] = (
-    ("smoke", "fire_smoke"),
-    ("water_level", "flood"),
-    ("door", "sensor_alarm"),
+SENSOR_TYPES: tuple[tuple[str, Category], ...] = (
+    ("smoke", C.FIRE_SMOKE),
+    ("water_level", C.FLOOD),
+    ("door", C.SENSOR_ALARM),
 )
 
 
@@ -455,7 +456,7 @@ def _add_departments(town: SynthTown, ppl: _People) -> None:
                 "id": did,
                 "name": name,
                 "name_en": name_en,
-                "categories": list(cats),
+                "categories": [c.value for c in cats],
                 "contact": head["id"],
             }
         )
@@ -539,7 +540,7 @@ def _add_devices(
                         "type": "intrusion",
                         "zone": "lower",
                         "classes": ["person"],
-                        "category": "intrusion",
+                        "category": Category.INTRUSION.value,
                     }
                 ],
                 "homography": homography,
@@ -580,7 +581,7 @@ def _add_devices(
                 "lon": lon,
                 "lat": lat,
                 "sensor_type": stype,
-                "category": cat,
+                "category": cat.value,
                 "maintainer": maintainer,
             }
         )

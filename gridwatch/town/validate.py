@@ -25,13 +25,11 @@ from pydantic import BaseModel, ValidationError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from gridwatch.domain import CATEGORIES, LEVELS, PARENT_LEVEL
 from gridwatch.town.errors import Problem, short
 from gridwatch.town.hierarchy import derived_person_id
 from gridwatch.town.models import (
-    CATEGORIES,
     ID_PATTERN,
-    LEVELS,
-    PARENT_LEVEL,
     ContactSpec,
     Department,
     Device,

@@ -12,8 +12,8 @@ import yaml
 from shapely.geometry import shape
 
 from gridwatch.cli import main
+from gridwatch.domain import CATEGORIES
 from gridwatch.town import (
-    CATEGORIES,
     Device,
     TownConfigError,
     check_path,
