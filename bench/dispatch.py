@@ -88,14 +88,6 @@ def _pg_admin() -> str:
     )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[str, Any]:
     import numpy as np
     import paho.mqtt.client as mqtt
@@ -104,7 +96,7 @@ def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[
 
     from gateway.contract import Event, dumps, topic
     from gateway.db.migrate import migrate
-    from gridwatch.services import create_database, drop_database
+    from gridwatch.services import create_database, drop_database, free_port
 
     name = f"gwbench_dispatch_{uuid.uuid4().hex[:8]}"
     admin = _pg_admin()
@@ -120,7 +112,7 @@ def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[
         "GRIDWATCH_SHARE_GROUP": f"gwbench{uuid.uuid4().hex[:6]}",
         "GRIDWATCH_MQTT_HOST": mqtt_host,
         "GRIDWATCH_MQTT_PORT": str(mqtt_port),
-        "GRIDWATCH_HTTP_PORT": str(_free_port()),
+        "GRIDWATCH_HTTP_PORT": str(free_port()),
     }
     procs: list[subprocess.Popen[bytes]] = []
     latencies: list[float] = []

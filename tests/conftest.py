@@ -8,20 +8,12 @@ machine never see each other's rows or messages.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 RUN_ID = uuid.uuid4().hex[:8]
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

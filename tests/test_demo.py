@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from gridwatch.services import free_port
 from gridwatch.town import load_town
-from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DURATION = "90"

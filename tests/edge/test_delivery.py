@@ -24,9 +24,8 @@ from edge.courier import CourierConfig
 from edge.synthetic import SyntheticBox, event_id
 from gateway.db.migrate import migrate
 from gateway.web.server import Gateway
-from gridwatch.services import EmbeddedMosquitto
+from gridwatch.services import EmbeddedMosquitto, free_port
 from gridwatch.settings import get_settings
-from tests.conftest import free_port
 
 DEVICES = ["edge-a", "edge-b"]
 

@@ -14,7 +14,7 @@ import pytest
 
 from edge.config import parse_edge_config
 from gateway.contract import MessageKind, Status, parse
-from tests.conftest import free_port
+from gridwatch.services import free_port
 from tests.edge.conftest import Collector
 
 RTSP_SERVER = Path(sys.executable).parent / "rtsp-server"

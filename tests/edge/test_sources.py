@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge.sources import FrameSource, SourceError, backoff_delay, parse_stream
-from tests.conftest import free_port
+from gridwatch.services import free_port
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.contract import topic
 from gateway.db.migrate import migrate
 from gateway.web.server import Gateway
+from gridwatch.services import free_port
 from gridwatch.settings import Settings, get_settings
-from tests.conftest import free_port
 
 #: Device id -> unit id, as the town's devices.yaml would give.
 REGISTRY: dict[str, str | None] = {"cam-001": "unit-a", "cam-002": "unit-b", "box-7": None}

@@ -159,7 +159,7 @@ def test_health_shows_how_many_events_wait_for_dispatch_and_for_how_long(api: Ga
 def test_health_is_degraded_when_the_database_is_unreachable(
     gw_settings: Settings,
 ) -> None:
-    from tests.conftest import free_port
+    from gridwatch.services import free_port
 
     closed = gw_settings.model_copy(
         update={"database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/none"}

@@ -30,7 +30,7 @@ from gateway.db.migrate import migrate
 from gateway.db.queries import hourly_counts, latest_per_unit, sensor_hourly
 from gateway.ingest.classify import Received, classify
 from gateway.ingest.writer import write
-from tests.conftest import free_port
+from gridwatch.services import free_port
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract_v1"
 SERVER = Path(__file__).parent / "pglite_server.mjs"
