@@ -3,7 +3,8 @@
 Nothing is read at import; call :func:`load_town` or :func:`load_hierarchy`.
 """
 
-from gridwatch.town.errors import Problem, TownConfigError, TownError
+from gridwatch.configfile import Problem
+from gridwatch.town.errors import TownConfigError, TownError
 from gridwatch.town.hierarchy import Area, Contact, Hierarchy, Location, derived_person_id
 from gridwatch.town.load import check_path, load_hierarchy, load_town
 from gridwatch.town.models import Department, Device, HomographyPoint, Person, Post

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from gridwatch.town.errors import Problem, TownConfigError, TownError
+from gridwatch.configfile import NOT_PARSED, Problem, read_json, read_yaml
+from gridwatch.town.errors import TownConfigError, TownError
 from gridwatch.town.hierarchy import Hierarchy
 from gridwatch.town.models import Department, Device, Person
 from gridwatch.town.town import Town, build_hierarchy, people_with_posts
@@ -27,72 +25,6 @@ HIERARCHY_FILE = "town.geojson"
 PEOPLE_FILE = "people.yaml"
 DEVICES_FILE = "devices.yaml"
 DEPARTMENTS_FILE = "departments.yaml"
-
-#: libyaml's safe loader is ~10x faster than the pure-Python one; same results and error marks.
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _NotParsed:
-    """Marker for a file that could not be parsed (its problem is already recorded)."""
-
-
-NOT_PARSED = _NotParsed()
-
-
-def _reject_constant(token: str) -> Any:
-    raise ValueError(f"{token} is not a number JSON allows")
-
-
-def _read_text(path: Path, problems: list[Problem]) -> str | None:
-    """The file's text, or None with a problem recorded when it cannot be read."""
-    name = str(path)
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        problems.append(Problem(name, "(file)", name, "file not found"))
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(name, "(file)", type(exc).__name__, f"cannot read: {exc}"))
-    return None
-
-
-def read_json(path: Path, problems: list[Problem]) -> Any:
-    """Parse a JSON file; on failure record a problem and return NOT_PARSED."""
-    name = str(path)
-    text = _read_text(path, problems)
-    if text is None:
-        return NOT_PARSED
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        problems.append(
-            Problem(
-                name,
-                f"line {exc.lineno} column {exc.colno}",
-                repr(text[exc.pos : exc.pos + 20]),
-                f"not JSON: {exc.msg}",
-            )
-        )
-    except ValueError as exc:
-        problems.append(Problem(name, "(file)", str(exc).split()[0], f"not JSON: {exc}"))
-    return NOT_PARSED
-
-
-def read_yaml(path: Path, problems: list[Problem]) -> Any:
-    """Parse a YAML file; on failure record a problem and return NOT_PARSED."""
-    name = str(path)
-    text = _read_text(path, problems)
-    if text is None:
-        return NOT_PARSED
-    try:
-        return yaml.load(text, Loader=_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "(file)"
-        snippet = (
-            text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
-        )
-        problems.append(Problem(name, where, repr(snippet[:60]), f"not YAML: {exc}".split("\n")[0]))
-        return NOT_PARSED
 
 
 @dataclass

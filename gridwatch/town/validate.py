@@ -25,8 +25,8 @@ from pydantic import BaseModel, ValidationError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from gridwatch.configfile import Problem, short, validation_problems
 from gridwatch.domain import CATEGORIES, LEVELS, PARENT_LEVEL
-from gridwatch.town.errors import Problem, short
 from gridwatch.town.hierarchy import derived_person_id
 from gridwatch.town.models import (
     ID_PATTERN,
@@ -62,22 +62,6 @@ class FeatureSpec:
 
 def _fmt_pt(x: float, y: float) -> str:
     return f"({x:.7f}, {y:.7f})"
-
-
-def _loc_path(root: str, loc: Sequence[int | str]) -> str:
-    out = root
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
-def _pydantic_problems(exc: ValidationError, file: str, root: str, data: Any) -> list[Problem]:
-    problems = []
-    for err in exc.errors():
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-        value = err.get("input", data)
-        problems.append(Problem(file, _loc_path(root, loc), short(value), err["msg"]))
-    return problems
 
 
 # --- hierarchy ---------------------------------------------------------------------------
@@ -156,7 +140,7 @@ def _read_feature(i: int, feat: Any, file: str, problems: list[Problem]) -> Feat
         try:
             contacts[key] = ContactSpec.model_validate(props[key])
         except ValidationError as exc:
-            problems += _pydantic_problems(exc, file, f"{where}.{key}", props[key])
+            problems += validation_problems(exc, file, f"{where}.{key}", props[key])
     geometry = _read_geometry(feat.get("geometry"), file, where, problems)
     return FeatureSpec(
         i, fid, level, name, parent, contacts["leader"], contacts["liaison"], geometry
@@ -345,7 +329,7 @@ def check_items(
         try:
             good.append((i, model.model_validate(item)))
         except ValidationError as exc:
-            problems += _pydantic_problems(exc, file, f"{key}[{i}]", item)
+            problems += validation_problems(exc, file, f"{key}[{i}]", item)
     counts = Counter(getattr(m, "id", None) for _, m in good)
     seen: set[str] = set()
     for i, m in good:
