@@ -1,19 +1,48 @@
-"""Dispatch configuration: ``deadlines.yaml`` and ``routing.yaml`` in the town's config folder."""
+"""Dispatch configuration: ``deadlines.yaml`` and ``routing.yaml`` in the town's config folder.
+
+Category keys in both files must be ids of :class:`gridwatch.domain.Category`, so a
+typo fails ``gridwatch config check`` (and the dispatcher's start) naming the file,
+the key and the value, in the same problem lines as the town's files.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from dispatch.deadlines import DeadlineRule, DeadlineTable
+from dispatch.deadlines import DeadlineRule, DeadlineTable, Severity
 from dispatch.errors import ConfigError
-from dispatch.merge import MergeTable
+from dispatch.merge import MergeRule, MergeTable
+from gridwatch.configfile import Problem, check_file
+from gridwatch.domain import CATEGORIES
 
-M = TypeVar("M", bound=BaseModel)
+DEADLINES_FILE = "deadlines.yaml"
+ROUTING_FILE = "routing.yaml"
+
+
+def _category(value: str) -> str:
+    if value not in CATEGORIES:
+        raise ValueError(f"unknown category {value!r}; use one of {list(CATEGORIES)}")
+    return value
+
+
+#: A category id as a mapping key; stays a plain str for the tables' lookups.
+CategoryKey = Annotated[str, AfterValidator(_category)]
+
+
+class DeadlinesFile(DeadlineTable):
+    """``deadlines.yaml``: the deadline table, its category keys checked."""
+
+    categories: dict[CategoryKey, dict[Severity, DeadlineRule]] = Field(default_factory=dict)
+
+
+class MergeFile(MergeTable):
+    """``merge:`` of ``routing.yaml``, its category keys checked."""
+
+    categories: dict[CategoryKey, MergeRule] = Field(default_factory=dict)
 
 
 class RoutingFile(BaseModel):
@@ -21,7 +50,7 @@ class RoutingFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    merge: MergeTable = Field(default_factory=lambda: MergeTable())
+    merge: MergeFile = Field(default_factory=lambda: MergeFile())
 
 
 def default_deadlines() -> DeadlineTable:
@@ -42,25 +71,30 @@ class DispatchConfig:
     merge: MergeTable
 
 
-def _load(path: Path, model: type[M]) -> M:
-    try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
-    try:
-        return model.model_validate(raw or {})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (value {err.get('input')!r})"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+def check_config(config_dir: Path) -> tuple[list[Problem], DispatchConfig | None]:
+    """Every problem of the two files, and the tables when there is none.
+
+    A missing file means the built-in defaults.
+    """
+    problems: list[Problem] = []
+    deadlines: DeadlineTable | None = default_deadlines()
+    routing: RoutingFile | None = RoutingFile()
+    dl = config_dir / DEADLINES_FILE
+    if dl.exists():
+        found, deadlines = check_file(dl, DeadlinesFile)
+        problems += found
+    rt = config_dir / ROUTING_FILE
+    if rt.exists():
+        found, routing = check_file(rt, RoutingFile)
+        problems += found
+    if deadlines is None or routing is None:
+        return problems, None
+    return problems, DispatchConfig(deadlines=deadlines, merge=routing.merge)
 
 
 def load_config(config_dir: Path) -> DispatchConfig:
-    """Read the dispatch tables; a missing file means the built-in defaults."""
-    dl = config_dir / "deadlines.yaml"
-    rt = config_dir / "routing.yaml"
-    deadlines = _load(dl, DeadlineTable) if dl.exists() else default_deadlines()
-    routing = _load(rt, RoutingFile) if rt.exists() else RoutingFile()
-    return DispatchConfig(deadlines=deadlines, merge=routing.merge)
+    """Read the dispatch tables; ConfigError listing every problem, one a line."""
+    problems, config = check_config(config_dir)
+    if config is None:
+        raise ConfigError("\n".join(str(p) for p in problems))
+    return config

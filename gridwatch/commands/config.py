@@ -14,7 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmds = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
 
     check = cmds.add_parser(
-        "check", help="validate a config folder or one hierarchy GeoJSON; exit 2 if invalid"
+        "check",
+        help="validate every file of a config folder (town, people, devices, departments, "
+        "deadlines, routing), or one hierarchy GeoJSON; exit 2 if invalid",
     )
     check.add_argument("path", type=Path, help="config folder, or a hierarchy .geojson file")
     check.set_defaults(handler=_check)
@@ -47,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from dispatch.config import check_config
     from gridwatch.town import check_path
 
     path: Path = args.path
@@ -54,6 +57,8 @@ def _check(args: argparse.Namespace) -> int:
         print(f"{path}: (file): no such file or folder (value: {path})", file=sys.stderr)
         return EXIT_INVALID
     problems = check_path(path)
+    if path.is_dir():
+        problems += check_config(path)[0]
     for problem in problems:
         print(problem)
     if problems:

@@ -1,0 +1,57 @@
+"""`gridwatch config check` covers the dispatcher's tables too, in the town's problem lines."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CONFIG = Path(__file__).resolve().parents[1] / "config"
+
+
+def _check_in(cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``gridwatch config check config`` run from ``cwd``, as a person would type it."""
+    return subprocess.run(
+        [sys.executable, "-m", "gridwatch.cli", "config", "check", "config"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "good", "bad", "where"),
+    [
+        ("routing.yaml", "    flood: {", "    fluod: {", "merge.categories.fluod"),
+        ("deadlines.yaml", "  dispute:\n", "  dispte:\n", "categories.dispte"),
+    ],
+)
+def test_a_category_typo_in_a_dispatch_table_fails_the_check(
+    tmp_path: Path, name: str, good: str, bad: str, where: str
+) -> None:
+    shutil.copytree(CONFIG, tmp_path / "config")
+    table = tmp_path / "config" / name
+    text = table.read_text(encoding="utf-8")
+    assert good in text
+    table.write_text(text.replace(good, bad, 1), encoding="utf-8")
+
+    proc = _check_in(tmp_path)
+
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    typo = where.rsplit(".", 1)[1]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(f"config/{name}: ")]
+    assert len(lines) == 1, proc.stdout
+    assert f": {where}: unknown category {typo!r}" in lines[0]
+    assert lines[0].endswith(f"(value: {typo})")
+
+
+def test_the_shipped_config_folder_passes_with_its_dispatch_tables(tmp_path: Path) -> None:
+    shutil.copytree(CONFIG, tmp_path / "config")
+    proc = _check_in(tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
