@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from detectors.config import DEFAULT_CATEGORY
 from detectors.rules.base import Episodes, Subject
 from detectors.types import RuleHit
+from gridwatch.fields import CategoryId
 
 FIRE_SENSORS = ("smoke", "fire", "flame")
 
@@ -24,7 +25,7 @@ class _Sensor(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sensor: str = Field(min_length=1, max_length=64, description="Sensor channel, e.g. water_level")
-    category: str | None = Field(None, description="Defaults to fire_smoke or sensor_alarm")
+    category: CategoryId | None = Field(None, description="Defaults to fire_smoke or sensor_alarm")
     severity: int = Field(2, ge=1, le=4)
     min_on_s: float = Field(0.0, ge=0, le=86400, description="Condition must hold this long")
     cooldown_s: float = Field(300.0, ge=0, le=86400)

@@ -9,40 +9,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.deadlines import DeadlineRule, DeadlineTable, Severity
 from dispatch.errors import ConfigError
 from dispatch.merge import MergeRule, MergeTable
 from gridwatch.configfile import Problem, check_file
-from gridwatch.domain import CATEGORIES
+from gridwatch.fields import CategoryId
 
 DEADLINES_FILE = "deadlines.yaml"
 ROUTING_FILE = "routing.yaml"
 
 
-def _category(value: str) -> str:
-    if value not in CATEGORIES:
-        raise ValueError(f"unknown category {value!r}; use one of {list(CATEGORIES)}")
-    return value
-
-
-#: A category id as a mapping key; stays a plain str for the tables' lookups.
-CategoryKey = Annotated[str, AfterValidator(_category)]
-
-
 class DeadlinesFile(DeadlineTable):
     """``deadlines.yaml``: the deadline table, its category keys checked."""
 
-    categories: dict[CategoryKey, dict[Severity, DeadlineRule]] = Field(default_factory=dict)
+    categories: dict[CategoryId, dict[Severity, DeadlineRule]] = Field(default_factory=dict)
 
 
 class MergeFile(MergeTable):
     """``merge:`` of ``routing.yaml``, its category keys checked."""
 
-    categories: dict[CategoryKey, MergeRule] = Field(default_factory=dict)
+    categories: dict[CategoryId, MergeRule] = Field(default_factory=dict)
 
 
 class RoutingFile(BaseModel):

@@ -1,7 +1,8 @@
 """Config shapes of one camera's zones and rules (pixels of its detect stream).
 
 The town's ``devices.yaml`` camera entries and the edge config embed them, and
-the detectors build their rules from them; so this module imports only pydantic,
+the detectors build their rules from them; so this module imports only pydantic
+(and the domain's words),
 and the hierarchy can check a camera's rules without loading detector code.
 ``RuleConfig`` is a union discriminated on ``type``; every default here is the one
 the shipped evaluation (``gridwatch eval``) was scored with.
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gridwatch.fields import CategoryId
 
 Point = tuple[float, float]
 
@@ -39,7 +42,9 @@ class Schedule(_Config):
 
 class _Rule(_Config):
     zone: str | None = Field(None, description="Zone name; None means the whole frame")
-    category: str | None = Field(None, description="Problem category; defaults per rule type")
+    category: CategoryId | None = Field(
+        None, description="Problem category; defaults per rule type"
+    )
     severity: int = Field(2, ge=1, le=4)
     cooldown_s: float = Field(30.0, ge=0, le=86400, description="Quiet time after an event ends")
 

@@ -108,13 +108,16 @@ def loc_path(root: str, loc: Sequence[int | str], data: Any = None) -> str:
     """A pydantic error location as a path: ``[i]`` into lists, ``.key`` into mappings.
 
     ``data`` (what was validated) tells a list index from an integer mapping key;
-    pydantic's own markers (``[key]``, ``function-...``) are left out.
+    pydantic's own markers (``[key]``, ``function-...``, the tag of a union
+    discriminated on ``type``) are left out.
     """
     out = root
     node = data
     for part in loc:
         if part == "[key]" or (isinstance(part, str) and part.startswith("function-")):
             continue
+        if isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue  # the tag of a union discriminated on type: already in the data
         if isinstance(part, int) and not isinstance(node, dict):
             out += f"[{part}]"
             node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None

@@ -68,9 +68,7 @@ def _run(args: argparse.Namespace) -> int:
         overrides["client_id"] = args.client_id
     elif args.session_expiry:
         # Stable across restarts, so the broker hands the session back.
-        overrides["client_id"] = f"gridwatch-gw-{socket.gethostname()}-{settings.share_group}"[
-            :128
-        ]
+        overrides["client_id"] = f"gridwatch-gw-{socket.gethostname()}-{settings.share_group}"[:128]
     gateway = Gateway(
         settings,
         town=town,

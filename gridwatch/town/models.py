@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from gateway.contract import DEVICE_ID_PATTERN
 from gridwatch.camera_rules import CameraRulesConfig, RuleConfig, ZoneConfig
+from gridwatch.fields import CategoryId
 from gridwatch.homography import Homography
 
 PostKind = Literal["leader", "liaison", "department_staff", "duty_commander", "sent_down_cadre"]
@@ -66,7 +67,7 @@ class Department(_Config):
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1, max_length=64, description="Chinese name")
     name_en: str = Field(min_length=1, max_length=64)
-    categories: list[str] = Field(default_factory=list)
+    categories: list[CategoryId] = Field(default_factory=list)
     contact: str = Field(pattern=ID_PATTERN, description="Person id of the contact")
 
 
@@ -115,7 +116,7 @@ class Device(_Config):
     )
     substream: str | None = None
     sensor_type: str | None = Field(None, max_length=32, description="e.g. smoke, water_level")
-    category: str | None = Field(None, description="Category of a sensor's alarms")
+    category: CategoryId | None = Field(None, description="Category of a sensor's alarms")
     maintainer: str | None = Field(None, pattern=ID_PATTERN, description="Person id")
     detect_fps: float = Field(5.0, gt=0, le=30)
     zones: list[ZoneConfig] = Field(default_factory=list)

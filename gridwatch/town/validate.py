@@ -26,7 +26,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from gridwatch.configfile import Problem, short, validation_problems
-from gridwatch.domain import CATEGORIES, LEVELS, PARENT_LEVEL
+from gridwatch.domain import LEVELS, PARENT_LEVEL
 from gridwatch.town.hierarchy import derived_person_id
 from gridwatch.town.models import (
     ID_PATTERN,
@@ -442,9 +442,7 @@ def check_references(
             )
         for j, cat in enumerate(d.categories):
             where = f"departments[{i}].categories[{j}]"
-            if cat not in CATEGORIES:
-                problems.append(Problem(files.departments, where, cat, "unknown category"))
-            elif cat in owner:
+            if cat in owner:
                 problems.append(
                     Problem(
                         files.departments,
@@ -515,13 +513,6 @@ def _check_devices(
                     f"device {d.id!r} is outside its unit {d.unit!r}",
                 )
             )
-        if d.category is not None and d.category not in CATEGORIES:
-            problems.append(Problem(file, f"{where}.category", d.category, "unknown category"))
-        for j, rule in enumerate(d.rules):
-            if rule.category is not None and rule.category not in CATEGORIES:
-                problems.append(
-                    Problem(file, f"{where}.rules[{j}].category", rule.category, "unknown category")
-                )
         if d.maintainer is not None and person_ids.unknown(d.maintainer):
             problems.append(Problem(file, f"{where}.maintainer", d.maintainer, "unknown person"))
     return problems
