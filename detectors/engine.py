@@ -1,7 +1,7 @@
 """One camera's rules: detections and frames in, ``RuleHit`` values out.
 
 ``build_camera_rules`` turns the camera's ``CameraRulesConfig`` into an object
-meeting ``detectors.types.CameraRules``; the edge agent calls ``step`` once per
+meeting ``detectors.types.CameraRules``; each edge camera calls ``step`` once per
 processed frame and ``flush`` when the stream stops, so no event stays open.
 """
 

@@ -1,9 +1,10 @@
 """Sensor rules: threshold with hysteresis, rate of change, stale sensor.
 
 Fed with one device's readings (``gateway.contract.Reading`` values or plain
-``(ts, sensor, value)``); ``tick`` is called on a timer so a silent sensor is
-noticed. Smoke, fire and flame sensors default to the ``fire_smoke`` category,
-everything else to ``sensor_alarm``.
+``(ts, sensor, value)``); ``tick``, called on a timer, notices a silent sensor.
+Smoke, fire and flame sensors default to the ``fire_smoke`` category, everything
+else to ``sensor_alarm``. Only the tests run these rules today; the edge-evidence
+issue wires them into the edge.
 """
 
 from __future__ import annotations
