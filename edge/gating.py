@@ -104,12 +104,13 @@ class GatedDetector:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         from detectors.backends.motion import MotionDetector
+        from detectors.config import MotionConfig
 
         self.detector = detector
         self.cfg = cfg or GateConfig()
         self.class_names = detector.class_names
         self.clock = clock
-        self.motion = MotionDetector(scale_width=self.cfg.motion_width)
+        self.motion = MotionDetector(MotionConfig(scale_width=self.cfg.motion_width))
         self._last_full: float | None = None
         self._keep = np.empty((0, 4), np.float32)
         self.frames = 0

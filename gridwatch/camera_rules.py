@@ -96,7 +96,15 @@ class CrowdingRule(_TrackRule):
     min_duration_s: float = Field(3.0, ge=0, le=86400)
 
 
-class ParkingRule(_TrackRule):
+class _StillRule(_TrackRule):
+    """A rule about an object that stopped moving."""
+
+    move_tolerance: float = Field(
+        0.15, gt=0, le=2, description="Drift allowed while stationary, as a share of box width"
+    )
+
+
+class ParkingRule(_StillRule):
     """A vehicle standing still in the zone longer than ``stationary_s``.
 
     One event when parking starts (dated back to when it stopped), ended when it leaves.
@@ -105,9 +113,6 @@ class ParkingRule(_TrackRule):
     type: Literal["parking"] = "parking"
     classes: list[str] = Field(default_factory=lambda: list(VEHICLES), min_length=1)
     stationary_s: float = Field(10.0, gt=0, le=86400)
-    move_tolerance: float = Field(
-        0.15, gt=0, le=2, description="Drift allowed while stationary, as a share of box width"
-    )
     min_off_s: float = Field(3.0, ge=0, le=3600)
 
 
@@ -129,7 +134,7 @@ class LineRule(_Rule):
         return self
 
 
-class LeftBehindRule(_TrackRule):
+class LeftBehindRule(_StillRule):
     """A non-person object standing still for ``stationary_s`` with no person near it."""
 
     type: Literal["left_behind"] = "left_behind"
@@ -138,7 +143,6 @@ class LeftBehindRule(_TrackRule):
     owner_radius: float = Field(
         2.0, gt=0, le=20, description="A person within this many object heights counts as owner"
     )
-    move_tolerance: float = Field(0.15, gt=0, le=2)
     min_confidence: float = Field(0.3, ge=0, le=1)
 
 

@@ -8,7 +8,7 @@ whatever part the file belongs to (the town's files, the dispatcher's tables), s
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,56 +52,64 @@ def _reject_constant(token: str) -> Any:
     raise ValueError(f"{token} is not a number JSON allows")
 
 
-def _read_text(path: Path, problems: list[Problem]) -> str | None:
-    """The file's text, or None with a problem recorded when it cannot be read."""
+def _parse(path: Path, problems: list[Problem], parse: Callable[[str, str], Any]) -> Any:
+    """Read ``path`` and ``parse(text, name)`` it; a problem and NOT_PARSED when either fails.
+
+    ``parse`` raises :class:`_Unparsed` carrying the problem it found.
+    """
     name = str(path)
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         problems.append(Problem(name, "(file)", name, "file not found"))
+        return NOT_PARSED
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(Problem(name, "(file)", type(exc).__name__, f"cannot read: {exc}"))
-    return None
-
-
-def read_json(path: Path, problems: list[Problem]) -> Any:
-    """Parse a JSON file; on failure record a problem and return NOT_PARSED."""
-    name = str(path)
-    text = _read_text(path, problems)
-    if text is None:
         return NOT_PARSED
+    try:
+        return parse(text, name)
+    except _Unparsed as exc:
+        problems.append(exc.problem)
+        return NOT_PARSED
+
+
+class _Unparsed(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _json(text: str, name: str) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        problems.append(
-            Problem(
-                name,
-                f"line {exc.lineno} column {exc.colno}",
-                repr(text[exc.pos : exc.pos + 20]),
-                f"not JSON: {exc.msg}",
-            )
-        )
+        where = f"line {exc.lineno} column {exc.colno}"
+        snippet = repr(text[exc.pos : exc.pos + 20])
+        raise _Unparsed(Problem(name, where, snippet, f"not JSON: {exc.msg}")) from exc
     except ValueError as exc:
-        problems.append(Problem(name, "(file)", str(exc).split()[0], f"not JSON: {exc}"))
-    return NOT_PARSED
+        raise _Unparsed(Problem(name, "(file)", str(exc).split()[0], f"not JSON: {exc}")) from exc
 
 
-def read_yaml(path: Path, problems: list[Problem]) -> Any:
-    """Parse a YAML file; on failure record a problem and return NOT_PARSED."""
-    name = str(path)
-    text = _read_text(path, problems)
-    if text is None:
-        return NOT_PARSED
+def _yaml(text: str, name: str) -> Any:
     try:
         return yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "(file)"
-        snippet = (
-            text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
-        )
-        problems.append(Problem(name, where, repr(snippet[:60]), f"not YAML: {exc}".split("\n")[0]))
-        return NOT_PARSED
+        lines = text.splitlines()
+        snippet = lines[mark.line] if mark and mark.line < len(lines) else ""
+        message = f"not YAML: {exc}".split("\n")[0]
+        raise _Unparsed(Problem(name, where, repr(snippet[:60]), message)) from exc
+
+
+def read_json(path: Path, problems: list[Problem]) -> Any:
+    """Parse a JSON file; on failure record a problem and return NOT_PARSED."""
+    return _parse(path, problems, _json)
+
+
+def read_yaml(path: Path, problems: list[Problem]) -> Any:
+    """Parse a YAML file; on failure record a problem and return NOT_PARSED."""
+    return _parse(path, problems, _yaml)
 
 
 def loc_path(root: str, loc: Sequence[int | str], data: Any = None) -> str:

@@ -29,25 +29,25 @@ from detectors.types import Detector, DetectorError
 def _yolox_onnx(cfg: YoloxOnnxConfig) -> Detector:
     from detectors.backends.yolox_onnx import YoloxOnnx
 
-    return YoloxOnnx(**cfg.options())
+    return YoloxOnnx(cfg)
 
 
 def _ultralytics_onnx(cfg: UltralyticsOnnxConfig) -> Detector:
     from detectors.backends.ultralytics_onnx import UltralyticsOnnx
 
-    return UltralyticsOnnx(**cfg.options())
+    return UltralyticsOnnx(cfg)
 
 
 def _ultralytics(cfg: UltralyticsConfig) -> Detector:
     from detectors.backends.ultralytics_pt import UltralyticsPt
 
-    return UltralyticsPt(**cfg.options())
+    return UltralyticsPt(cfg)
 
 
 def _motion(cfg: MotionConfig) -> Detector:
     from detectors.backends.motion import MotionDetector
 
-    return MotionDetector(**cfg.options())
+    return MotionDetector(cfg)
 
 
 BACKENDS: dict[str, Callable[[Any], Detector]] = {

@@ -13,31 +13,21 @@ import threading
 import numpy as np
 import numpy.typing as npt
 
-from detectors.types import Detections, DetectorError
+from detectors.config import MotionConfig
+from detectors.types import Detections
 
 
 class MotionDetector:
     class_names: tuple[str, ...] = ("motion",)
 
-    def __init__(
-        self,
-        *,
-        scale_width: int = 320,
-        history: int = 200,
-        var_threshold: float = 25.0,
-        min_area_frac: float = 0.0005,
-    ) -> None:
+    def __init__(self, cfg: MotionConfig | None = None) -> None:
         import cv2
 
-        if scale_width < 32 or history < 1 or not 0 <= min_area_frac < 1:
-            raise DetectorError(
-                f"motion options scale_width={scale_width} history={history} "
-                f"min_area_frac={min_area_frac} are out of range"
-            )
-        self.scale_width = scale_width
-        self.min_area_frac = min_area_frac
+        cfg = cfg or MotionConfig()
+        self.scale_width = cfg.scale_width
+        self.min_area_frac = cfg.min_area_frac
         self._mog = cv2.createBackgroundSubtractorMOG2(
-            history=history, varThreshold=var_threshold, detectShadows=False
+            history=cfg.history, varThreshold=cfg.var_threshold, detectShadows=False
         )
         self._kernel = np.ones((3, 3), np.uint8)
         self._lock = threading.Lock()

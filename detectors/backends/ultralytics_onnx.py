@@ -16,13 +16,13 @@ check runs at start-up and names the file and both values.
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from detectors.backends.yolox_onnx import _dim, anchor_count, load_session, read_names
+from detectors.config import UltralyticsOnnxConfig
 from detectors.types import Detections, ModelError
 
 PAD_VALUE = 114
@@ -140,28 +140,13 @@ def check_class_list(
 class UltralyticsOnnx:
     """An ultralytics ONNX export ([1, 4 + C, N] output) on ONNX Runtime's CPU provider."""
 
-    def __init__(
-        self,
-        model_path: Path | str | None = None,
-        *,
-        class_names: Sequence[str] | None = None,
-        names_file: Path | str | None = None,
-        conf: float = 0.25,
-        nms_iou: float = 0.7,
-        max_det: int = 300,
-        threads: int = 2,
-    ) -> None:
-
-        if class_names is not None and names_file is not None:
-            raise ModelError("give class_names or names_file, not both")
-        if not 0 <= conf <= 1 or not 0 < nms_iou <= 1:
-            raise ModelError(f"conf {conf} and nms_iou {nms_iou} must lie in [0, 1]")
-        if threads < 1 or max_det < 1:
-            raise ModelError(f"threads {threads} and max_det {max_det} must be >= 1")
+    def __init__(self, cfg: UltralyticsOnnxConfig | None = None) -> None:
+        cfg = cfg or UltralyticsOnnxConfig()
+        model_path, class_names, names_file = cfg.model_path, cfg.class_names, cfg.names_file
         path = Path(model_path) if model_path is not None else _configured_model()
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
-        self._session = load_session(path, threads)
+        self._session = load_session(path, cfg.threads)
         meta = dict(self._session.get_modelmeta().custom_metadata_map)
         if meta.get("end2end") == "True":
             raise ModelError(
@@ -175,7 +160,7 @@ class UltralyticsOnnx:
             given = tuple(class_names)
         self.path = path
         self.class_names: tuple[str, ...] = check_class_list(given, metadata_names(meta), path)
-        self.conf, self.nms_iou, self.max_det = conf, nms_iou, max_det
+        self.conf, self.nms_iou, self.max_det = cfg.conf, cfg.nms_iou, cfg.max_det
         self.input_size = self._check_shapes(meta)
         self._input_name = self._session.get_inputs()[0].name
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.backends.ultralytics_onnx import check_class_list
+from detectors.config import UltralyticsConfig
 from detectors.types import Detections, ModelError
 
 
@@ -58,23 +58,9 @@ def import_ultralytics() -> Any:
 class UltralyticsPt:
     """An ultralytics detect model from a ``.pt`` file; ``detect`` is serialised by a lock."""
 
-    def __init__(
-        self,
-        model_path: Path | str | None = None,
-        *,
-        class_names: Sequence[str] | None = None,
-        conf: float = 0.25,
-        nms_iou: float = 0.7,
-        max_det: int = 300,
-        threads: int = 2,
-        input_size: int = 640,
-    ) -> None:
-        if not 0 <= conf <= 1 or not 0 < nms_iou <= 1:
-            raise ModelError(f"conf {conf} and nms_iou {nms_iou} must lie in [0, 1]")
-        if threads < 1 or max_det < 1:
-            raise ModelError(f"threads {threads} and max_det {max_det} must be >= 1")
-        if input_size < 32 or input_size % 32:
-            raise ModelError(f"input_size {input_size} must be a multiple of 32")
+    def __init__(self, cfg: UltralyticsConfig | None = None) -> None:
+        cfg = cfg or UltralyticsConfig()
+        model_path, class_names, input_size = cfg.model_path, cfg.class_names, cfg.input_size
         path = Path(model_path) if model_path is not None else _configured_model()
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
@@ -83,7 +69,7 @@ class UltralyticsPt:
         ultralytics = import_ultralytics()
         import torch
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(cfg.threads)
         try:
             model = ultralytics.YOLO(str(path))
         except Exception as exc:  # ultralytics wraps torch.load and raises many kinds
@@ -102,7 +88,7 @@ class UltralyticsPt:
             raise ModelError(
                 f"model {path} has a head for {nc} classes but {len(self.class_names)} names"
             )
-        self.conf, self.nms_iou, self.max_det = conf, nms_iou, max_det
+        self.conf, self.nms_iou, self.max_det = cfg.conf, cfg.nms_iou, cfg.max_det
         # A (height, width) tuple like the ONNX back-ends: the edge packs motion crops of
         # several cameras onto one canvas of this size.
         self.input_size = (input_size, input_size)

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.coco import COCO_CLASSES
+from detectors.config import YoloxOnnxConfig
 from detectors.types import Detections, ModelError
 
 STRIDES = (8, 16, 32)
@@ -136,24 +137,9 @@ def _dim(value: object) -> int | None:
 class YoloxOnnx:
     """YOLOX raw-head ONNX model on ONNX Runtime's CPU provider; thread-safe ``detect``."""
 
-    def __init__(
-        self,
-        model_path: Path | str | None = None,
-        *,
-        class_names: Sequence[str] | None = None,
-        names_file: Path | str | None = None,
-        conf: float = 0.3,
-        nms_iou: float = 0.45,
-        threads: int = 2,
-        input_size: int = 416,
-    ) -> None:
-
-        if class_names is not None and names_file is not None:
-            raise ModelError("give class_names or names_file, not both")
-        if not 0 <= conf <= 1 or not 0 < nms_iou <= 1:
-            raise ModelError(f"conf {conf} and nms_iou {nms_iou} must lie in [0, 1]")
-        if threads < 1:
-            raise ModelError(f"threads {threads} must be >= 1")
+    def __init__(self, cfg: YoloxOnnxConfig | None = None) -> None:
+        cfg = cfg or YoloxOnnxConfig()
+        model_path, class_names, names_file = cfg.model_path, cfg.class_names, cfg.names_file
         path = Path(model_path) if model_path is not None else _default_model()
         if names_file is not None:
             names = read_names(names_file)
@@ -164,11 +150,11 @@ class YoloxOnnx:
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
 
-        self._session = load_session(path, threads)
+        self._session = load_session(path, cfg.threads)
         self.path = path
         self.class_names: tuple[str, ...] = names
-        self.conf, self.nms_iou = conf, nms_iou
-        self.input_size = self._check_shapes(input_size)
+        self.conf, self.nms_iou = cfg.conf, cfg.nms_iou
+        self.input_size = self._check_shapes(cfg.input_size)
         self._input_name = self._session.get_inputs()[0].name
         self._grids, self._strides = _grids(self.input_size, STRIDES)
 

@@ -19,6 +19,7 @@ import pytest
 from detectors.backends import BACKENDS, create_detector
 from detectors.backends.ultralytics_onnx import UltralyticsOnnx, letterbox_center
 from detectors.coco import COCO_CLASSES
+from detectors.config import UltralyticsOnnxConfig
 from detectors.types import ModelError
 from gridwatch import assets
 
@@ -238,7 +239,7 @@ def _matched(
 def test_pt_and_its_onnx_export_agree_on_vtest_frames(
     frames: list[npt.NDArray[np.uint8]], pt_side: dict[str, Any]
 ) -> None:
-    det = UltralyticsOnnx(pt_side["onnx"], conf=pt_side["conf"])
+    det = UltralyticsOnnx(UltralyticsOnnxConfig(model_path=pt_side["onnx"], conf=pt_side["conf"]))
     assert list(det.class_names) == pt_side["names"]
     # Both give the edge a fixed square input, so motion crops can share one canvas.
     assert list(det.input_size) == pt_side["input_size"] == [640, 640]
