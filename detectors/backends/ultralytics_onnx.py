@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from detectors.backends.yolox_onnx import _dim, anchor_count, load_session, read_names
+from detectors.backends.yolox_onnx import (
+    _dim,
+    anchor_count,
+    image_input_shape,
+    load_session,
+    read_names,
+)
 from detectors.config import UltralyticsOnnxConfig
 from detectors.types import Detections, ModelError
 
@@ -143,7 +149,7 @@ class UltralyticsOnnx:
     def __init__(self, cfg: UltralyticsOnnxConfig | None = None) -> None:
         cfg = cfg or UltralyticsOnnxConfig()
         model_path, class_names, names_file = cfg.model_path, cfg.class_names, cfg.names_file
-        path = Path(model_path) if model_path is not None else _configured_model()
+        path = Path(model_path) if model_path is not None else configured_model("ultralytics_onnx")
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
         self._session = load_session(path, cfg.threads)
@@ -165,17 +171,14 @@ class UltralyticsOnnx:
         self._input_name = self._session.get_inputs()[0].name
 
     def _check_shapes(self, meta: dict[str, str]) -> tuple[int, int]:
-        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelError(
-                f"model {self.path} has {len(inputs)} inputs and {len(outputs)} outputs; "
-                "expected 1 image input and 1 detection output (a detect-task export)"
-            )
-        ishape = list(inputs[0].shape)
-        if len(ishape) != 4 or _dim(ishape[1]) != 3:
-            raise ModelError(
-                f"model {self.path} has input shape {ishape}, expected [1, 3, H, W] (RGB image)"
-            )
+        outputs = self._session.get_outputs()
+        ishape = image_input_shape(
+            self._session,
+            self.path,
+            len(outputs) == 1,
+            "1 detection output (a detect-task export)",
+            "RGB",
+        )
         fallback = _meta_size(meta)
         size = (_dim(ishape[2]) or fallback[0], _dim(ishape[3]) or fallback[1])
         stride = int(meta.get("stride", "32"))
@@ -236,13 +239,13 @@ def _meta_size(meta: dict[str, str]) -> tuple[int, int]:
     return (DEFAULT_SIZE, DEFAULT_SIZE)
 
 
-def _configured_model() -> Path:
+def configured_model(backend: str, what: str = "a model file") -> Path:
+    """GRIDWATCH_MODEL_PATH, read now; ModelError naming ``backend`` when it is not set."""
     from gridwatch.settings import get_settings
 
     configured = get_settings().model_path
     if configured is None:
         raise ModelError(
-            "the ultralytics_onnx back-end needs a model file: pass model_path or set "
-            "GRIDWATCH_MODEL_PATH"
+            f"the {backend} back-end needs {what}: pass model_path or set GRIDWATCH_MODEL_PATH"
         )
     return Path(configured)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from detectors.backends.ultralytics_onnx import check_class_list
+from detectors.backends.ultralytics_onnx import check_class_list, configured_model
 from detectors.config import UltralyticsConfig
 from detectors.types import Detections, ModelError
 
@@ -61,7 +61,11 @@ class UltralyticsPt:
     def __init__(self, cfg: UltralyticsConfig | None = None) -> None:
         cfg = cfg or UltralyticsConfig()
         model_path, class_names, input_size = cfg.model_path, cfg.class_names, cfg.input_size
-        path = Path(model_path) if model_path is not None else _configured_model()
+        path = (
+            Path(model_path)
+            if model_path is not None
+            else configured_model("ultralytics", "a .pt model file")
+        )
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
         if path.suffix != ".pt":
@@ -115,15 +119,3 @@ class UltralyticsPt:
         cls = boxes.cls.cpu().numpy().astype(np.int32).reshape(-1)
         order = np.argsort(-score, kind="stable")
         return Detections(xyxy[order], score[order], cls[order], self.class_names)
-
-
-def _configured_model() -> Path:
-    from gridwatch.settings import get_settings
-
-    configured = get_settings().model_path
-    if configured is None:
-        raise ModelError(
-            "the ultralytics back-end needs a .pt model file: pass model_path or set "
-            "GRIDWATCH_MODEL_PATH"
-        )
-    return Path(configured)

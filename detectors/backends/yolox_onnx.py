@@ -114,6 +114,28 @@ def read_names(path: Path | str) -> tuple[str, ...]:
     return tuple(s.strip() for s in lines if s.strip() and not s.strip().startswith("#"))
 
 
+def image_input_shape(
+    session: Any, path: Path, outputs_ok: bool, outputs_wanted: str, colour: str
+) -> list[Any]:
+    """The shape of an ONNX model's one image input, ``[1, 3, H, W]`` (H and W may be open).
+
+    ModelError when the model has not one input, ``outputs_ok`` is false, or the input
+    is not a 3-channel image.
+    """
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or not outputs_ok:
+        raise ModelError(
+            f"model {path} has {len(inputs)} inputs and {len(outputs)} outputs; "
+            f"expected 1 image input and {outputs_wanted}"
+        )
+    shape = list(inputs[0].shape)
+    if len(shape) != 4 or _dim(shape[1]) != 3:
+        raise ModelError(
+            f"model {path} has input shape {shape}, expected [1, 3, H, W] ({colour} image)"
+        )
+    return shape
+
+
 def load_session(path: Path, threads: int) -> Any:
     """An ONNX Runtime CPU session of ``threads`` intra-op threads; ModelError if unloadable."""
     import onnxruntime as ort
@@ -159,17 +181,10 @@ class YoloxOnnx:
         self._grids, self._strides = _grids(self.input_size, STRIDES)
 
     def _check_shapes(self, fallback: int) -> tuple[int, int]:
-        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) < 1:
-            raise ModelError(
-                f"model {self.path} has {len(inputs)} inputs and {len(outputs)} outputs; "
-                "expected 1 image input and the YOLOX head output"
-            )
-        ishape = list(inputs[0].shape)
-        if len(ishape) != 4 or _dim(ishape[1]) != 3:
-            raise ModelError(
-                f"model {self.path} has input shape {ishape}, expected [1, 3, H, W] (BGR image)"
-            )
+        outputs = self._session.get_outputs()
+        ishape = image_input_shape(
+            self._session, self.path, len(outputs) >= 1, "the YOLOX head output", "BGR"
+        )
         size = (_dim(ishape[2]) or fallback, _dim(ishape[3]) or fallback)
         if size[0] % 32 or size[1] % 32:
             raise ModelError(
