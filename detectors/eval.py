@@ -21,12 +21,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from detectors.engine import build_camera_rules
 from detectors.types import Detections, DetectorError
 from gridwatch.camera_rules import CameraRulesConfig, RuleConfig, ZoneConfig
+from gridwatch.configfile import check_file
 
 MIN_IOU = 0.5
 T0 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
@@ -130,13 +130,12 @@ class LabelFile(_Model):
 
 
 def load_labels(path: Path) -> LabelFile:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return LabelFile.model_validate(raw)
-    except OSError as exc:
-        raise EvalError(f"label file {path} cannot be read: {exc}") from exc
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise EvalError(f"label file {path} is not valid: {exc}") from exc
+    """Read a label file; EvalError listing every problem, as ``gridwatch config check`` does."""
+    problems, labels = check_file(path, LabelFile)
+    if labels is None:
+        lines = "\n".join(f"  {p}" for p in problems)
+        raise EvalError(f"label file {path} is not valid:\n{lines}")
+    return labels
 
 
 def _segments(frames: int, n: int) -> list[tuple[int, int]]:

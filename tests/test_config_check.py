@@ -55,3 +55,16 @@ def test_the_shipped_config_folder_passes_with_its_dispatch_tables(tmp_path: Pat
     shutil.copytree(CONFIG, tmp_path / "config")
     proc = _check_in(tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_bad_eval_label_file_fails_the_check(tmp_path: Path) -> None:
+    shutil.copytree(CONFIG, tmp_path / "config")
+    labels = tmp_path / "config" / "labels" / "vtest.yaml"
+    labels.write_text(
+        labels.read_text(encoding="utf-8").replace("fps: 10", "fps: -10", 1), encoding="utf-8"
+    )
+    proc = _check_in(tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "config/labels/vtest.yaml: fps: Input should be greater than 0 (value: -10)" in (
+        proc.stdout
+    )

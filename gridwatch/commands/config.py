@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gridwatch.configfile import Problem
 
 EXIT_INVALID = 2
 
@@ -16,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     check = cmds.add_parser(
         "check",
         help="validate every file of a config folder (town, people, devices, departments, "
-        "deadlines, routing), or one hierarchy GeoJSON; exit 2 if invalid",
+        "deadlines, routing, eval labels), or one hierarchy GeoJSON; exit 2 if invalid",
     )
     check.add_argument("path", type=Path, help="config folder, or a hierarchy .geojson file")
     check.set_defaults(handler=_check)
@@ -48,17 +52,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.set_defaults(handler=_import)
 
 
-def _check(args: argparse.Namespace) -> int:
+def check_folder(path: Path) -> list[Problem]:
+    """Every problem of a config folder: the town's files, the dispatch tables, eval labels."""
+    from detectors.eval import LabelFile
     from dispatch.config import check_config
+    from gridwatch.configfile import check_file
+    from gridwatch.town import check_path
+
+    problems = check_path(path)
+    problems += check_config(path)[0]
+    for labels in sorted((path / "labels").glob("*.yaml")):
+        problems += check_file(labels, LabelFile)[0]
+    return problems
+
+
+def _check(args: argparse.Namespace) -> int:
     from gridwatch.town import check_path
 
     path: Path = args.path
     if not path.exists():
         print(f"{path}: (file): no such file or folder (value: {path})", file=sys.stderr)
         return EXIT_INVALID
-    problems = check_path(path)
-    if path.is_dir():
-        problems += check_config(path)[0]
+    problems = check_folder(path) if path.is_dir() else check_path(path)
     for problem in problems:
         print(problem)
     if problems:
