@@ -101,7 +101,11 @@ def _declared_ids(data: Any, key: str, problems: list[Problem]) -> frozenset[str
 
 
 def check_path(path: Path, tolerance: float = TOLERANCE) -> list[Problem]:
-    """Problems of a config folder or of a single hierarchy file; empty means valid."""
+    """Problems of a folder's town files, or of a single hierarchy file; empty means valid.
+
+    The dispatch tables of the folder are checked by ``dispatch.config.check_config``
+    (``gridwatch config check`` runs both).
+    """
     if path.is_dir():
         return check_config_dir(path, tolerance).problems
     return check_hierarchy_file(path, tolerance).problems
