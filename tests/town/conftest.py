@@ -25,20 +25,20 @@ class BuiltTown:
     path: Path
 
 
+def _built(spec: SynthSpec, path: Path) -> BuiltTown:
+    town = synth_town(spec)
+    write_config(town, path, spec)
+    return BuiltTown(spec, town, path)
+
+
 @pytest.fixture(scope="session")
 def big_town(tmp_path_factory: pytest.TempPathFactory) -> BuiltTown:
-    town = synth_town(BIG)
-    path = tmp_path_factory.mktemp("big_town")
-    write_config(town, path, BIG)
-    return BuiltTown(BIG, town, path)
+    return _built(BIG, tmp_path_factory.mktemp("big_town"))
 
 
 @pytest.fixture(scope="session")
 def small_town_master(tmp_path_factory: pytest.TempPathFactory) -> BuiltTown:
-    town = synth_town(SMALL)
-    path = tmp_path_factory.mktemp("small_town")
-    write_config(town, path, SMALL)
-    return BuiltTown(SMALL, town, path)
+    return _built(SMALL, tmp_path_factory.mktemp("small_town"))
 
 
 @pytest.fixture
