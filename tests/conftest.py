@@ -23,6 +23,8 @@ RUN_ID = uuid.uuid4().hex[:8]
 SERVICE_FIXTURES = frozenset({"pg_admin_url", "mqtt_broker"})
 
 
+# tryfirst: the mark must be on before pytest's own hook deselects by `-m`.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``services`` on every test that uses a service fixture, so none can forget it."""
     for item in items:
