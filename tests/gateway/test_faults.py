@@ -48,7 +48,8 @@ PER_DEVICE = 25_000
 BATCH = 100
 BASE_TS = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
 
-pytestmark = [pytest.mark.slow, pytest.mark.faults]
+# Its PostgreSQL and Mosquitto are its own, started from the installed binaries.
+pytestmark = [pytest.mark.slow, pytest.mark.faults, pytest.mark.services]
 
 
 def event_id(dev: int, seq: int) -> str:

@@ -34,6 +34,8 @@ from gridwatch.services import free_port
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract_v1"
 SERVER = Path(__file__).parent / "pglite_server.mjs"
+# A database of its own: a WASM TimescaleDB under node.
+pytestmark = pytest.mark.services
 
 
 def _packages() -> Path | None:
