@@ -211,7 +211,8 @@ class UltralyticsOnnx:
     def raw(self, blob: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """The model's output (4 + C, N) for a letterboxed blob; for parity checks."""
         out = self._session.run(None, {self._input_name: blob})[0]
-        return np.asarray(out, dtype=np.float32)[0]
+        first: npt.NDArray[np.float32] = np.asarray(out, dtype=np.float32)[0]
+        return first
 
     def detect(self, frame_bgr: npt.NDArray[np.uint8]) -> Detections:
         blob, scale, pad = letterbox_center(frame_bgr, self.input_size)

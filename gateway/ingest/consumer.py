@@ -194,7 +194,7 @@ class Consumer:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: untyped
         props.ReceiveMaximum = min(self.config.queue_size, self.config.receive_maximum, 65535)
         persistent = self.config.session_expiry_s > 0
         if persistent:

@@ -12,10 +12,12 @@ import runpy
 import sys
 from pathlib import Path
 
+from gridwatch.commands import Subparsers
+
 BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     names = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
     p = sub.add_parser("bench", help=f"run a benchmark ({', '.join(names) or 'none found'})")
     p.add_argument("name", help="benchmark name: " + ", ".join(names))

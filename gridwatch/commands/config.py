@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gridwatch.commands import Subparsers
+
 if TYPE_CHECKING:
     from gridwatch.configfile import Problem
 
 EXIT_INVALID = 2
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("config", help="check, synthesize or import a town's config (城镇配置)")
     cmds = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
 

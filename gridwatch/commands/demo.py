@@ -6,8 +6,10 @@ import argparse
 import logging
 import sys
 
+from gridwatch.commands import Subparsers
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("demo", help="run the whole pipeline on sample footage (演示)")
     p.add_argument(
         "--duration",

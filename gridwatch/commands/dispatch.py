@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from gridwatch.commands import Subparsers
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "dispatch",
         help="run the dispatcher (events -> cases, deadlines, escalation)",

@@ -15,10 +15,12 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from gridwatch.commands import Subparsers
+
 EXIT_CONFIG = 2
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("edge", help="run an edge box: cameras to MQTT events (边缘盒子)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", type=Path, help="edge YAML (box, mqtt, detector, cameras)")

@@ -7,8 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from gridwatch.commands import Subparsers
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "eval",
         help="score rules against labelled footage (precision and recall per rule)",

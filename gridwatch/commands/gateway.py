@@ -9,8 +9,10 @@ import socket
 import threading
 from pathlib import Path
 
+from gridwatch.commands import Subparsers
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("gateway", help="ingest MQTT into PostgreSQL; serve the API and the console")
     p.add_argument("--no-api", action="store_true", help="ingest only, no HTTP server")
     p.add_argument("--no-ingest", action="store_true", help="HTTP API and console only")

@@ -6,10 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from gridwatch.commands import Subparsers
+
 CHUNK = 65536  # lines per bulk query: bounded memory, still fully vectorised
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "locate",
         help="find the unit of each lon,lat line on stdin (定位单元)",

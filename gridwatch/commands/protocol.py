@@ -7,8 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from gridwatch.commands import Subparsers
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("protocol", help="the MQTT contract")
     psub = p.add_subparsers(dest="protocol_command", required=True)
     s = psub.add_parser("schema", help="print JSON Schema of every message kind")

@@ -331,7 +331,9 @@ class _People:
             + f"{self.rng.integers(0, 10**8):08d}"
         )
 
-    def add(self, roles: list[str], posts: list[dict[str, Any]], dept: str | None = None) -> dict:
+    def add(
+        self, roles: list[str], posts: list[dict[str, Any]], dept: str | None = None
+    ) -> dict[str, Any]:
         row: dict[str, Any] = {
             "id": f"P{len(self.rows) + 1:05d}",
             "name": self.name(),

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.services
 
 
 def one(conn: psycopg.Connection[Any], sql: str, *args: Any) -> tuple[Any, ...]:
-    row = conn.execute(sql, args).fetchone()
+    row: tuple[Any, ...] | None = conn.execute(sql, args).fetchone()
     assert row is not None, sql
     return row
 
