@@ -11,11 +11,13 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from dispatch import deadlines
 from dispatch.errors import CaseNotFound, TransitionError
 from dispatch.lifecycle import Action, next_status
 from dispatch.notify import Notice, render
+from dispatch.rows import CaseRow
 from dispatch.store import (
     Context,
     add_participant,
@@ -51,7 +53,7 @@ def act(
     duplicate_of: int | None = None,
     mediation_outcome: str | None = None,
     assign_to: Reassign | None = None,
-) -> dict[str, Any]:
+) -> CaseRow:
     """Apply one action; returns the case row after it. TransitionError when not allowed."""
     now = ctx.clock.now()
     with conn.transaction():
@@ -64,17 +66,17 @@ def act(
         take_locks(conn, [lock_key(*head)])
         case = fetch_case(conn, case_id, lock=True)
         assert case is not None
-        step = next_status(case["status"], action, note)
+        step = next_status(case.status, action, note)
         sets: dict[str, Any] = {"status": step.to_status.value, "updated_at": now}
         data: dict[str, Any] = {}
         match step.action:
             case Action.ACCEPT:
                 sets["accepted_at"] = now
-                sets["next_escalation_at"] = max(case["resolve_by"], now)
+                sets["next_escalation_at"] = max(case.resolve_by or now, now)
             case Action.START:
                 pass
             case Action.RESOLVE:
-                if case["category"] == "dispute":
+                if case.category == "dispute":
                     if mediation_outcome not in MEDIATION_OUTCOMES:
                         raise TransitionError(
                             f"a dispute case is resolved with mediation_outcome in "
@@ -87,9 +89,9 @@ def act(
             case Action.RATE_SATISFIED | Action.RATE_UNSATISFIED:
                 if rating is None or not 1 <= rating <= 5:
                     raise TransitionError(f"follow-up needs a rating 1..5, got {rating!r}")
-                if case["raised_by"] and actor != case["raised_by"]:
+                if case.raised_by and actor != case.raised_by:
                     raise TransitionError(
-                        f"case {case_id} is rated by whoever raised it ({case['raised_by']!r}),"
+                        f"case {case_id} is rated by whoever raised it ({case.raised_by!r}),"
                         f" not {actor!r}"
                     )
                 sets["rating"], data["rating"] = rating, rating
@@ -98,7 +100,7 @@ def act(
                     # 退回重办: rework gets a fresh resolve deadline and counts as a return.
                     resolve_by = _fresh(ctx, case, now).resolve_by
                     sets.update(
-                        returns=case["returns"] + 1,
+                        returns=case.returns + 1,
                         resolved_at=None,
                         resolve_by=resolve_by,
                         next_escalation_at=resolve_by,
@@ -106,7 +108,7 @@ def act(
             case Action.CLOSE:
                 sets["closed_at"] = now
             case Action.REJECT:
-                sets["rejections"] = case["rejections"] + 1
+                sets["rejections"] = case.rejections + 1
                 sets["next_escalation_at"] = None
             case Action.MARK_DUPLICATE:
                 if duplicate_of is None or duplicate_of == case_id:
@@ -120,7 +122,7 @@ def act(
             case Action.REOPEN:
                 dl = _fresh(ctx, case, now)
                 sets.update(
-                    reopens=case["reopens"] + 1,
+                    reopens=case.reopens + 1,
                     resolved_at=None,
                     closed_at=None,
                     accepted_at=None,
@@ -151,7 +153,7 @@ def act(
                     assign_to.level,
                     now,
                 )
-                title, body = render("assigned", case_id, case["category"])
+                title, body = render("assigned", case_id, case.category)
                 ctx.notifier.send(
                     conn,
                     Notice(
@@ -166,8 +168,10 @@ def act(
                     ),
                     now,
                 )
-        cols = ", ".join(f"{k} = %s" for k in sets)
-        conn.execute(f"UPDATE cases SET {cols} WHERE id = %s", [*sets.values(), case_id])
+        cols = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in sets)
+        conn.execute(
+            sql.SQL("UPDATE cases SET {} WHERE id = %s").format(cols), [*sets.values(), case_id]
+        )
         # New deadlines get their own reminders; stale ones are skipped when due.
         stages = [(k, sets[f"{k}_by"]) for k in ("accept", "resolve") if f"{k}_by" in sets]
         _schedule_reminders(conn, ctx, case_id, stages, now)
@@ -204,6 +208,6 @@ def _schedule_reminders(
             )
 
 
-def _fresh(ctx: Context, case: dict[str, Any], now: datetime) -> deadlines.Deadlines:
+def _fresh(ctx: Context, case: CaseRow, now: datetime) -> deadlines.Deadlines:
     """Deadlines counted again from now: for rework, reopening and re-routing."""
-    return deadlines.compute(ctx.config.deadlines, case["category"], case["severity"], now, ctx.tz)
+    return deadlines.compute(ctx.config.deadlines, case.category, case.severity, now, ctx.tz)

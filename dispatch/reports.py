@@ -19,7 +19,8 @@ from dispatch.clock import Clock, SystemClock
 from dispatch.config import DispatchConfig, load_config
 from dispatch.notify import Notifier, OutboxNotifier
 from dispatch.routing import Problem, TownView, route
-from dispatch.store import Context, Incoming, lock_key, take_locks
+from dispatch.rows import Incoming
+from dispatch.store import Context, lock_key, take_locks
 
 
 class Report(BaseModel):

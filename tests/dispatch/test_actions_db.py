@@ -74,11 +74,11 @@ def test_follow_up_unsatisfied_returns_the_case_for_rework_and_counts_it(
         act(conn, ctx, case_id, "rate_unsatisfied", "resident-13800000000", rating=2)
     clock.advance(timedelta(hours=1))
     case = act(conn, ctx, case_id, "rate_unsatisfied", "resident-13800000000", "还有残留", rating=2)
-    assert (case["status"], case["returns"], case["satisfied"]) == ("in_progress", 1, False)
-    assert case["resolve_by"] > clock.now()
+    assert (case.status, case.returns, case.satisfied) == ("in_progress", 1, False)
+    assert case.resolve_by is not None and case.resolve_by > clock.now()
     act(conn, ctx, case_id, "resolve", who, "二次清运")
     case = act(conn, ctx, case_id, "rate_satisfied", "resident-13800000000", rating=5)
-    assert (case["status"], case["returns"], case["rating"]) == ("verified", 1, 5)
+    assert (case.status, case.returns, case.rating) == ("verified", 1, 5)
     act(conn, ctx, case_id, "close", "system")
     trail = conn.execute(
         "SELECT action, from_status, to_status, actor FROM case_history WHERE case_id = %s"
@@ -108,7 +108,7 @@ def test_rejected_case_is_rerouted_and_duplicates_point_at_their_original(
     b = intake_with(conn, ctx, report(zhongmen, 15, category="other"))
     with pytest.raises(TransitionError, match="needs a reason"):
         act(conn, ctx, a, "reject", "x")
-    assert act(conn, ctx, a, "reject", "x", "不属于本单元")["status"] == "rejected"
+    assert act(conn, ctx, a, "reject", "x", "不属于本单元").status == "rejected"
     grid = zhongmen.town.hierarchy.chain(zhongmen.unit(14))[1]
     assert grid.leader is not None
     case = act(
@@ -120,7 +120,7 @@ def test_rejected_case_is_rerouted_and_duplicates_point_at_their_original(
         "改派网格长",
         assign_to=Reassign(grid.leader.person_id, grid.leader.name, grid.id, 1),
     )
-    assert (case["status"], case["assignee"], case["rejections"]) == (
+    assert (case.status, case.assignee, case.rejections) == (
         "assigned",
         grid.leader.person_id,
         1,
@@ -134,7 +134,7 @@ def test_rejected_case_is_rerouted_and_duplicates_point_at_their_original(
     ).fetchall()
     assert [g[0] for g in got] == ["assigned", "reminder_accept"]
     case = act(conn, ctx, b, "mark_duplicate", "commander", duplicate_of=a)
-    assert (case["status"], case["duplicate_of"]) == ("duplicate", a)
+    assert (case.status, case.duplicate_of) == ("duplicate", a)
 
 
 def test_a_dispute_is_resolved_only_with_a_mediation_outcome(
@@ -147,4 +147,4 @@ def test_a_dispute_is_resolved_only_with_a_mediation_outcome(
     with pytest.raises(TransitionError, match="mediation_outcome"):
         act(conn, ctx, case_id, "resolve", "p")
     case = act(conn, ctx, case_id, "resolve", "p", "调解成功", mediation_outcome="mediated")
-    assert case["mediation_outcome"] == "mediated"
+    assert case.mediation_outcome == "mediated"

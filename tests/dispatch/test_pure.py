@@ -35,7 +35,16 @@ def case(**kw: object) -> OpenCase:
 
 
 def new(**kw: object) -> Incoming:
-    base: dict[str, object] = dict(category="fire_smoke", unit_id="U1", lon=LON, lat=LAT, at=T0)
+    base: dict[str, object] = dict(
+        category="fire_smoke",
+        severity=1,
+        unit_id="U1",
+        lon=LON,
+        lat=LAT,
+        at=T0,
+        summary=None,
+        source="event",
+    )
     base.update(kw)
     return Incoming(**base)  # type: ignore[arg-type]
 
