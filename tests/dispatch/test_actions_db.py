@@ -11,10 +11,12 @@ from pydantic import ValidationError
 
 from dispatch.actions import Reassign, act
 from dispatch.clock import ManualClock
-from dispatch.errors import TransitionError
+from dispatch.errors import ActionInputError, PermissionDenied, TransitionError
+from dispatch.permissions import Actor
 from dispatch.reports import Report, intake_with
 from dispatch.store import Context
 from dispatch.worker import drain
+from gridwatch.domain import Role
 from tests.dispatch.conftest import TownFixture
 
 pytestmark = pytest.mark.services
@@ -68,9 +70,10 @@ def test_follow_up_unsatisfied_returns_the_case_for_rework_and_counts_it(
     act(conn, ctx, case_id, "accept", who)
     act(conn, ctx, case_id, "start", who)
     act(conn, ctx, case_id, "resolve", who, "已清运")
-    with pytest.raises(TransitionError, match="rated by whoever raised it"):
-        act(conn, ctx, case_id, "rate_satisfied", who, rating=5)
-    with pytest.raises(TransitionError, match="needs a reason"):
+    # The unit leader does not follow up on their own work.
+    with pytest.raises(PermissionDenied, match="'unit_leader' may not 'rate_satisfied'"):
+        act(conn, ctx, case_id, "rate_satisfied", Actor(who, Role.UNIT_LEADER), rating=5)
+    with pytest.raises(ActionInputError, match="a reason"):
         act(conn, ctx, case_id, "rate_unsatisfied", "resident-13800000000", rating=2)
     clock.advance(timedelta(hours=1))
     case = act(conn, ctx, case_id, "rate_unsatisfied", "resident-13800000000", "还有残留", rating=2)
@@ -106,7 +109,7 @@ def test_rejected_case_is_rerouted_and_duplicates_point_at_their_original(
 ) -> None:
     a = intake_with(conn, ctx, report(zhongmen, 14, category="other"))
     b = intake_with(conn, ctx, report(zhongmen, 15, category="other"))
-    with pytest.raises(TransitionError, match="needs a reason"):
+    with pytest.raises(ActionInputError, match="a reason"):
         act(conn, ctx, a, "reject", "x")
     assert act(conn, ctx, a, "reject", "x", "不属于本单元").status == "rejected"
     grid = zhongmen.town.hierarchy.chain(zhongmen.unit(14))[1]
@@ -144,7 +147,7 @@ def test_a_dispute_is_resolved_only_with_a_mediation_outcome(
         conn, ctx, report(zhongmen, 16, category="dispute", description="邻里噪音纠纷")
     )
     act(conn, ctx, case_id, "accept", "p")
-    with pytest.raises(TransitionError, match="mediation_outcome"):
+    with pytest.raises(ActionInputError, match="mediation_outcome"):
         act(conn, ctx, case_id, "resolve", "p")
     case = act(conn, ctx, case_id, "resolve", "p", "调解成功", mediation_outcome="mediated")
     assert case.mediation_outcome == "mediated"
