@@ -53,6 +53,8 @@ def test_a_report_is_routed_like_an_event_and_nearby_reports_merge(
     # A report names a place: a map point or a unit.
     with pytest.raises(ValidationError, match="needs a location"):
         Report(category="flood", description="x", raised_by="r")
+    with pytest.raises(ValidationError, match="category"):
+        Report(category="sanitaton", description="x", raised_by="r", unit_id=unit)
     by_unit = intake_with(
         conn,
         ctx,
