@@ -17,7 +17,7 @@ from dispatch.reports import Report, intake_with
 from dispatch.rows import CaseRow
 from dispatch.store import Context, fetch_case
 from dispatch.worker import drain
-from gridwatch.domain import Role
+from gridwatch.domain import Category, Role
 from tests.dispatch.conftest import TownFixture, insert_event
 
 pytestmark = pytest.mark.services
@@ -52,13 +52,15 @@ def test_a_report_is_routed_like_an_event_and_nearby_reports_merge(
     assert row == ("report", unit, leader.person_id, "urban", 2, "resident-13800000000")
     # A report names a place: a map point or a unit.
     with pytest.raises(ValidationError, match="needs a location"):
-        Report(category="flood", description="x", raised_by="r")
+        Report(category=Category.FLOOD, description="x", raised_by="r")
     with pytest.raises(ValidationError, match="category"):
-        Report(category="sanitaton", description="x", raised_by="r", unit_id=unit)
+        Report(category="sanitaton", description="x", raised_by="r", unit_id=unit)  # type: ignore[arg-type]
     by_unit = intake_with(
         conn,
         ctx,
-        Report(category="flood", description="积水", raised_by="r", unit_id=zhongmen.unit(12)),
+        Report(
+            category=Category.FLOOD, description="积水", raised_by="r", unit_id=zhongmen.unit(12)
+        ),
     )
     assert by_unit != first
 
