@@ -183,6 +183,10 @@ def test_a_leader_escalates_by_hand_one_level_like_the_timer_does(
         ).fetchall()
     )
     assert {("leader", leaders[1]), ("liaison", liaison.person_id)} <= people
+    told = conn.execute(
+        "SELECT title FROM notifications WHERE case_id = %s AND kind = 'escalated'", (case_id,)
+    ).fetchone()
+    assert told is not None and "提级" in told[0]
     last = conn.execute(
         "SELECT actor, action, note FROM case_history WHERE case_id = %s ORDER BY id DESC",
         (case_id,),
