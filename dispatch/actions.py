@@ -280,8 +280,8 @@ def _require_inputs(
 def _check_permission(
     ctx: Context, actor: Actor, action: Action, case: CaseRow, assign_to: Reassign | None
 ) -> None:
-    target_in_area = False
-    if assign_to is not None:
+    target_in_area = actor.everywhere
+    if assign_to is not None and not target_in_area:
         try:
             chain = ctx.town.hierarchy.chain(assign_to.area_id)
         except KeyError:

@@ -276,3 +276,47 @@ def reread(conn: psycopg.Connection[Any], case_id: int) -> CaseRow:
     case = fetch_case(conn, case_id)
     assert case is not None
     return case
+
+
+def test_a_grid_leader_reassigns_only_within_their_grid(
+    conn: psycopg.Connection[Any], ctx: Context, zhongmen: TownFixture
+) -> None:
+    hier = zhongmen.town.hierarchy
+    unit = zhongmen.unit(22)
+    grid = hier.chain(unit)[1]
+    inside = next(
+        u
+        for u in hier.unit_ids
+        if u != unit and hier.chain(u)[1].id == grid.id and hier.areas[u].leader is not None
+    )
+    outside = next(
+        u for u in hier.unit_ids if hier.chain(u)[1].id != grid.id and hier.areas[u].leader
+    )
+    case_id = intake_with(conn, ctx, report(zhongmen, 22, category="other"))
+    leader = Actor("P-grid", Role.GRID_LEADER, areas=frozenset({grid.id}))
+    with pytest.raises(PermissionDenied, match="inside their own area"):
+        act(
+            conn,
+            ctx,
+            case_id,
+            "reassign",
+            leader,
+            assign_to=Reassign.leader_of(zhongmen.town, outside),
+        )
+    case = act(
+        conn,
+        ctx,
+        case_id,
+        "reassign",
+        leader,
+        "改派",
+        assign_to=Reassign.leader_of(zhongmen.town, inside),
+    )
+    assert (case.status, case.assignee_area) == ("assigned", inside)
+    town = Actor("P-town", Role.TOWN_LEADER, everywhere=True)
+    case = act(
+        conn, ctx, case_id, "reassign", town, assign_to=Reassign.leader_of(zhongmen.town, outside)
+    )
+    assert case.assignee_area == outside
+    with pytest.raises(ActionInputError, match="assign_to"):
+        Reassign.leader_of(zhongmen.town, "NO-SUCH-AREA")
