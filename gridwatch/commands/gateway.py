@@ -38,7 +38,7 @@ def register(sub: Subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     from gateway.db import MigrationError
     from gateway.db.migrate import migrate
-    from gateway.web.server import Gateway, GatewayError, consumer_config
+    from gateway.process import Gateway, GatewayError, consumer_config
     from gridwatch.settings import get_settings
     from gridwatch.town import TownError, load_town
 
@@ -47,6 +47,13 @@ def _run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = get_settings()
+    if not args.no_api and settings.default_secret:
+        print(
+            "拒绝启动: GRIDWATCH_JWT_SECRET 仍是默认值 / refusing to start: GRIDWATCH_JWT_SECRET"
+            " is the default; set a random one (e.g. python -c 'import secrets;"
+            " print(secrets.token_urlsafe(48))')"
+        )
+        return 2
     config_dir = args.config_dir or settings.config_dir
     try:
         town = load_town(config_dir)
