@@ -11,14 +11,19 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path
+import psycopg
+from fastapi import APIRouter, Header, HTTPException, Path, Request
+from fastapi.responses import JSONResponse
 
 from dispatch.errors import CaseNotFound, TransitionError
 from dispatch.lifecycle import Action
+from gateway.api import idempotency
 from gateway.api.deps import CurrentPerson, Db, State
 from gateway.api.models.actions import ActionCreate
 from gateway.api.models.cases import CaseDetailPublic
 from gateway.api.routers.cases import CASE_ID
+from gateway.api.state import AppState
+from gateway.auth.principal import Principal
 from gateway.auth.store import audit
 from gateway.db.queries import get_case
 from gridwatch.domain import Role
@@ -54,19 +59,52 @@ CaseAction = StrEnum(  # type: ignore[misc]
     },
 )
 def act_on_case(
+    request: Request,
     db: Db,
     state: State,
     principal: CurrentPerson,
     case_id: Annotated[int, CASE_ID],
     action: Annotated[CaseAction, Path(description="What to do / 操作")],
     body: ActionCreate | None = None,
-) -> CaseDetailPublic:
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=idempotency.KEY_PATTERN,
+            description="Replaying the same key returns the first answer / 幂等键",
+        ),
+    ] = None,
+) -> Any:
     """Accept, start, resolve, rate, close, reject, reopen, mark duplicate / 案件办理."""
-    from dispatch.actions import act
-
     if principal.role not in ACTING:
         raise HTTPException(403, f"role {principal.role.value} does not act on cases / 无权办理")
     body = body or ActionCreate.model_validate({})
+    if idempotency_key is None:
+        return _act(db, state, principal, case_id, action, body)
+    digest = idempotency.request_hash("POST", request.url.path, body.model_dump(mode="json"))
+    try:
+        stored = idempotency.begin(
+            db, principal.subject, idempotency_key, "POST", request.url.path, digest
+        )
+    except idempotency.KeyReused as exc:
+        raise HTTPException(422, f"{exc} / 幂等键已用于其他请求") from exc
+    if stored is not None:
+        return JSONResponse(stored.body, status_code=stored.status)
+    result = _act(db, state, principal, case_id, action, body)
+    idempotency.finish(db, principal.subject, idempotency_key, 200, result.model_dump(mode="json"))
+    return result
+
+
+def _act(
+    db: psycopg.Connection[Any],
+    state: AppState,
+    principal: Principal,
+    case_id: int,
+    action: CaseAction,
+    body: ActionCreate,
+) -> CaseDetailPublic:
+    from dispatch.actions import act
+
     if get_case(db, case_id) is None:
         raise HTTPException(404, f"case {case_id} not found / 未找到案件")
     try:
