@@ -42,8 +42,8 @@ from bench._boxref import box_ref
 from bench.dispatch import ZHONGMEN, make_town
 
 TARGETS = {"requests_per_s": ">= 500", "p99_ms": "< 100", "cases": ">= 1000000"}
-LIST_PATH = "/cases"
-CURSOR_PARAM = "before_id"
+LIST_PATH = "/api/v1/cases"
+CURSOR_PARAM = "cursor"
 PAGE = 50
 #: Which pages each round of requests asks for: half first pages, then deeper ones.
 PAGE_MIX = (1, 2, 1, 3, 1, 4, 1, 5, 1, 20)
@@ -88,6 +88,22 @@ def _pages(base: str, query: str, headers: dict[str, str]) -> list[tuple[str, li
         out[page] = (path, [r["id"] for r in rows])
         cursor = str(rows[-1]["id"])
     return [out[p] for p in PAGE_MIX]
+
+
+def _token(env: dict[str, str], person_id: str) -> str | None:
+    """A bearer token for ``person_id`` from ``gridwatch users``; None without accounts."""
+    cli = [sys.executable, "-m", "gridwatch.cli", "users"]
+    probe = subprocess.run([*cli, "--help"], env=env, capture_output=True, check=False)
+    if probe.returncode != 0:
+        return None
+    subprocess.run(
+        [*cli, "add", person_id, "--password", uuid.uuid4().hex],
+        env=env, capture_output=True, check=True,
+    )  # fmt: skip
+    out = subprocess.run(
+        [*cli, "token", person_id], env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip().splitlines()[-1]
 
 
 def _start(cmd: list[str], env: dict[str, str], stack: ExitStack) -> subprocess.Popen[bytes]:
@@ -136,24 +152,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         leader = town.hierarchy.area(grid).leader
         result["grid"] = {"id": grid, "cases": grid_cases, "leader": leader.person_id}
 
-        port = free_port()
-        env = {
-            **os.environ,
-            "GRIDWATCH_DATABASE_URL": dsn,
-            "GRIDWATCH_CONFIG_DIR": tmp,
-            "GRIDWATCH_HTTP_PORT": str(port),
-        }
-        cli = [sys.executable, "-m", "gridwatch.cli"]
-        proc = _start([*cli, "gateway", "--no-ingest"], env, stack)
-        base = f"http://127.0.0.1:{port}"
-        _wait_up(base, proc)
-        auth_headers: dict[str, str] = {}
-        auth = _pages(base, "", auth_headers)
-        baseline = _pages(base, "", {})
+        env = {**os.environ, "GRIDWATCH_DATABASE_URL": dsn, "GRIDWATCH_CONFIG_DIR": tmp}
+        auth_port, base_port = free_port(), free_port()
+        py = [sys.executable]
+        gateway = _start(
+            [*py, "-m", "gridwatch.cli", "gateway", "--no-ingest"],
+            {**env, "GRIDWATCH_HTTP_PORT": str(auth_port)},
+            stack,
+        )
+        plain = _start(
+            [*py, str(Path(__file__).resolve().parent / "_api_server.py")],
+            {**env, "GRIDWATCH_HTTP_PORT": str(base_port)},
+            stack,
+        )
+        auth_base = f"http://127.0.0.1:{auth_port}"
+        plain_base = f"http://127.0.0.1:{base_port}"
+        _wait_up(auth_base, gateway)
+        _wait_up(plain_base, plain)
+        token = _token(env, leader.person_id)
+        if token is None:  # no accounts yet: the same explicit filter on both sides
+            auth_headers, auth_query = {}, f"grid={grid}&"
+        else:  # the leader's own list: row-level security alone picks the grid
+            auth_headers, auth_query = {"Authorization": f"Bearer {token}"}, ""
+        result["authenticated"] = token is not None
+        auth = _pages(auth_base, auth_query, auth_headers)
+        baseline = _pages(plain_base, f"grid={grid}&", {})
         if [ids for _, ids in auth] != [ids for _, ids in baseline]:
             raise RuntimeError("the authenticated list and the baseline return different cases")
 
-        def measure(pages: list[tuple[str, list[int]]], headers: dict[str, str]) -> Any:
+        def measure(base: str, pages: list[tuple[str, list[int]]], headers: dict[str, str]) -> Any:
             paths = [p for p, _ in pages]
             # Warm the server's caches and PostgreSQL's plan for this list first.
             _load.drive(base, paths, headers, connections=args.connections, seconds=2)
@@ -161,8 +188,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 base, paths, headers, connections=args.connections, seconds=args.seconds
             )
 
-        got = measure(auth, auth_headers)
-        base_got = measure(baseline, {})
+        got = measure(auth_base, auth, auth_headers)
+        base_got = measure(plain_base, baseline, {})
     result.update(got.figures())
     result["baseline"] = base_got.figures()
     result.update(

@@ -1,0 +1,79 @@
+"""The gateway's API without authentication or scope: ``bench/api.py``'s baseline server.
+
+    python bench/_api_server.py   # GRIDWATCH_* settings as for ``gridwatch gateway``
+
+The same app (``gateway.api.app.create_app``), routes, queries, models and
+uvicorn settings as ``gridwatch gateway --no-ingest``, with two dependencies
+overridden, for this process only: the caller is a town-wide principal without
+a token or an account lookup, and ``Db`` is the pooled connection as the service
+role, with no ``SET ROLE`` and no scope, so row-level security does not apply.
+What the benchmark's two figures differ by is then what authentication and
+row-level security cost. Not a way to run the gateway: there is no setting that
+turns authentication off.
+"""
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _overrides(app: Any) -> list[str]:
+    """Replace the caller and the scoped connection; the names of what was overridden."""
+    from gateway.api import deps
+
+    done = []
+    principal = getattr(deps, "current_principal", None)
+    if principal is not None:
+        from gateway.auth.principal import Principal, Scope
+
+        from gridwatch.domain import Role
+
+        nobody = Principal(
+            subject="bench",
+            person_id=None,
+            name=None,
+            role=Role.DUTY_COMMANDER,
+            scope=Scope(all=True),
+        )
+        app.dependency_overrides[principal] = lambda: nobody
+        done.append("current_principal")
+    connection = getattr(deps, "_connection", None)
+    if connection is not None and hasattr(deps, "enter_scope"):
+        # The same pooled connection and transaction, minus the role switch and scope.
+        # (No postponed annotations in this file: FastAPI reads this one as an object.)
+        def plain_db(conn: deps.Connection) -> Iterator[Any]:  # type: ignore[name-defined]
+            yield conn
+
+        app.dependency_overrides[deps.get_db] = plain_db
+        done.append("get_db")
+    return done
+
+
+def main() -> int:
+    import uvicorn
+
+    from gateway.api.app import create_app
+    from gridwatch.settings import get_settings
+    from gridwatch.town import load_town
+
+    settings = get_settings()
+    app = create_app(settings, load_town(settings.config_dir))
+    print("overridden:", ", ".join(_overrides(app)) or "nothing (no authentication yet)")
+    # As gateway/process.py configures it.
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
