@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dispatch.lifecycle import Status
+from dispatch.lifecycle import OPEN_STATUSES, Status
 from gridwatch.domain import CATEGORY_NAMES, Category
 
 #: How often each category is seen (sums to 1).
@@ -77,7 +77,6 @@ STATUS_BY_AGE: tuple[tuple[float, tuple[Status, ...], tuple[float, ...]], ...] =
 _ACCEPTED = {S.ACCEPTED, S.IN_PROGRESS, S.RESOLVED, S.VERIFIED, S.CLOSED, S.REOPENED}
 _RESOLVED = {S.RESOLVED, S.VERIFIED, S.CLOSED}
 _ENDED = {S.CLOSED, S.REJECTED, S.DUPLICATE}
-_OPEN = {S.NEW, S.ASSIGNED, S.ACCEPTED, S.IN_PROGRESS, S.REOPENED}
 #: Default deadline table (config/deadlines.yaml) by severity 1..4: minutes to accept, resolve.
 ACCEPT_MIN = np.array([15, 30, 120, 480])
 RESOLVE_MIN = np.array([240, 1440, 4320, 10080])
@@ -183,7 +182,7 @@ def _chunk(
     is_acc = np.isin(st, [s.value for s in _ACCEPTED])
     is_res = np.isin(st, [s.value for s in _RESOLVED])
     is_end = np.isin(st, [s.value for s in _ENDED])
-    is_open = np.isin(st, [s.value for s in _OPEN])
+    is_open = np.isin(st, [s.value for s in OPEN_STATUSES])
     # Rejected and duplicate cases end soon after opening, without being worked on.
     closed = np.where(is_res, closed, accepted)
     worked = np.where(is_res, resolved, np.where(is_acc, accepted, opened))
