@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -90,15 +91,12 @@ def _pages(base: str, query: str, headers: dict[str, str]) -> list[tuple[str, li
     return [out[p] for p in PAGE_MIX]
 
 
-def _token(env: dict[str, str], person_id: str) -> str | None:
-    """A bearer token for ``person_id`` from ``gridwatch users``; None without accounts."""
+def _token(env: dict[str, str], person_id: str) -> str:
+    """A bearer token for ``person_id``, through ``gridwatch users add`` and ``token``."""
     cli = [sys.executable, "-m", "gridwatch.cli", "users"]
-    probe = subprocess.run([*cli, "--help"], env=env, capture_output=True, check=False)
-    if probe.returncode != 0:
-        return None
     subprocess.run(
-        [*cli, "add", person_id, "--password", uuid.uuid4().hex],
-        env=env, capture_output=True, check=True,
+        [*cli, "add", person_id, "--password-stdin"],
+        env=env, input=uuid.uuid4().hex + "\n", capture_output=True, text=True, check=True,
     )  # fmt: skip
     out = subprocess.run(
         [*cli, "token", person_id], env=env, capture_output=True, text=True, check=True
@@ -152,7 +150,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         leader = town.hierarchy.area(grid).leader
         result["grid"] = {"id": grid, "cases": grid_cases, "leader": leader.person_id}
 
-        env = {**os.environ, "GRIDWATCH_DATABASE_URL": dsn, "GRIDWATCH_CONFIG_DIR": tmp}
+        env = {
+            **os.environ,
+            "GRIDWATCH_DATABASE_URL": dsn,
+            "GRIDWATCH_CONFIG_DIR": tmp,
+            "GRIDWATCH_JWT_SECRET": secrets.token_urlsafe(48),
+        }
         auth_port, base_port = free_port(), free_port()
         py = [sys.executable]
         gateway = _start(
@@ -169,13 +172,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         plain_base = f"http://127.0.0.1:{base_port}"
         _wait_up(auth_base, gateway)
         _wait_up(plain_base, plain)
-        token = _token(env, leader.person_id)
-        if token is None:  # no accounts yet: the same explicit filter on both sides
-            auth_headers, auth_query = {}, f"grid={grid}&"
-        else:  # the leader's own list: row-level security alone picks the grid
-            auth_headers, auth_query = {"Authorization": f"Bearer {token}"}, ""
-        result["authenticated"] = token is not None
-        auth = _pages(auth_base, auth_query, auth_headers)
+        # The leader's own list, unfiltered: row-level security alone picks the grid.
+        auth_headers = {"Authorization": f"Bearer {_token(env, leader.person_id)}"}
+        auth = _pages(auth_base, "", auth_headers)
         baseline = _pages(plain_base, f"grid={grid}&", {})
         if [ids for _, ids in auth] != [ids for _, ids in baseline]:
             raise RuntimeError("the authenticated list and the baseline return different cases")
