@@ -127,6 +127,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from gateway.db.migrate import migrate
     from gridwatch.services import create_database, drop_database, free_port
 
+    started = time.perf_counter()
     result: dict[str, Any] = {"box_ref": box_ref(), "cpus": os.cpu_count()}
     result["load_avg_1m_at_start"] = round(os.getloadavg()[0], 2)
     admin = _admin_dsn()
@@ -199,6 +200,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "page_mix": list(PAGE_MIX),
             "generator": got.generator,
             "targets": TARGETS,
+            "meets_targets": got.requests_per_s >= 500
+            and got.p99_ms < 100
+            and result["cases"] >= 1_000_000
+            and got.errors == got.non_2xx == 0,
+            "wall_s": round(time.perf_counter() - started, 1),
         }
     )
     return result
