@@ -44,7 +44,7 @@ def _overrides(app: Any) -> list[str]:
     if connection is not None and hasattr(deps, "enter_scope"):
         # The same pooled connection and transaction, minus the role switch and scope.
         # (No postponed annotations in this file: FastAPI reads this one as an object.)
-        def plain_db(conn: deps.Connection) -> Iterator[Any]:  # type: ignore[name-defined]
+        def plain_db(conn: deps.Connection) -> Iterator[Any]:
             yield conn
 
         app.dependency_overrides[deps.get_db] = plain_db
