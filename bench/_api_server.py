@@ -20,36 +20,23 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def _overrides(app: Any) -> list[str]:
-    """Replace the caller and the scoped connection; the names of what was overridden."""
+def _overrides(app: Any) -> None:
+    """Replace the caller and the scoped connection for this app."""
     from gateway.api import deps
+    from gateway.auth.principal import Principal, Scope
+    from gridwatch.domain import Role
 
-    done = []
-    principal = getattr(deps, "current_principal", None)
-    if principal is not None:
-        from gateway.auth.principal import Principal, Scope
+    nobody = Principal(
+        subject="bench", person_id=None, name=None, role=Role.DUTY_COMMANDER, scope=Scope(all=True)
+    )
+    app.dependency_overrides[deps.current_principal] = lambda: nobody
 
-        from gridwatch.domain import Role
+    # The same pooled connection and transaction, minus the role switch and scope.
+    # (No postponed annotations in this file: FastAPI reads this one as an object.)
+    def plain_db(conn: deps.Connection) -> Iterator[Any]:
+        yield conn
 
-        nobody = Principal(
-            subject="bench",
-            person_id=None,
-            name=None,
-            role=Role.DUTY_COMMANDER,
-            scope=Scope(all=True),
-        )
-        app.dependency_overrides[principal] = lambda: nobody
-        done.append("current_principal")
-    connection = getattr(deps, "_connection", None)
-    if connection is not None and hasattr(deps, "enter_scope"):
-        # The same pooled connection and transaction, minus the role switch and scope.
-        # (No postponed annotations in this file: FastAPI reads this one as an object.)
-        def plain_db(conn: deps.Connection) -> Iterator[Any]:
-            yield conn
-
-        app.dependency_overrides[deps.get_db] = plain_db
-        done.append("get_db")
-    return done
+    app.dependency_overrides[deps.get_db] = plain_db
 
 
 def main() -> int:
@@ -61,7 +48,7 @@ def main() -> int:
 
     settings = get_settings()
     app = create_app(settings, load_town(settings.config_dir))
-    print("overridden:", ", ".join(_overrides(app)) or "nothing (no authentication yet)")
+    _overrides(app)
     # As gateway/process.py configures it.
     config = uvicorn.Config(
         app,
