@@ -1,21 +1,30 @@
-"""Case actions through the state machine: accept, resolve, rate (回访), reject, reopen ...
+"""Case actions through the state machine: accept, resolve, verify, follow up (回访), return ...
 
-Each action locks the case row, checks the transition table, updates the case,
-appends one history row and pushes the case live, in one transaction.
+:func:`act` is the one entry point. In one transaction it takes the dispatchers'
+advisory lock of the case's (category, village), locks the case row, checks that
+the actor's role may take the action (``dispatch.permissions``) and that the
+state machine allows it (``dispatch.lifecycle``), updates the case, appends one
+history row, schedules reminders for new deadlines and pushes the case live.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from dispatch import deadlines
-from dispatch.errors import CaseNotFound, TransitionError
-from dispatch.lifecycle import Action, next_status
+from dispatch import deadlines, permissions
+from dispatch.errors import ActionInputError, CaseNotFound, TransitionError
+from dispatch.lifecycle import RETURNS, Action, Status, Step, next_status, parse_action
 from dispatch.notify import Notice, render
+from dispatch.permissions import Actor
+from dispatch.routing import TownView
+from dispatch.rows import CaseRow
 from dispatch.store import (
     Context,
     add_participant,
@@ -25,18 +34,46 @@ from dispatch.store import (
     push_live,
     take_locks,
 )
+from dispatch.timers import apply_escalation, escalation_for
+from gridwatch.domain import Level
 
 MEDIATION_OUTCOMES = ("mediated", "failed", "referred")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """An uploaded evidence image, recorded in the history of the action it proves."""
+
+    sha256: str  # lowercase hex of the image bytes
+    ref: str  # where the upload is stored (evidence store key or URL)
+
+    def __post_init__(self) -> None:
+        if not _SHA256.match(self.sha256):
+            raise ActionInputError("photo.sha256", self.sha256, "64 lowercase hex digits")
+        if not 1 <= len(self.ref) <= 512:
+            raise ActionInputError("photo.ref", self.ref, "1 to 512 characters")
 
 
 @dataclass(frozen=True, slots=True)
 class Reassign:
-    """Who a rejected or reopened case goes to next (the commander's re-routing)."""
+    """Who a case goes to next (the commander's or grid leader's re-routing)."""
 
     person: str
     name: str
     area_id: str
     level: int
+
+    @classmethod
+    def leader_of(cls, town: TownView, area_id: str) -> Reassign:
+        """The leader of ``area_id``; ActionInputError when the area is unknown or vacant."""
+        try:
+            area = town.hierarchy.chain(area_id)[0]
+        except (KeyError, IndexError) as exc:
+            raise ActionInputError("assign_to", area_id, "an area of the town") from exc
+        if area.leader is None:
+            raise ActionInputError("assign_to", area_id, "an area whose leader post is filled")
+        return cls(area.leader.person_id, area.leader.name, area.id, int(Level.of(area.level)))
 
 
 def act(
@@ -44,130 +81,74 @@ def act(
     ctx: Context,
     case_id: int,
     action: Action | str,
-    actor: str,
+    actor: Actor | str,
     note: str | None = None,
     *,
     rating: int | None = None,
     duplicate_of: int | None = None,
     mediation_outcome: str | None = None,
     assign_to: Reassign | None = None,
-) -> dict[str, Any]:
-    """Apply one action; returns the case row after it. TransitionError when not allowed."""
+    photos: Sequence[Photo] = (),
+) -> CaseRow:
+    """Apply one action for ``actor``; returns the case row after it.
+
+    ``actor`` is an authenticated :class:`Actor`, whose role is checked, or a plain
+    string for the system's own callers ('system', a test), which are not.
+    Raises CaseNotFound, PermissionDenied, TransitionError (not from this status)
+    or ActionInputError (a missing or wrong value, naming the field).
+    """
+    requested = parse_action(action)
+    _require_inputs(requested, case_id, duplicate_of, assign_to)
     now = ctx.clock.now()
+    who = actor.person if isinstance(actor, Actor) else actor
     with conn.transaction():
-        head = conn.execute(
-            "SELECT category, village_id, unit_id FROM cases WHERE id = %s", (case_id,)
-        ).fetchone()
-        if head is None:
-            raise CaseNotFound(f"case {case_id} not found")
-        # The dispatchers' lock for this case's (category, village): see store.lock_key.
-        take_locks(conn, [lock_key(*head)])
-        case = fetch_case(conn, case_id, lock=True)
+        ids = [case_id] if duplicate_of is None else sorted({case_id, duplicate_of})
+        heads = {
+            int(r[0]): r[1:]
+            for r in conn.execute(
+                "SELECT id, category, village_id, unit_id FROM cases WHERE id = ANY(%s)", (ids,)
+            )
+        }
+        for wanted in ids:
+            if wanted not in heads:
+                field = "duplicate_of" if wanted != case_id else "case_id"
+                raise CaseNotFound(f"case {wanted} ({field}) not found")
+        # The dispatchers' lock for the cases' (category, village): see store.lock_key.
+        take_locks(conn, [lock_key(*h) for h in heads.values()])
+        locked = {i: fetch_case(conn, i, lock=True) for i in ids}  # row locks in id order
+        case = locked[case_id]
         assert case is not None
-        step = next_status(case["status"], action, note)
-        sets: dict[str, Any] = {"status": step.to_status.value, "updated_at": now}
-        data: dict[str, Any] = {}
+        if isinstance(actor, Actor):
+            _check_permission(ctx, actor, requested, case, assign_to)
+        step = next_status(case.status, requested, note, rating=rating)
+        if step.action is Action.ESCALATE:
+            rise = escalation_for(ctx, case, now, by_hand=True)
+            if rise is None:
+                raise TransitionError(
+                    f"case {case_id} is already at the town level; it cannot rise further",
+                    status=case.status,
+                    action=step.action.value,
+                )
+            apply_escalation(conn, ctx, case, rise, actor=who, action="escalate", note=note)
+            return _reread(conn, case_id)
+        sets, data = changes(
+            ctx, case, step, now, rating=rating, mediation_outcome=mediation_outcome
+        )
+        if photos:
+            data["photos"] = [{"sha256": p.sha256, "ref": p.ref} for p in photos]
         match step.action:
-            case Action.ACCEPT:
-                sets["accepted_at"] = now
-                sets["next_escalation_at"] = max(case["resolve_by"], now)
-            case Action.START:
-                pass
-            case Action.RESOLVE:
-                if case["category"] == "dispute":
-                    if mediation_outcome not in MEDIATION_OUTCOMES:
-                        raise TransitionError(
-                            f"a dispute case is resolved with mediation_outcome in "
-                            f"{MEDIATION_OUTCOMES}, got {mediation_outcome!r}"
-                        )
-                    sets["mediation_outcome"] = mediation_outcome
-                    data["mediation_outcome"] = mediation_outcome
-                sets["resolved_at"] = now
-                sets["next_escalation_at"] = None
-            case Action.RATE_SATISFIED | Action.RATE_UNSATISFIED:
-                if rating is None or not 1 <= rating <= 5:
-                    raise TransitionError(f"follow-up needs a rating 1..5, got {rating!r}")
-                if case["raised_by"] and actor != case["raised_by"]:
-                    raise TransitionError(
-                        f"case {case_id} is rated by whoever raised it ({case['raised_by']!r}),"
-                        f" not {actor!r}"
-                    )
-                sets["rating"], data["rating"] = rating, rating
-                sets["satisfied"] = step.action is Action.RATE_SATISFIED
-                if step.action is Action.RATE_UNSATISFIED:
-                    # 退回重办: rework gets a fresh resolve deadline and counts as a return.
-                    resolve_by = _fresh(ctx, case, now).resolve_by
-                    sets.update(
-                        returns=case["returns"] + 1,
-                        resolved_at=None,
-                        resolve_by=resolve_by,
-                        next_escalation_at=resolve_by,
-                    )
-            case Action.CLOSE:
-                sets["closed_at"] = now
-            case Action.REJECT:
-                sets["rejections"] = case["rejections"] + 1
-                sets["next_escalation_at"] = None
-            case Action.MARK_DUPLICATE:
-                if duplicate_of is None or duplicate_of == case_id:
-                    raise TransitionError(
-                        f"duplicate_of must name another case, got {duplicate_of}"
-                    )
-                if fetch_case(conn, duplicate_of) is None:
-                    raise CaseNotFound(f"case {duplicate_of} (duplicate_of) not found")
-                sets["duplicate_of"], data["duplicate_of"] = duplicate_of, duplicate_of
-                sets["next_escalation_at"] = None
-            case Action.REOPEN:
-                dl = _fresh(ctx, case, now)
-                sets.update(
-                    reopens=case["reopens"] + 1,
-                    resolved_at=None,
-                    closed_at=None,
-                    accepted_at=None,
-                    accept_by=dl.accept_by,
-                    resolve_by=dl.resolve_by,
-                    next_escalation_at=dl.accept_by,
-                )
             case Action.ASSIGN:
-                if assign_to is None:
-                    raise TransitionError("assign needs assign_to (who the case goes to)")
-                dl = _fresh(ctx, case, now)
-                sets.update(
-                    assignee=assign_to.person,
-                    assignee_name=assign_to.name,
-                    assignee_area=assign_to.area_id,
-                    accept_by=dl.accept_by,
-                    resolve_by=dl.resolve_by,
-                    next_escalation_at=dl.accept_by,
-                )
-                data["assignee"] = assign_to.person
-                add_participant(
-                    conn,
-                    case_id,
-                    assign_to.person,
-                    assign_to.name,
-                    "leader",
-                    assign_to.area_id,
-                    assign_to.level,
-                    now,
-                )
-                title, body = render("assigned", case_id, case["category"])
-                ctx.notifier.send(
-                    conn,
-                    Notice(
-                        assign_to.person,
-                        assign_to.name,
-                        "assigned",
-                        case_id,
-                        f"case:{case_id}:assigned:{assign_to.person}:{now.isoformat()}",
-                        title,
-                        body,
-                        {"accept_by": dl.accept_by.isoformat()},
-                    ),
-                    now,
-                )
-        cols = ", ".join(f"{k} = %s" for k in sets)
-        conn.execute(f"UPDATE cases SET {cols} WHERE id = %s", [*sets.values(), case_id])
+                assert assign_to is not None
+                _reassign(conn, ctx, case, assign_to, sets, data, now)
+            case Action.MARK_DUPLICATE:
+                assert duplicate_of is not None
+                target = locked[duplicate_of]
+                assert target is not None
+                _merge_into(conn, case, target, who, now)
+                sets["duplicate_of"] = data["duplicate_of"] = duplicate_of
+            case _:
+                pass
+        _update(conn, case_id, sets)
         # New deadlines get their own reminders; stale ones are skipped when due.
         stages = [(k, sets[f"{k}_by"]) for k in ("accept", "resolve") if f"{k}_by" in sets]
         _schedule_reminders(conn, ctx, case_id, stages, now)
@@ -175,7 +156,7 @@ def act(
             conn,
             case_id,
             now,
-            actor,
+            who,
             step.action.value,
             step.from_status.value,
             step.to_status.value,
@@ -183,9 +164,188 @@ def act(
             data,
         )
         push_live(conn, case_id)
-        after = fetch_case(conn, case_id)
-        assert after is not None
-        return after
+        return _reread(conn, case_id)
+
+
+def changes(
+    ctx: Context,
+    case: CaseRow,
+    step: Step,
+    now: datetime,
+    *,
+    rating: int | None = None,
+    mediation_outcome: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The columns ``step`` sets on ``case`` at ``now``, and the history data it records.
+
+    Pure: deadlines come from ``ctx.config`` and ``ctx.tz``. Deadline changes are
+    recorded in the history data too (ISO times), so a report can follow them.
+    """
+    sets: dict[str, Any] = {"status": step.to_status.value, "updated_at": now}
+    data: dict[str, Any] = {}
+    match step.action:
+        case Action.ACCEPT:
+            sets["accepted_at"] = now
+            # From now on the case escalates when its resolve deadline passes.
+            sets["next_escalation_at"] = max(case.resolve_by or now, now)
+        case Action.RESOLVE:
+            if case.category == "dispute":
+                if mediation_outcome not in MEDIATION_OUTCOMES:
+                    raise ActionInputError(
+                        "mediation_outcome",
+                        mediation_outcome,
+                        f"one of {MEDIATION_OUTCOMES} to resolve a dispute case",
+                    )
+                sets["mediation_outcome"] = data["mediation_outcome"] = mediation_outcome
+            sets["resolved_at"] = now
+            sets["next_escalation_at"] = None
+        case Action.RATE_SATISFIED | Action.RATE_UNSATISFIED:
+            sets["rating"] = data["rating"] = rating
+            sets["satisfied"] = data["satisfied"] = step.action is Action.RATE_SATISFIED
+        case Action.CLOSE:
+            pass
+        case Action.REJECT:
+            sets["rejections"] = case.rejections + 1
+            sets["next_escalation_at"] = None
+        case Action.MARK_DUPLICATE:
+            sets["next_escalation_at"] = None
+        case Action.REOPEN:
+            dl = _fresh(ctx, case, now)
+            sets.update(
+                reopens=case.reopens + 1,
+                resolved_at=None,
+                closed_at=None,
+                accepted_at=None,
+                accept_by=dl.accept_by,
+                resolve_by=dl.resolve_by,
+                next_escalation_at=dl.accept_by,
+            )
+        case Action.ASSIGN:
+            dl = _fresh(ctx, case, now)
+            sets.update(
+                accepted_at=None,
+                accept_by=dl.accept_by,
+                resolve_by=dl.resolve_by,
+                next_escalation_at=dl.accept_by,
+            )
+        case _:
+            pass
+    if step.action in RETURNS:
+        # 退回重办: rework gets a fresh resolve deadline and counts as a return.
+        resolve_by = _fresh(ctx, case, now).resolve_by
+        sets.update(
+            returns=case.returns + 1,
+            resolved_at=None,
+            resolve_by=resolve_by,
+            next_escalation_at=resolve_by,
+        )
+    if step.to_status is Status.CLOSED:
+        sets["closed_at"] = now
+    for key in ("accept_by", "resolve_by", "next_escalation_at"):
+        if key in sets:
+            value = sets[key]
+            data[key] = value.isoformat() if value is not None else None
+    return sets, data
+
+
+def _require_inputs(
+    action: Action, case_id: int, duplicate_of: int | None, assign_to: Reassign | None
+) -> None:
+    if action is Action.MARK_DUPLICATE and (duplicate_of is None or duplicate_of == case_id):
+        raise ActionInputError("duplicate_of", duplicate_of, f"another case's id than {case_id}")
+    if action is Action.ASSIGN and assign_to is None:
+        raise ActionInputError("assign_to", None, "who the case goes to")
+
+
+def _check_permission(
+    ctx: Context, actor: Actor, action: Action, case: CaseRow, assign_to: Reassign | None
+) -> None:
+    target_in_area = False
+    if assign_to is not None:
+        try:
+            chain = ctx.town.hierarchy.chain(assign_to.area_id)
+        except KeyError:
+            chain = ()
+        target_in_area = any(a.id in actor.areas for a in chain)
+    permissions.check(
+        actor.role,
+        action,
+        is_assignee=case.assignee is not None and case.assignee == actor.person,
+        in_department=case.department_id is not None and case.department_id in actor.departments,
+        is_raiser=case.raised_by is not None and case.raised_by == actor.person,
+        target_in_area=target_in_area,
+    )
+
+
+def _reassign(
+    conn: psycopg.Connection[Any],
+    ctx: Context,
+    case: CaseRow,
+    to: Reassign,
+    sets: dict[str, Any],
+    data: dict[str, Any],
+    now: datetime,
+) -> None:
+    sets.update(assignee=to.person, assignee_name=to.name, assignee_area=to.area_id)
+    data.update(assignee=to.person, area=to.area_id, level=to.level)
+    add_participant(conn, case.id, to.person, to.name, "leader", to.area_id, to.level, now)
+    title, body = render("assigned", case.id, case.category)
+    ctx.notifier.send(
+        conn,
+        Notice(
+            to.person,
+            to.name,
+            "assigned",
+            case.id,
+            f"case:{case.id}:assigned:{to.person}:{now.isoformat()}",
+            title,
+            body,
+            {"accept_by": sets["accept_by"].isoformat()},
+        ),
+        now,
+    )
+
+
+def _merge_into(
+    conn: psycopg.Connection[Any], case: CaseRow, target: CaseRow, who: str, now: datetime
+) -> None:
+    """The duplicate's recurrence moves to the case it duplicates, with a history row there."""
+    if target.status == Status.DUPLICATE:
+        raise ActionInputError(
+            "duplicate_of",
+            target.id,
+            f"a case that is not itself a duplicate (case {target.id} duplicates"
+            f" {target.duplicate_of})",
+        )
+    conn.execute(
+        "UPDATE cases SET recurrence = recurrence + %s, updated_at = %s WHERE id = %s",
+        (case.recurrence, now, target.id),
+    )
+    history(
+        conn,
+        target.id,
+        now,
+        who,
+        "merged_case",
+        target.status,
+        target.status,
+        f"case {case.id} merged in as a duplicate",
+        {"case_id": case.id, "recurrence": case.recurrence},
+    )
+    push_live(conn, target.id)
+
+
+def _update(conn: psycopg.Connection[Any], case_id: int, sets: dict[str, Any]) -> None:
+    cols = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in sets)
+    conn.execute(
+        sql.SQL("UPDATE cases SET {} WHERE id = %s").format(cols), [*sets.values(), case_id]
+    )
+
+
+def _reread(conn: psycopg.Connection[Any], case_id: int) -> CaseRow:
+    after = fetch_case(conn, case_id)
+    assert after is not None
+    return after
 
 
 def _schedule_reminders(
@@ -204,6 +364,6 @@ def _schedule_reminders(
             )
 
 
-def _fresh(ctx: Context, case: dict[str, Any], now: datetime) -> deadlines.Deadlines:
+def _fresh(ctx: Context, case: CaseRow, now: datetime) -> deadlines.Deadlines:
     """Deadlines counted again from now: for rework, reopening and re-routing."""
-    return deadlines.compute(ctx.config.deadlines, case["category"], case["severity"], now, ctx.tz)
+    return deadlines.compute(ctx.config.deadlines, case.category, case.severity, now, ctx.tz)

@@ -12,105 +12,158 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from dispatch import deadlines, merge, pending
 from dispatch.lifecycle import OPEN_STATUSES, Status
 from dispatch.notify import Notice, render
-from dispatch.routing import LEVELS, Problem, Route, route
-from dispatch.store import Context, Incoming, lock_key, push_live, take_locks
+from dispatch.routing import Problem, Route, route
+from dispatch.rows import (
+    CaseEventRow,
+    HistoryRow,
+    Incoming,
+    NewCase,
+    OpenCase,
+    ParticipantRow,
+    QueuedEvent,
+    ReminderRow,
+    as_columns,
+    insert_sql,
+    renumber,
+)
+from dispatch.store import Context, lock_key, push_live, take_locks
+from gridwatch.domain import Level
 
 log = logging.getLogger(__name__)
 
 _OPEN = sorted(s.value for s in OPEN_STATUSES)
-_CASE_COLS = (
-    "id, source, category, severity, status, summary, description, lon, lat, unit_id, grid_id,"
-    " village_id, town_id, department_id, assignee, assignee_name, assignee_area, route_note,"
-    " raised_by, device_id, opened_at, first_event_at, last_event_at, accept_by, resolve_by,"
-    " next_escalation_at, updated_at"
-)
-_CASE_TYPES = (
-    "bigint[], text[], text[], smallint[], text[], text[], text[], float8[], float8[], text[],"
-    " text[], text[], text[], text[], text[], text[], text[], text[], text[], text[],"
-    " timestamptz[], timestamptz[], timestamptz[], timestamptz[], timestamptz[], timestamptz[],"
-    " timestamptz[]"
-)
+
+# Only cases that could be near some item: its unit, or a box around its point.
+_NEAR = """
+SELECT DISTINCT c.id, c.category, c.status, c.unit_id, c.lon, c.lat, c.last_event_at,
+       c.village_id
+FROM cases c
+JOIN unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::float8[],
+            %b::float8[], %b::float8[], %b::float8[]) AS b(cat, vil, unit, since, x0, x1, y0, y1)
+  ON c.category = b.cat AND coalesce(c.village_id, '') = b.vil
+ AND c.last_event_at >= b.since
+ AND (c.unit_id = b.unit OR (c.lon BETWEEN b.x0 AND b.x1 AND c.lat BETWEEN b.y0 AND b.y1))
+WHERE c.status = ANY(%b)
+ORDER BY c.id
+"""
+
+_INSERT_CASES = insert_sql("cases", NewCase)
+_INSERT_EVENTS = insert_sql("case_events", CaseEventRow, "ON CONFLICT DO NOTHING")
+_INSERT_HISTORY = insert_sql("case_history", HistoryRow, "ORDER BY 1, 2")
+_INSERT_PARTICIPANTS = insert_sql("case_participants", ParticipantRow, "ON CONFLICT DO NOTHING")
+_INSERT_REMINDERS = insert_sql("case_reminders", ReminderRow, "ON CONFLICT DO NOTHING")
 
 
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    return [[row[i] for row in rows] for i in range(width)]
+@dataclass(frozen=True, slots=True)
+class _Box:
+    """Where an item's open cases can be: its category, village, unit and map box."""
+
+    category: str
+    village: str
+    unit: str | None
+    since: datetime
+    x0: float | None
+    x1: float | None
+    y0: float | None
+    y1: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Recurrence:
+    """Events merged into an existing case within this batch."""
+
+    count: int
+    last: datetime
+    severity: int
+
+
+def _box(ctx: Context, item: Incoming, r: Route) -> _Box:
+    rule = ctx.config.merge.rule(item.category)
+    since = item.at - timedelta(minutes=rule.window_min)
+    village = r.village_id or ""
+    if item.lon is None or item.lat is None:
+        return _Box(item.category, village, r.unit_id, since, None, None, None, None)
+    reach = rule.distance_m / 111_195.0 + 1e-6
+    reach_lon = reach / max(math.cos(math.radians(item.lat)), 1e-6)
+    return _Box(
+        item.category,
+        village,
+        r.unit_id,
+        since,
+        item.lon - reach_lon,
+        item.lon + reach_lon,
+        item.lat - reach,
+        item.lat + reach,
+    )
+
+
+def _key(case: OpenCase) -> tuple[str, str]:
+    return (case.category, case.village_id or "")
 
 
 class Batch:
-    """Reads once, decides per item, writes once (see the module docstring)."""
+    """Decides per item, buffers, writes once (see the module docstring).
+
+    Built from what :meth:`read` fetched: the open cases near the items and the
+    cases already holding their events.
+    """
 
     def __init__(
-        self, conn: psycopg.Connection[Any], ctx: Context, items: Sequence[tuple[Incoming, Route]]
+        self, ctx: Context, open_cases: Iterable[OpenCase], holders: Mapping[UUID, int]
     ) -> None:
         self.ctx = ctx
         self.open: dict[tuple[str, str], merge.OpenIndex] = {}
-        self.holder: dict[UUID, int] = {}
+        for case in open_cases:
+            self.open.setdefault(_key(case), merge.OpenIndex()).put(case)
+        self.holder: dict[UUID, int] = dict(holders)
         self.touched: set[int] = set()
-        self.assign_notices: list[tuple[Any, ...]] = []
-        self.cases: list[tuple[Any, ...]] = []
-        self.merged: dict[int, tuple[int, datetime, int]] = {}  # id -> (count, last, severity)
+        self.cases: list[NewCase] = []
+        self.merged: dict[int, _Recurrence] = {}
         self.seen: dict[int, datetime] = {}  # update/end: id -> last event time
-        self.case_events: list[tuple[Any, ...]] = []
-        self.history: list[tuple[Any, ...]] = []
-        self.participants: list[tuple[Any, ...]] = []
-        self.notices: list[Notice] = []
-        self.reminders: list[tuple[Any, ...]] = []
+        self.case_events: list[CaseEventRow] = []
+        self.history: list[HistoryRow] = []
+        self.participants: list[ParticipantRow] = []
+        self.reminders: list[ReminderRow] = []
+
+    @classmethod
+    def read(
+        cls, conn: psycopg.Connection[Any], ctx: Context, items: Sequence[tuple[Incoming, Route]]
+    ) -> Batch:
+        """One round trip for the open cases near ``items``, one for their events' holders."""
         if not items:
-            return
-        # Only cases that could be near some item: its unit, or a box around its point.
-        boxes = []
-        for item, r in items:
-            rule = ctx.config.merge.rule(item.category)
-            since = item.at - timedelta(minutes=rule.window_min)
-            if item.lon is not None and item.lat is not None:
-                reach = rule.distance_m / 111_195.0 + 1e-6
-                reach_lon = reach / max(math.cos(math.radians(item.lat)), 1e-6)
-                box = (
-                    item.lon - reach_lon,
-                    item.lon + reach_lon,
-                    item.lat - reach,
-                    item.lat + reach,
-                )
-            else:
-                box = (None, None, None, None)  # type: ignore[assignment]
-            boxes.append((item.category, r.village_id or "", r.unit_id, since, *box))
-        rows = conn.execute(
-            "SELECT DISTINCT c.id, c.category, c.status, c.unit_id, c.lon, c.lat,"
-            " c.last_event_at, coalesce(c.village_id, '') FROM cases c"
-            " JOIN unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::float8[],"
-            " %b::float8[], %b::float8[], %b::float8[]) AS b(cat, vil, unit, since, x0, x1, y0, y1)"
-            " ON c.category = b.cat AND coalesce(c.village_id, '') = b.vil"
-            " AND c.last_event_at >= b.since"
-            " AND (c.unit_id = b.unit"
-            "      OR (c.lon BETWEEN b.x0 AND b.x1 AND c.lat BETWEEN b.y0 AND b.y1))"
-            " WHERE c.status = ANY(%b)"
-            " ORDER BY c.id",
-            (*_columns(boxes, 8), _OPEN),
-        ).fetchall()
-        for row in rows:
-            self.open.setdefault((row[1], row[7]), merge.OpenIndex()).put(merge.OpenCase(*row[:7]))
+            return cls(ctx, (), {})
+        boxes = [_box(ctx, item, r) for item, r in items]
+        with conn.cursor(row_factory=class_row(OpenCase)) as cur:
+            near = cur.execute(_NEAR, (*as_columns(boxes, _Box), _OPEN)).fetchall()
+        holders: dict[UUID, int] = {}
         ids = [item.event_id for item, _ in items if item.event_id is not None]
         if ids:
             for event_id, case_id in conn.execute(
                 "SELECT event_id, case_id FROM case_events WHERE event_id = ANY(%s)", (ids,)
             ):
-                self.holder[event_id] = int(case_id)
+                holders[event_id] = int(case_id)
+        return cls(ctx, near, holders)
 
     # ------------------------------------------------------------------ decisions
 
-    def place(self, conn: psycopg.Connection[Any], item: Incoming, r: Route) -> int:
-        """The case ``item`` belongs to: the one holding its event, a nearby open one, or new."""
+    def place(self, item: Incoming, r: Route) -> int:
+        """The case ``item`` belongs to: the one holding its event, a nearby open one, or new.
+
+        ``item.unit_id`` is the routed unit (``r.unit_id``).
+        """
         now = self.ctx.clock.now()
         if item.event_id is not None and item.event_id in self.holder:
             # update/end (or a start after its update) join the case holding the event.
@@ -128,13 +181,13 @@ class Batch:
             )
             return case_id
         rule = self.ctx.config.merge.rule(item.category)
-        incoming = merge.Incoming(item.category, r.unit_id, item.lon, item.lat, item.at)
-        key = (item.category, r.village_id or "")
-        index = self.open.get(key)
-        chosen = index.choose(incoming, rule) if index is not None else None
+        index = self.open.get((item.category, r.village_id or ""))
+        chosen = index.choose(item, rule) if index is not None else None
         if chosen is not None:
-            count, last, severity = self.merged.get(chosen.id, (0, chosen.last_event_at, 4))
-            self.merged[chosen.id] = (count + 1, max(last, item.at), min(severity, item.severity))
+            before = self.merged.get(chosen.id, _Recurrence(0, chosen.last_event_at, 4))
+            self.merged[chosen.id] = _Recurrence(
+                before.count + 1, max(before.last, item.at), min(before.severity, item.severity)
+            )
             self._attach(chosen.id, item, now)
             what = f"event {item.event_id}" if item.event_id else f"report by {item.raised_by}"
             self._history(
@@ -151,53 +204,46 @@ class Batch:
                 },
             )
             self._remember(
-                dataclasses.replace(chosen, last_event_at=max(chosen.last_event_at, item.at)), key
+                dataclasses.replace(chosen, last_event_at=max(chosen.last_event_at, item.at))
             )
             return chosen.id
-        return self._create(conn, item, r, now, key)
+        return self._create(item, r, now)
 
-    def _create(
-        self,
-        conn: psycopg.Connection[Any],
-        item: Incoming,
-        r: Route,
-        now: datetime,
-        key: tuple[str, str],
-    ) -> int:
+    def _create(self, item: Incoming, r: Route, now: datetime) -> int:
         ctx = self.ctx
         dl = deadlines.compute(ctx.config.deadlines, item.category, item.severity, now, ctx.tz)
         status = Status.ASSIGNED if r.assignee else Status.NEW
         # A temporary (negative) id; real ids come in one round trip at flush.
         case_id = -(len(self.cases) + 1)
         self.cases.append(
-            (
-                case_id,
-                item.source,
-                item.category,
-                item.severity,
-                status.value,
-                item.summary,
-                item.description,
-                item.lon,
-                item.lat,
-                r.unit_id,
-                r.grid_id,
-                r.village_id,
-                r.town_id,
-                r.department_id,
-                r.assignee,
-                r.assignee_name,
-                r.assignee_area,
-                r.note or None,
-                item.raised_by,
-                item.device_id,
-                now,
-                item.at,
-                item.at,
-                dl.accept_by,
-                dl.resolve_by,
-                dl.accept_by,
-                now,
+            NewCase(
+                id=case_id,
+                source=item.source,
+                category=item.category,
+                severity=item.severity,
+                status=status.value,
+                summary=item.summary,
+                description=item.description,
+                lon=item.lon,
+                lat=item.lat,
+                unit_id=r.unit_id,
+                grid_id=r.grid_id,
+                village_id=r.village_id,
+                town_id=r.town_id,
+                department_id=r.department_id,
+                assignee=r.assignee,
+                assignee_name=r.assignee_name,
+                assignee_area=r.assignee_area,
+                route_note=r.note or None,
+                raised_by=item.raised_by,
+                device_id=item.device_id,
+                opened_at=now,
+                first_event_at=item.at,
+                last_event_at=item.at,
+                accept_by=dl.accept_by,
+                resolve_by=dl.resolve_by,
+                next_escalation_at=dl.accept_by,
+                updated_at=now,
             )
         )
         self._attach(case_id, item, now)
@@ -216,30 +262,35 @@ class Batch:
             },
         )
         if r.assignee:
-            level = r.assignee_level or 0
+            level = r.assignee_level or Level.UNIT
             self._history(
                 case_id,
                 now,
                 "assigned",
                 Status.NEW.value,
                 status.value,
-                f"{LEVELS[level]} {r.assignee_area} leader {r.assignee_name}",
-                {"assignee": r.assignee, "area": r.assignee_area, "level": level},
+                f"{level.id} {r.assignee_area} leader {r.assignee_name}",
+                {"assignee": r.assignee, "area": r.assignee_area, "level": int(level)},
             )
             self.participants.append(
-                (case_id, r.assignee, r.assignee_name, "leader", r.assignee_area, level, now)
-            )
-            self.assign_notices.append(
-                (case_id, r.assignee, r.assignee_name, item.category, dl.accept_by, dl.resolve_by)
+                ParticipantRow(
+                    case_id, r.assignee, r.assignee_name, "leader", r.assignee_area, int(level), now
+                )
             )
             for kind, deadline in (("accept", dl.accept_by), ("resolve", dl.resolve_by)):
                 for due in deadlines.reminder_times(now, deadline, ctx.config.deadlines):
-                    self.reminders.append((case_id, kind, due, deadline))
+                    self.reminders.append(ReminderRow(case_id, kind, due, deadline))
         self._remember(
-            merge.OpenCase(
-                case_id, item.category, status.value, r.unit_id, item.lon, item.lat, item.at
-            ),
-            key,
+            OpenCase(
+                case_id,
+                item.category,
+                status.value,
+                r.unit_id,
+                item.lon,
+                item.lat,
+                item.at,
+                r.village_id,
+            )
         )
         return case_id
 
@@ -247,7 +298,7 @@ class Batch:
 
     def _attach(self, case_id: int, item: Incoming, now: datetime) -> None:
         if item.event_id is not None:
-            self.case_events.append((item.event_id, item.ts, case_id, item.phase, now))
+            self.case_events.append(CaseEventRow(item.event_id, item.ts, case_id, item.phase, now))
             self.holder[item.event_id] = case_id
 
     def _history(
@@ -261,11 +312,11 @@ class Batch:
         data: dict[str, Any],
     ) -> None:
         self.history.append(
-            (case_id, at, "dispatcher", action, from_status, to_status, note, Jsonb(data))
+            HistoryRow(case_id, at, "dispatcher", action, from_status, to_status, note, Jsonb(data))
         )
 
-    def _remember(self, case: merge.OpenCase, key: tuple[str, str]) -> None:
-        self.open.setdefault(key, merge.OpenIndex()).put(case)
+    def _remember(self, case: OpenCase) -> None:
+        self.open.setdefault(_key(case), merge.OpenIndex()).put(case)
         self.touched.add(case.id)
 
     def _assign_ids(self, conn: psycopg.Connection[Any]) -> dict[int, int]:
@@ -288,98 +339,51 @@ class Batch:
         """
         now = self.ctx.clock.now()
         real = self._assign_ids(conn)
-
-        def fix(rows: list[tuple[Any, ...]], col: int) -> list[tuple[Any, ...]]:
-            return [(*r[:col], real.get(r[col], r[col]), *r[col + 1 :]) for r in rows]
-
-        self.cases = fix(self.cases, 0)
-        self.case_events = fix(self.case_events, 2)
-        self.history = fix(self.history, 0)
-        self.participants = fix(self.participants, 0)
-        self.reminders = fix(self.reminders, 0)
-        self.merged = {real.get(k, k): v for k, v in self.merged.items()}
-        self.seen = {real.get(k, k): v for k, v in self.seen.items()}
-        self.touched = {real.get(k, k) for k in self.touched}
+        cases: list[NewCase] = renumber(self.cases, "id", real)
+        case_events: list[CaseEventRow] = renumber(self.case_events, "case_id", real)
+        history: list[HistoryRow] = renumber(self.history, "case_id", real)
+        participants: list[ParticipantRow] = renumber(self.participants, "case_id", real)
+        reminders: list[ReminderRow] = renumber(self.reminders, "case_id", real)
+        merged = {real.get(k, k): v for k, v in self.merged.items()}
+        seen = {real.get(k, k): v for k, v in self.seen.items()}
         self.holder = {e: real.get(c, c) for e, c in self.holder.items()}
-        for temp_id, person, name, category, accept_by, resolve_by in self.assign_notices:
-            case_id = real.get(temp_id, temp_id)
-            title, body = render("assigned", case_id, category)
-            self.notices.append(
-                Notice(
-                    person,
-                    name,
-                    "assigned",
-                    case_id,
-                    f"case:{case_id}:assigned:{person}",
-                    title,
-                    body,
-                    {"accept_by": accept_by.isoformat(), "resolve_by": resolve_by.isoformat()},
-                )
-            )
-        self.assign_notices.clear()
-        if self.cases:
-            conn.execute(
-                f"INSERT INTO cases ({_CASE_COLS}) OVERRIDING SYSTEM VALUE"
-                f" SELECT * FROM unnest({', '.join(f'%b::{t}' for t in _CASE_TYPES.split(', '))})",
-                _columns(self.cases, 27),
-            )
-        if self.merged:
-            ids = list(self.merged)
+        notices = [_assigned_notice(case) for case in cases if case.assignee is not None]
+        if cases:
+            conn.execute(_INSERT_CASES, as_columns(cases, NewCase))
+        if merged:
+            ids = list(merged)
             conn.execute(
                 "UPDATE cases c SET recurrence = c.recurrence + m.n, updated_at = %s,"
                 " last_event_at = GREATEST(c.last_event_at, m.last),"
                 " severity = LEAST(c.severity, m.sev)"
                 " FROM unnest(%b::bigint[], %b::int[], %b::timestamptz[], %b::smallint[])"
                 " AS m(id, n, last, sev) WHERE c.id = m.id",
-                (now, ids, *_columns([self.merged[i] for i in ids], 3)),
+                (now, ids, *as_columns([merged[i] for i in ids], _Recurrence)),
             )
-        if self.seen:
-            ids = list(self.seen)
+        if seen:
+            ids = list(seen)
             conn.execute(
                 "UPDATE cases c SET last_event_at = GREATEST(c.last_event_at, m.last),"
                 " updated_at = %s FROM unnest(%b::bigint[], %b::timestamptz[]) AS m(id, last)"
                 " WHERE c.id = m.id",
-                (now, ids, [self.seen[i] for i in ids]),
+                (now, ids, [seen[i] for i in ids]),
             )
-        if self.case_events:
-            conn.execute(
-                "INSERT INTO case_events (event_id, ts, case_id, phase, attached_at)"
-                " SELECT * FROM unnest(%b::uuid[], %b::timestamptz[], %b::bigint[], %b::text[],"
-                " %b::timestamptz[]) ON CONFLICT DO NOTHING",
-                _columns(self.case_events, 5),
-            )
-        if self.history:
-            conn.execute(
-                "INSERT INTO case_history"
-                " (case_id, at, actor, action, from_status, to_status, note, data)"
-                " SELECT * FROM unnest(%b::bigint[], %b::timestamptz[], %b::text[], %b::text[],"
-                " %b::text[], %b::text[], %b::text[], %b::jsonb[]) ORDER BY 1, 2",
-                _columns(self.history, 8),
-            )
-        if self.participants:
-            conn.execute(
-                "INSERT INTO case_participants"
-                " (case_id, person, name, role, area_id, level, added_at)"
-                " SELECT * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[],"
-                " %b::text[], %b::smallint[], %b::timestamptz[]) ON CONFLICT DO NOTHING",
-                _columns(self.participants, 7),
-            )
-        if self.reminders:
-            conn.execute(
-                "INSERT INTO case_reminders (case_id, kind, due_at, deadline)"
-                " SELECT * FROM unnest(%b::bigint[], %b::text[], %b::timestamptz[],"
-                " %b::timestamptz[]) ON CONFLICT DO NOTHING",
-                _columns(self.reminders, 4),
-            )
-        if self.notices:
-            self.ctx.notifier.send_many(conn, self.notices, now)
-        push_live(conn, self.touched)
+        for statement, rows, row_type in (
+            (_INSERT_EVENTS, case_events, CaseEventRow),
+            (_INSERT_HISTORY, history, HistoryRow),
+            (_INSERT_PARTICIPANTS, participants, ParticipantRow),
+            (_INSERT_REMINDERS, reminders, ReminderRow),
+        ):
+            if rows:
+                conn.execute(statement, as_columns(rows, row_type))
+        if notices:
+            self.ctx.notifier.send_many(conn, notices, now)
+        push_live(conn, {real.get(k, k) for k in self.touched})
         for buf in (
             self.cases,
             self.case_events,
             self.history,
             self.participants,
-            self.notices,
             self.reminders,
         ):
             buf.clear()
@@ -389,32 +393,51 @@ class Batch:
         return real
 
 
+def _assigned_notice(case: NewCase) -> Notice:
+    assert case.assignee is not None
+    title, body = render("assigned", case.id, case.category)
+    return Notice(
+        case.assignee,
+        case.assignee_name,
+        "assigned",
+        case.id,
+        f"case:{case.id}:assigned:{case.assignee}",
+        title,
+        body,
+        {"accept_by": case.accept_by.isoformat(), "resolve_by": case.resolve_by.isoformat()},
+    )
+
+
 def open_or_join(conn: psycopg.Connection[Any], ctx: Context, item: Incoming, r: Route) -> int:
     """One item on its own (a report): the caller holds its advisory lock."""
-    batch = Batch(conn, ctx, [(item, r)])
-    case_id = batch.place(conn, item, r)
+    item = dataclasses.replace(item, unit_id=r.unit_id)
+    batch = Batch.read(conn, ctx, [(item, r)])
+    case_id = batch.place(item, r)
     return batch.flush(conn).get(case_id, case_id)
 
 
 # --------------------------------------------------------------------------- the queue
 
 
-def incoming_from_row(row: dict[str, Any]) -> Incoming:
+def incoming_from_row(row: QueuedEvent) -> Incoming | None:
+    """The queued event as an item to place; None when its stored event is gone."""
+    if row.category is None or row.severity is None or row.phase is None:
+        return None
     # A box with a wrong clock: merge windows use the server's receive time.
-    at = row["received_at"] if row["clock_skewed"] else row["ts"]
+    at = row.received_at if row.clock_skewed and row.received_at is not None else row.ts
     return Incoming(
-        category=row["category"],
-        severity=int(row["severity"]),
+        category=row.category,
+        severity=row.severity,
         at=at,
-        lon=row["lon"],
-        lat=row["lat"],
-        unit_id=row["unit_id"],
-        summary=row["summary"] or row["rule"],
+        lon=row.lon,
+        lat=row.lat,
+        unit_id=row.unit_id,
+        summary=row.summary or row.rule,
         source="event",
-        event_id=row["event_id"],
-        ts=row["ts"],
-        phase=row["phase"],
-        device_id=row["device_id"],
+        event_id=row.event_id,
+        ts=row.ts,
+        phase=row.phase,
+        device_id=row.device_id,
     )
 
 
@@ -431,21 +454,19 @@ def dispatch_batch(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100
             return 0
         items: list[tuple[Incoming, Route]] = []
         for row in rows:
-            if row["category"] is None:
+            item = incoming_from_row(row)
+            if item is None:
                 log.warning(
-                    "queued event %s at %s has no stored event; dropped",
-                    row["event_id"],
-                    row["ts"],
+                    "queued event %s at %s has no stored event; dropped", row.event_id, row.ts
                 )
                 continue
-            item = incoming_from_row(row)
-            problem = Problem(item.category, item.lon, item.lat, item.unit_id)
-            items.append((item, route(ctx.town, problem)))
+            r = route(ctx.town, Problem(item.category, item.lon, item.lat, item.unit_id))
+            items.append((dataclasses.replace(item, unit_id=r.unit_id), r))
         # Sorted locks: two dispatchers with overlapping batches never deadlock.
         take_locks(conn, [lock_key(item.category, r.village_id, r.unit_id) for item, r in items])
-        batch = Batch(conn, ctx, items)
+        batch = Batch.read(conn, ctx, items)
         for item, r in items:
-            batch.place(conn, item, r)
+            batch.place(item, r)
         batch.flush(conn)
         pending.finish(conn, claims)
     return len(rows)

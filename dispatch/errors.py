@@ -14,6 +14,34 @@ class ConfigError(DispatchError):
 class TransitionError(DispatchError):
     """A case action that is not allowed from the case's current status."""
 
+    def __init__(
+        self, message: str, *, status: str | None = None, action: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.action = action
+
+
+class ActionInputError(DispatchError, ValueError):
+    """A case action given a missing or wrong value; names the field, the value and what
+    was expected."""
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        super().__init__(f"{field}: {value!r}, expected {expected}")
+        self.field = field
+        self.value = value
+        self.expected = expected
+
+
+class PermissionDenied(DispatchError):
+    """A role that may not take this action on this case."""
+
+    def __init__(self, role: str, action: str, needs: str | None = None) -> None:
+        why = f" (only {needs})" if needs else ""
+        super().__init__(f"role {role!r} may not {action!r} this case{why}")
+        self.role = role
+        self.action = action
+
 
 class CaseNotFound(DispatchError):
     """No case with that id."""

@@ -1,9 +1,9 @@
 """Pure escalation: which cases are overdue, the level they rise to, who is pulled in.
 
-"The grid blows the whistle, Party members turn up": when a deadline passes the
-case rises one level (unit, grid, village, town); the new level's leader is
-notified, and the unit's liaison household and the department's contact are
-pulled in.
+"The grid blows the whistle, Party members turn up": when a deadline passes (or a
+leader escalates by hand, :func:`rise`) the case rises one level (unit, grid,
+village, town); the new level's leader is notified, and the unit's liaison
+household and the department's contact are pulled in.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dispatch.lifecycle import AWAITING_ACCEPT, OPEN_STATUSES, Status
-from dispatch.routing import LEVELS, AreaView, contact_key, first_leader
+from dispatch.routing import AreaView, contact_key, first_leader
+from gridwatch.domain import Level
 
-TOP_LEVEL = len(LEVELS) - 1
+TOP_LEVEL = int(Level.TOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ class Escalation:
     case_id: int
     from_level: int
     to_level: int
-    missed: str  # 'accept' or 'resolve'
+    missed: str | None  # 'accept' or 'resolve'; None when escalated by hand
     leader: Participant | None
     pulled_in: tuple[Participant, ...]
     next_at: datetime | None
@@ -70,6 +71,21 @@ def plan(
     """
     if not is_due(case, now):
         return None
+    missed = "accept" if Status(case.status) in AWAITING_ACCEPT else "resolve"
+    return rise(case, now, chain, department_contact, window, missed)
+
+
+def rise(
+    case: CaseTiming,
+    now: datetime,
+    chain: Sequence[AreaView],
+    department_contact: tuple[str, str] | None,
+    window: timedelta,
+    missed: str | None = None,
+) -> Escalation | None:
+    """The case one level above whoever holds it, due or not; None at the top."""
+    if case.escalation_level >= TOP_LEVEL:
+        return None
     floor = case.assignee_level if case.assignee_level is not None else 0
     to_level = min(max(case.escalation_level, floor) + 1, TOP_LEVEL)
     leader: Participant | None = None
@@ -85,7 +101,6 @@ def plan(
     if department_contact is not None:
         pulled.append(Participant("department", *department_contact, None, to_level))
     next_at = now + window if to_level < TOP_LEVEL else None
-    missed = "accept" if Status(case.status) in AWAITING_ACCEPT else "resolve"
     return Escalation(
         case.id, case.escalation_level, to_level, missed, leader, tuple(pulled), next_at
     )

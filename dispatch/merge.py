@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-OPEN_STATUSES: frozenset[str] = frozenset(
-    {"new", "assigned", "accepted", "in_progress", "reopened"}
-)
+from dispatch.lifecycle import OPEN_STATUSES
+from dispatch.rows import Incoming, OpenCase
+
+__all__ = [
+    "Incoming",
+    "MergeRule",
+    "MergeTable",
+    "OpenCase",
+    "OpenIndex",
+    "choose",
+    "distance_m",
+    "gap",
+    "joins",
+]
 
 
 class MergeRule(BaseModel):
@@ -39,26 +49,6 @@ class MergeTable(BaseModel):
 
     def rule(self, category: str) -> MergeRule:
         return self.categories.get(category, self.default)
-
-
-@dataclass(frozen=True, slots=True)
-class OpenCase:
-    id: int
-    category: str
-    status: str
-    unit_id: str | None
-    lon: float | None
-    lat: float | None
-    last_event_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    category: str
-    unit_id: str | None
-    lon: float | None
-    lat: float | None
-    at: datetime
 
 
 def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:

@@ -16,22 +16,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.types.json import Jsonb
 
-#: Category names people read: Chinese first, English beside.
-CATEGORY_NAMES: dict[str, tuple[str, str]] = {
-    "intrusion": ("闯入", "intrusion"),
-    "loitering": ("徘徊", "loitering"),
-    "crowding": ("人员聚集", "crowding"),
-    "illegal_parking": ("违章停车", "illegal parking"),
-    "line_crossing": ("越线", "line crossing"),
-    "abandoned_object": ("遗留物品", "abandoned object"),
-    "camera_tamper": ("摄像头遮挡/移动", "camera tamper"),
-    "fire_smoke": ("烟火", "fire or smoke"),
-    "sensor_alarm": ("传感器告警", "sensor alarm"),
-    "flood": ("积水内涝", "flood"),
-    "dispute": ("矛盾纠纷", "dispute"),
-    "sanitation": ("环境卫生", "sanitation"),
-    "other": ("其他", "other"),
-}
+from gridwatch.domain import CATEGORY_NAMES
 
 #: (Chinese, English) title templates per notice kind.
 TEMPLATES: dict[str, tuple[str, str]] = {

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import class_row
+
+from dispatch.rows import QueuedEvent
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,13 @@ class Claim:
     @property
     def finished(self) -> bool:
         return self.done + self.taken >= self.size
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    id: int
+    done: int
+    size: int
 
 
 _LOCK = """
@@ -54,9 +63,7 @@ ORDER BY k.n
 """
 
 
-def claim(
-    conn: psycopg.Connection[Any], limit: int
-) -> tuple[list[Claim], list[dict[str, Any]]]:
+def claim(conn: psycopg.Connection[Any], limit: int) -> tuple[list[Claim], list[QueuedEvent]]:
     """Lock queued rows until ``limit`` keys are claimed; return the claims and event rows.
 
     Call inside a transaction: the locks hold until it ends.
@@ -64,19 +71,19 @@ def claim(
     if limit < 1:
         raise ValueError(f"limit: {limit!r}, expected at least 1")
     claims: list[Claim] = []
-    rows: list[dict[str, Any]] = []
+    rows: list[QueuedEvent] = []
     after = 0
-    with conn.cursor(row_factory=dict_row) as cur:
+    with (
+        conn.cursor(row_factory=class_row(_Queued)) as cur,
+        conn.cursor(row_factory=class_row(QueuedEvent)) as read,
+    ):
         while len(rows) < limit:
             head = cur.execute(_LOCK, (after,)).fetchone()
             if head is None:
                 break
-            after = int(head["id"])
-            done, size = int(head["done"]), int(head["size"])
+            after, done, size = head.id, head.done, head.size
             taken = min(size - done, limit - len(rows))
-            rows.extend(
-                cur.execute(_READ, {"id": after, "first": done + 1, "last": done + taken})
-            )
+            rows.extend(read.execute(_READ, {"id": after, "first": done + 1, "last": done + taken}))
             claims.append(Claim(after, done, taken, size))
     return claims, rows
 

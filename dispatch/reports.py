@@ -1,8 +1,8 @@
-"""Intake of residents' and Party members' reports (微心愿, 微心声): routed exactly as events.
+"""Intake of reports raised by people (residents, Party members, a platform): routed as events.
 
-The case API (and Open311 ``POST requests``) calls :func:`intake_report`; the
-report then opens or joins a case through the same routing, merging, deadlines
-and notices as a camera's event.
+:func:`intake_report` turns a :class:`Report` into an item that opens or joins a
+case through the same routing, merging, deadlines and notices as a camera's
+event, with ``source = 'report'`` and ``raised_by`` set.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from dispatch.clock import Clock, SystemClock
 from dispatch.config import DispatchConfig, load_config
 from dispatch.notify import Notifier, OutboxNotifier
 from dispatch.routing import Problem, TownView, route
-from dispatch.store import Context, Incoming, lock_key, take_locks
+from dispatch.rows import Incoming
+from dispatch.store import Context, lock_key, take_locks
+from gridwatch.domain import Category
 
 
 class Report(BaseModel):
@@ -27,7 +29,7 @@ class Report(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    category: str = Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")
+    category: Category = Field(description="A routed category id (gridwatch.domain)")
     description: str = Field(min_length=1, max_length=4000)
     raised_by: str = Field(
         min_length=1, max_length=128, description="Person id, or a resident's contact"
@@ -59,7 +61,13 @@ def intake_report(
     tz: ZoneInfo | None = None,
     notifier: Notifier | None = None,
 ) -> int:
-    """Open or join a case for ``report``; returns the case id. Commits its own transaction."""
+    """Open or join a case for ``report``; returns the case id.
+
+    Without ``config`` or ``tz`` they come from the settings (``GRIDWATCH_CONFIG_DIR``,
+    ``GRIDWATCH_TZ``), read from disk on every call: a long-running caller passes them.
+    Runs in ``conn.transaction()``: its own transaction, or a savepoint inside the
+    caller's when one is open (then the caller's commit makes it stick).
+    """
     if config is None or tz is None:
         from gridwatch.settings import get_settings
 
@@ -71,9 +79,9 @@ def intake_report(
 
 
 def intake_with(conn: psycopg.Connection[Any], ctx: Context, report: Report) -> int:
-    """:func:`intake_report` with a ready :class:`Context` (the worker's and the tests')."""
+    """:func:`intake_report` with a ready :class:`Context`."""
     item = Incoming(
-        category=report.category,
+        category=report.category.value,
         severity=report.severity,
         at=report.reported_at or ctx.clock.now(),
         lon=report.lon,

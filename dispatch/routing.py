@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-LEVELS: tuple[str, ...] = ("unit", "grid", "village", "town")
+from gridwatch.domain import LEVELS, Level
 
 
 class ContactView(Protocol):
@@ -85,7 +85,7 @@ class Route:
     assignee: str | None
     assignee_name: str | None
     assignee_area: str | None
-    assignee_level: int | None  # index into LEVELS
+    assignee_level: Level | None
     note: str
 
     def area_at(self, level: int) -> str | None:
@@ -136,14 +136,14 @@ def route(town: TownView, problem: Problem) -> Route:
     found = first_leader(chain)
     if found is None:
         assignee = assignee_name = assignee_area = None
-        level: int | None = None
+        level: Level | None = None
         notes.append("no leader anywhere up the chain; case stays new")
     else:
         index, area = found
         leader = area.leader
         assert leader is not None
         assignee, assignee_name, assignee_area = contact_key(leader), leader.name, area.id
-        level = LEVELS.index(area.level) if area.level in LEVELS else index
+        level = Level.of(area.level) if area.level in LEVELS else Level(index)
         vacant = [a.id for a in chain[:index]]
         if vacant:
             notes.append(

@@ -12,25 +12,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg import sql
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from dispatch.clock import Clock
 from dispatch.config import DispatchConfig
-from dispatch.lifecycle import AWAITING_ACCEPT, OPEN_STATUSES
+from dispatch.lifecycle import AWAITING_ACCEPT
 from dispatch.notify import Notifier
 from dispatch.routing import TownView
+from dispatch.rows import CaseRow, column_list
 
 log = logging.getLogger(__name__)
 
 #: First half of every dispatcher advisory-lock key (the second is per category and area).
 LOCK_NAMESPACE = 0x6477  # "dw"
 LIVE_CHANNEL = "gridwatch_live"
-_OPEN = tuple(s.value for s in OPEN_STATUSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,26 +42,6 @@ class Context:
     tz: ZoneInfo
     clock: Clock
     notifier: Notifier
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """An event or a report about to join or open a case."""
-
-    category: str
-    severity: int
-    at: datetime  # when it happened, for the merge window
-    lon: float | None
-    lat: float | None
-    unit_id: str | None
-    summary: str | None
-    source: str  # 'event' or 'report'
-    event_id: UUID | None = None
-    ts: datetime | None = None
-    phase: str = "start"
-    device_id: str | None = None
-    raised_by: str | None = None
-    description: str | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -105,12 +85,15 @@ def history(
     )
 
 
+_FETCH = sql.SQL("SELECT {} FROM cases WHERE id = %s").format(column_list(CaseRow))
+
+
 def fetch_case(
     conn: psycopg.Connection[Any], case_id: int, *, lock: bool = False
-) -> dict[str, Any] | None:
-    sql = "SELECT * FROM cases WHERE id = %s" + (" FOR UPDATE" if lock else "")
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(sql, (case_id,)).fetchone()
+) -> CaseRow | None:
+    query = _FETCH + sql.SQL(" FOR UPDATE") if lock else _FETCH
+    with conn.cursor(row_factory=class_row(CaseRow)) as cur:
+        return cur.execute(query, (case_id,)).fetchone()
 
 
 _AWAIT_ACCEPT = [st.value for st in AWAITING_ACCEPT]

@@ -6,23 +6,42 @@ can run this together and each case rises once per deadline passed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg import sql
+from psycopg.rows import class_row
 
 from dispatch import deadlines
-from dispatch.escalation import TOP_LEVEL, CaseTiming, Escalation, plan
+from dispatch.escalation import TOP_LEVEL, CaseTiming, Escalation, plan, rise
 from dispatch.lifecycle import AWAITING_ACCEPT, AWAITING_RESOLVE, OPEN_STATUSES
 from dispatch.notify import Notice, render
-from dispatch.routing import LEVELS, AreaView
-from dispatch.store import Context, add_participant, history, push_live
+from dispatch.routing import AreaView
+from dispatch.rows import CaseRow, column_list
+from dispatch.store import Context, add_participant, fetch_case, history, push_live
+from gridwatch.domain import LEVELS
 
 _OPEN = [s.value for s in OPEN_STATUSES]
 
+_DUE = sql.SQL(
+    "SELECT {} FROM cases WHERE next_escalation_at <= %s AND status = ANY(%s)"
+    " AND escalation_level < %s ORDER BY next_escalation_at LIMIT %s"
+    " FOR UPDATE SKIP LOCKED"
+).format(column_list(CaseRow))
 
-def _chain(ctx: Context, case: dict[str, Any]) -> list[AreaView]:
-    area = case["unit_id"] or case["grid_id"] or case["village_id"] or case["town_id"]
+
+@dataclass(frozen=True, slots=True)
+class _Reminder:
+    case_id: int
+    kind: str  # 'accept' or 'resolve'
+    due_at: datetime
+    deadline: datetime
+
+
+def _chain(ctx: Context, case: CaseRow) -> list[AreaView]:
+    area = case.unit_id or case.grid_id or case.village_id or case.town_id
     if area is None:
         return []
     try:
@@ -38,47 +57,61 @@ def _assignee_level(chain: list[AreaView], area_id: str | None) -> int | None:
     return None
 
 
+def escalation_for(
+    ctx: Context, case: CaseRow, now: datetime, *, by_hand: bool = False
+) -> Escalation | None:
+    """The rise ``case`` needs now: when overdue, or at once when a leader asks for it
+    (``by_hand``). None when not due, or already at the town."""
+    chain = _chain(ctx, case)
+    timing = CaseTiming(
+        case.id,
+        case.status,
+        case.escalation_level,
+        _assignee_level(chain, case.assignee_area),
+        case.next_escalation_at,
+    )
+    dept = None
+    if case.department_id is not None:
+        d = ctx.town.department_for(case.category)
+        if d is not None:
+            person = ctx.town.people.get(d.contact)
+            dept = (d.contact, person.name if person else d.contact)
+    window = deadlines.escalation_window(ctx.config.deadlines, case.category, case.severity)
+    if by_hand:
+        return rise(timing, now, chain, dept, window)
+    return plan(timing, now, chain, dept, window)
+
+
 def escalate_due(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100) -> int:
     """Raise every case whose escalation time has passed by one level; return how many."""
     now = ctx.clock.now()
     done = 0
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            "SELECT * FROM cases WHERE next_escalation_at <= %s AND status = ANY(%s)"
-            " AND escalation_level < %s ORDER BY next_escalation_at LIMIT %s"
-            " FOR UPDATE SKIP LOCKED",
-            (now, _OPEN, TOP_LEVEL, limit),
-        ).fetchall()
+    with conn.transaction(), conn.cursor(row_factory=class_row(CaseRow)) as cur:
+        rows = cur.execute(_DUE, (now, _OPEN, TOP_LEVEL, limit)).fetchall()
         for case in rows:
-            chain = _chain(ctx, case)
-            timing = CaseTiming(
-                case["id"],
-                case["status"],
-                case["escalation_level"],
-                _assignee_level(chain, case["assignee_area"]),
-                case["next_escalation_at"],
-            )
-            dept = None
-            if case["department_id"] is not None:
-                d = ctx.town.department_for(case["category"])
-                if d is not None:
-                    person = ctx.town.people.get(d.contact)
-                    dept = (d.contact, person.name if person else d.contact)
-            window = deadlines.escalation_window(
-                ctx.config.deadlines, case["category"], case["severity"]
-            )
-            step = plan(timing, now, chain, dept, window)
+            step = escalation_for(ctx, case, now)
             if step is not None:
-                _apply(conn, ctx, case, step)
+                apply_escalation(conn, ctx, case, step)
                 done += 1
     return done
 
 
-def _apply(
-    conn: psycopg.Connection[Any], ctx: Context, case: dict[str, Any], e: Escalation
+def apply_escalation(
+    conn: psycopg.Connection[Any],
+    ctx: Context,
+    case: CaseRow,
+    e: Escalation,
+    *,
+    actor: str = "system",
+    action: str = "escalated",
+    note: str | None = None,
 ) -> None:
+    """Write one rise: the case's level and leader, history, participants, notices, live.
+
+    The status stays; ``next_escalation_at`` moves to the next level's window.
+    """
     now = ctx.clock.now()
-    cid, cat = case["id"], case["category"]
+    cid, cat = case.id, case.category
     conn.execute(
         "UPDATE cases SET escalation_level = %s, escalated_to = %s, escalated_to_name = %s,"
         " next_escalation_at = %s, updated_at = %s WHERE id = %s",
@@ -91,21 +124,24 @@ def _apply(
             cid,
         ),
     )
+    levels = f"{LEVELS[e.from_level]} -> {LEVELS[e.to_level]}"
+    why = f"{e.missed} deadline missed" if e.missed else "escalated by hand"
     history(
         conn,
         cid,
         now,
-        "system",
-        "escalated",
-        case["status"],
-        case["status"],
-        note=f"{e.missed} deadline missed; {LEVELS[e.from_level]} -> {LEVELS[e.to_level]}",
+        actor,
+        action,
+        case.status,
+        case.status,
+        note=f"{why}; {levels}" + (f"; {note}" if note else ""),
         data={
             "from_level": e.from_level,
             "to_level": e.to_level,
             "missed": e.missed,
             "leader": e.leader.person if e.leader else None,
             "pulled_in": [{"role": p.role, "person": p.person} for p in e.pulled_in],
+            "next_escalation_at": e.next_at.isoformat() if e.next_at else None,
         },
     )
     if e.leader is not None:
@@ -158,7 +194,7 @@ def send_reminders(conn: psycopg.Connection[Any], ctx: Context, limit: int = 500
     """Send reminders that are due, for cases still waiting on that deadline."""
     now = ctx.clock.now()
     sent = 0
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+    with conn.transaction(), conn.cursor(row_factory=class_row(_Reminder)) as cur:
         rows = cur.execute(
             """
             DELETE FROM case_reminders r
@@ -170,33 +206,27 @@ def send_reminders(conn: psycopg.Connection[Any], ctx: Context, limit: int = 500
             (now, limit),
         ).fetchall()
         for rem in rows:
-            case = cur.execute(
-                "SELECT id, status, category, assignee, assignee_name, accept_by, resolve_by"
-                " FROM cases WHERE id = %s",
-                (rem["case_id"],),
-            ).fetchone()
-            if case is None or case["assignee"] is None:
+            case = fetch_case(conn, rem.case_id)
+            if case is None or case.assignee is None:
                 continue
-            waiting = AWAITING_ACCEPT if rem["kind"] == "accept" else AWAITING_RESOLVE
-            current = case["accept_by"] if rem["kind"] == "accept" else case["resolve_by"]
-            if case["status"] not in {s.value for s in waiting} or current != rem["deadline"]:
+            waiting = AWAITING_ACCEPT if rem.kind == "accept" else AWAITING_RESOLVE
+            current = case.accept_by if rem.kind == "accept" else case.resolve_by
+            if case.status not in waiting or current != rem.deadline:
                 continue
-            local = rem["deadline"].astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M")
-            title, body = render(
-                f"reminder_{rem['kind']}", case["id"], case["category"], deadline=local
-            )
-            key = f"case:{case['id']}:reminder:{rem['kind']}:{rem['due_at'].isoformat()}"
+            local = rem.deadline.astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M")
+            title, body = render(f"reminder_{rem.kind}", case.id, case.category, deadline=local)
+            key = f"case:{case.id}:reminder:{rem.kind}:{rem.due_at.isoformat()}"
             if ctx.notifier.send(
                 conn,
                 Notice(
-                    case["assignee"],
-                    case["assignee_name"],
-                    f"reminder_{rem['kind']}",
-                    case["id"],
+                    case.assignee,
+                    case.assignee_name,
+                    f"reminder_{rem.kind}",
+                    case.id,
                     key,
                     title,
                     body,
-                    {"deadline": rem["deadline"].isoformat()},
+                    {"deadline": rem.deadline.isoformat()},
                 ),
                 now,
             ):

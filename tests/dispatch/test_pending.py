@@ -86,7 +86,7 @@ def test_a_locked_row_is_skipped_by_another_dispatcher(
         claims, rows = pending.claim(other, 10)
         # Both rows are free: one claim takes both.
         assert [c.batch_id for c in claims] == [1, 2]
-        assert [r["event_id"] for r in rows] == [k[0] for k in first + second]
+        assert [r.event_id for r in rows] == [k[0] for k in first + second]
         other.rollback()
     with psycopg.connect(db) as other, other.transaction():
         holder = other.execute("SELECT id FROM dispatch_batches WHERE id = 1 FOR UPDATE")

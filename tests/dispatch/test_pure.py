@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dispatch.errors import TransitionError
+from dispatch.errors import ActionInputError, TransitionError
 from dispatch.escalation import CaseTiming, is_due, plan
 from dispatch.lifecycle import TRANSITIONS, Action, Status, allowed_actions, next_status
 from dispatch.merge import Incoming, MergeRule, OpenCase, OpenIndex, choose, distance_m, joins
@@ -35,7 +35,16 @@ def case(**kw: object) -> OpenCase:
 
 
 def new(**kw: object) -> Incoming:
-    base: dict[str, object] = dict(category="fire_smoke", unit_id="U1", lon=LON, lat=LAT, at=T0)
+    base: dict[str, object] = dict(
+        category="fire_smoke",
+        severity=1,
+        unit_id="U1",
+        lon=LON,
+        lat=LAT,
+        at=T0,
+        summary=None,
+        source="event",
+    )
     base.update(kw)
     return Incoming(**base)  # type: ignore[arg-type]
 
@@ -75,43 +84,79 @@ def test_distance_is_metres_on_the_ground() -> None:
 
 
 @pytest.mark.parametrize(
-    ("start", "action", "note", "expected"),
+    ("start", "action", "note", "rating", "expected"),
     [
-        ("new", "assign", None, "assigned"),
-        ("assigned", "accept", None, "accepted"),
-        ("accepted", "start", None, "in_progress"),
-        ("in_progress", "resolve", None, "resolved"),
-        ("resolved", "rate_satisfied", None, "verified"),
-        ("resolved", "rate_unsatisfied", "还有问题", "in_progress"),
-        ("verified", "close", None, "closed"),
-        ("assigned", "reject", "不属于本单元", "rejected"),
-        ("rejected", "assign", None, "assigned"),
-        ("in_progress", "mark_duplicate", None, "duplicate"),
-        ("closed", "reopen", "又发生了", "reopened"),
-        ("reopened", "accept", None, "accepted"),
-        ("new", "accept", None, TransitionError),
-        ("closed", "resolve", None, TransitionError),
-        ("duplicate", "reopen", "x", TransitionError),
-        ("assigned", "reject", "  ", TransitionError),  # a reason is required
-        ("resolved", "rate_unsatisfied", None, TransitionError),
-        ("nonsense", "accept", None, TransitionError),
+        ("new", "assign", None, None, "assigned"),
+        ("assigned", "accept", None, None, "accepted"),
+        ("accepted", "start", None, None, "in_progress"),
+        ("in_progress", "resolve", None, None, "resolved"),
+        ("resolved", "verify", None, None, "verified"),
+        ("resolved", "rate_satisfied", None, 5, "verified"),
+        ("resolved", "rate_unsatisfied", "还有问题", 2, "in_progress"),
+        # 回访: the rating decides; satisfied closes a verified case.
+        ("verified", "follow_up", None, 4, "closed"),
+        ("verified", "follow_up", None, 3, "closed"),
+        ("verified", "follow_up", "还有残留", 2, "in_progress"),
+        ("resolved", "follow_up", None, 5, "verified"),
+        ("resolved", "return", "照片不清", None, "in_progress"),
+        ("verified", "return", "复查未通过", None, "in_progress"),
+        ("verified", "close", None, None, "closed"),
+        ("assigned", "reject", "不属于本单元", None, "rejected"),
+        ("rejected", "assign", None, None, "assigned"),
+        ("in_progress", "reassign", None, None, "assigned"),
+        ("in_progress", "mark_duplicate", None, None, "duplicate"),
+        ("assigned", "merge", None, None, "duplicate"),
+        ("closed", "reopen", "又发生了", None, "reopened"),
+        ("reopened", "accept", None, None, "accepted"),
+        ("closed", "comment", "居民来电致谢", None, "closed"),
+        ("accepted", "escalate", None, None, "accepted"),
+        ("new", "accept", None, None, TransitionError),
+        ("closed", "resolve", None, None, TransitionError),
+        ("duplicate", "reopen", "x", None, TransitionError),
+        ("in_progress", "verify", None, None, TransitionError),
+        ("in_progress", "follow_up", None, 5, TransitionError),
+        ("closed", "escalate", None, None, TransitionError),
+        ("assigned", "reject", "  ", None, ActionInputError),  # a reason is required
+        ("resolved", "return", None, None, ActionInputError),
+        ("accepted", "comment", "", None, ActionInputError),
+        ("resolved", "rate_unsatisfied", None, 2, ActionInputError),
+        ("resolved", "follow_up", None, None, ActionInputError),  # a rating is required
+        ("resolved", "follow_up", None, 6, ActionInputError),
+        ("resolved", "rate_satisfied", None, 1, ActionInputError),  # rating contradicts
+        ("nonsense", "accept", None, None, TransitionError),
+        ("new", "nonsense", None, None, TransitionError),
     ],
 )
 def test_transition_table(
-    start: str, action: str, note: str | None, expected: str | type[Exception]
+    start: str,
+    action: str,
+    note: str | None,
+    rating: int | None,
+    expected: str | type[Exception],
 ) -> None:
     if isinstance(expected, str):
-        assert next_status(start, action, note).to_status == Status(expected)
+        assert next_status(start, action, note, rating=rating).to_status == Status(expected)
     else:
         with pytest.raises(expected):
-            next_status(start, action, note)
+            next_status(start, action, note, rating=rating)
+
+
+def test_a_wrong_transition_names_the_state_and_the_action() -> None:
+    with pytest.raises(TransitionError) as err:
+        next_status("closed", "accept")
+    assert (err.value.status, err.value.action) == ("closed", "accept")
+    assert "'accept' is not allowed from status 'closed'" in str(err.value)
+    with pytest.raises(ActionInputError) as bad:
+        next_status("resolved", "return")
+    assert bad.value.field == "note"
 
 
 def test_every_status_is_reachable_and_closed_only_reopens() -> None:
     reached = {Status.NEW} | set(TRANSITIONS.values())
     assert reached == set(Status)
-    assert allowed_actions("closed") == [Action.REOPEN]
-    assert allowed_actions("duplicate") == []
+    assert allowed_actions("closed") == [Action.REOPEN, Action.COMMENT]
+    assert allowed_actions("duplicate") == [Action.COMMENT]
+    assert Action.FOLLOW_UP in allowed_actions("verified")
 
 
 def test_routing_by_point_by_device_unit_and_past_a_vacancy(zhongmen: TownFixture) -> None:

@@ -1,0 +1,136 @@
+"""Who may take which case action: one table of role x action, pure checks.
+
+Which cases a person may see at all is enforced elsewhere (row-level security);
+the state machine (``dispatch.lifecycle``) decides what an action does in a
+state. This module decides only whether a role may take an action on a case,
+given the person's relation to that case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from dispatch.errors import PermissionDenied
+from dispatch.lifecycle import Action, parse_action
+from gridwatch.domain import Role
+
+
+class Needs(StrEnum):
+    """What must hold of the person and the case for a permitted action."""
+
+    ANY = "any case they can see"
+    ASSIGNEE = "cases assigned to them"
+    DEPARTMENT = "their department's cases"
+    RAISER = "cases they raised"
+    AREA = "a new assignee inside their own area"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """An authenticated person (or platform key) acting on cases.
+
+    ``areas``: the ids of the areas this person leads (a grid leader: the grid);
+    ``departments``: the departments a member of staff works for.
+    """
+
+    person: str
+    role: Role
+    name: str | None = None
+    areas: frozenset[str] = field(default_factory=frozenset)
+    departments: frozenset[str] = field(default_factory=frozenset)
+
+
+A, N = Action, Needs
+_WORK = {A.ACCEPT: N.ASSIGNEE, A.REJECT: N.ASSIGNEE, A.START: N.ASSIGNEE, A.RESOLVE: N.ASSIGNEE}
+#: Grid, village and town leaders: work on what they hold, oversee the rest of their area.
+_SUPERVISOR = {
+    **_WORK,
+    A.VERIFY: N.ANY,
+    A.RETURN: N.ANY,
+    A.FOLLOW_UP: N.ANY,
+    A.REOPEN: N.ANY,
+    A.CLOSE: N.ANY,
+    A.ESCALATE: N.ANY,
+    A.COMMENT: N.ANY,
+    A.ASSIGN: N.AREA,
+}
+
+#: role -> the actions it may take and what must hold. Absent: refused.
+PERMISSIONS: dict[Role, dict[Action, Needs]] = {
+    Role.DUTY_COMMANDER: {
+        a: N.ANY for a in Action if a not in (A.RATE_SATISFIED, A.RATE_UNSATISFIED)
+    },
+    Role.TOWN_LEADER: _SUPERVISOR,
+    Role.VILLAGE_LEADER: _SUPERVISOR,
+    Role.GRID_LEADER: _SUPERVISOR,
+    Role.UNIT_LEADER: {**_WORK, A.ESCALATE: N.ASSIGNEE, A.COMMENT: N.ANY},
+    Role.DEPARTMENT_STAFF: {
+        A.ACCEPT: N.DEPARTMENT,
+        A.START: N.DEPARTMENT,
+        A.RESOLVE: N.DEPARTMENT,
+        A.COMMENT: N.DEPARTMENT,
+    },
+    Role.PLATFORM: {A.COMMENT: N.RAISER, A.FOLLOW_UP: N.RAISER},
+    Role.DEVICE_ADMIN: {},
+    Role.AUDITOR: {},
+}
+
+#: Actions checked under another action's permission: a rated follow-up is a follow-up.
+_CHECKED_AS: dict[Action, Action] = {
+    A.RATE_SATISFIED: A.FOLLOW_UP,
+    A.RATE_UNSATISFIED: A.FOLLOW_UP,
+}
+
+
+def needs(role: Role, action: Action | str) -> Needs | None:
+    """What ``role`` needs to take ``action``; None when it may never take it."""
+    act = parse_action(action)
+    return PERMISSIONS[Role(role)].get(_CHECKED_AS.get(act, act))
+
+
+def may_act(
+    role: Role,
+    action: Action | str,
+    *,
+    is_assignee: bool = False,
+    in_department: bool = False,
+    is_raiser: bool = False,
+    target_in_area: bool = False,
+) -> bool:
+    """Whether ``role`` may take ``action`` on a case, given the person's relation to it:
+    the case is assigned to them, belongs to their department, was raised by them, or (a
+    reassignment) its new assignee's area lies inside an area they lead."""
+    found = needs(role, action)
+    held = {
+        Needs.ANY: True,
+        Needs.ASSIGNEE: is_assignee,
+        Needs.DEPARTMENT: in_department,
+        Needs.RAISER: is_raiser,
+        Needs.AREA: target_in_area,
+    }
+    return found is not None and held[found]
+
+
+def check(
+    role: Role,
+    action: Action | str,
+    *,
+    is_assignee: bool = False,
+    in_department: bool = False,
+    is_raiser: bool = False,
+    target_in_area: bool = False,
+) -> None:
+    """PermissionDenied naming the role, the action and what it needs, unless :func:`may_act`."""
+    if not may_act(
+        role,
+        action,
+        is_assignee=is_assignee,
+        in_department=in_department,
+        is_raiser=is_raiser,
+        target_in_area=target_in_area,
+    ):
+        found = needs(role, action)
+        raise PermissionDenied(
+            str(role), parse_action(action).value, found.value if found else None
+        )
