@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from dispatch.clock import Clock, SystemClock
+from gateway.api.throttle import TokenBucket
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
+    from dispatch.store import Context
     from gateway.api.live import LiveHub
     from gridwatch.settings import Settings
     from gridwatch.town import Town
@@ -39,3 +43,9 @@ class AppState:
     ingest: IngestState | None = None
     pool: ConnectionPool[Any] | None = None
     live: LiveHub | None = None
+    #: The time case actions and their deadlines count from (a ManualClock in tests).
+    clock: Clock = field(default_factory=SystemClock)
+    #: The dispatch context case actions run in; built on first use (town + config dir).
+    dispatch: Context | None = None
+    #: Write rate limit per subject.
+    writes: TokenBucket = field(default_factory=TokenBucket)
