@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
@@ -21,7 +22,19 @@ from dispatch.clock import Clock, SystemClock
 from gateway.api.limits import RequestLimits, limit_query
 from gateway.api.live import LiveHub
 from gateway.api.params import refuse_nul
-from gateway.api.routers import case_actions, cases, console, events, health, hierarchy, live
+from gateway.api.routers import (
+    auth,
+    case_actions,
+    cases,
+    console,
+    devices,
+    events,
+    health,
+    hierarchy,
+    live,
+    people,
+    reports,
+)
 from gateway.api.routers.console import STATIC_DIR
 from gateway.api.state import AppState, IngestState
 
@@ -84,7 +97,33 @@ def create_app(
     )
     app.add_middleware(RequestLimits)
     app.state.gridwatch = state
-    for module in (health, events, cases, case_actions, hierarchy, live, console):
+    for module in (
+        health,
+        auth,
+        events,
+        cases,
+        case_actions,
+        reports,
+        devices,
+        people,
+        hierarchy,
+        live,
+        console,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every endpoint of the app, from its routes (included routers walked into), so
+    a test that must cover each endpoint cannot miss a new one."""
+    out: list[APIRoute] = []
+    stack: list[Any] = list(app.routes)
+    while stack:
+        route = stack.pop(0)
+        if isinstance(route, APIRoute):
+            out.append(route)
+        elif hasattr(route, "original_router"):  # FastAPI >= 0.160 wraps included routers
+            stack.extend(route.original_router.routes)
+    return out

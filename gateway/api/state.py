@@ -6,13 +6,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dispatch.clock import Clock, SystemClock
+from gateway.api.ratelimit import RateLimit
 from gateway.api.throttle import TokenBucket
+from gateway.auth.config import token_config
+from gateway.auth.tokens import TokenConfig
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
     from dispatch.store import Context
     from gateway.api.live import LiveHub
+    from gateway.auth.principal import Scope
     from gridwatch.settings import Settings
     from gridwatch.town import Town
 
@@ -49,3 +53,9 @@ class AppState:
     dispatch: Context | None = None
     #: Write rate limit per subject.
     writes: TokenBucket = field(default_factory=TokenBucket)
+    #: Scopes by (person id, role): the town does not change while the app runs.
+    scopes: dict[tuple[str | None, str], Scope] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tokens: TokenConfig = token_config(self.settings)
+        self.token_limit = RateLimit(self.settings.token_rate_per_min, 60.0)
