@@ -9,15 +9,14 @@ granted, so the log only grows.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from fastapi import Request
-from psycopg.types.json import Jsonb
 
 from gateway.api.limits import request_id
 from gateway.auth.principal import Principal
+from gateway.auth.store import audit
 
 
 def record(
@@ -27,25 +26,18 @@ def record(
     target: str | None,
     request: Request,
     data: dict[str, Any] | None = None,
-    *,
-    at: datetime | None = None,
 ) -> None:
-    """Append one row in the request's transaction.
+    """Append one row in the request's transaction, with the request's id.
 
     ``action`` is dotted, resource first (``case.accept``, ``snapshot.view``);
-    ``target`` names the row acted on (``case:42``). ``at`` is the app's clock, so
-    a test on a controlled clock reads its own times back; the database's ``now()``
-    otherwise.
+    ``target`` names the row acted on (``case:42``). The time is the database's
+    ``now()``: the audit log keeps real time even when a test drives the case clock.
     """
-    conn.execute(
-        "INSERT INTO audit_log (at, subject, action, target, request_id, data)"
-        " VALUES (coalesce(%s, now()), %s, %s, %s, %s, %s)",
-        (
-            at,
-            who.subject,
-            action,
-            target,
-            request_id(request),
-            Jsonb({"role": who.role.value, **(data or {})}),
-        ),
+    audit(
+        conn,
+        who.subject,
+        action,
+        target,
+        request_id=request_id(request),
+        data={"role": who.role.value, **(data or {})},
     )

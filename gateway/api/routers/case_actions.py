@@ -137,7 +137,6 @@ def take_action(
         f"case:{case_id}",
         request,
         {"status": found.status, "idempotency_key": key},
-        at=ctx.clock.now(),
     )
     idempotency.store(db, claimed, 200, out)
     return JSONResponse(out)
