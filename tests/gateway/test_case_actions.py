@@ -12,7 +12,15 @@ import pytest
 from gateway.api.limits import MAX_BODY, MAX_QUERY_VALUE
 from gateway.api.throttle import TokenBucket
 from gridwatch.town import Town, load_town
-from tests.gateway.case_api_support import CONFIG, OTHER_UNIT, Day, act, case_day, open_case
+from tests.gateway.case_api_support import (
+    CONFIG,
+    OTHER_UNIT,
+    UNIT,
+    Day,
+    act,
+    case_day,
+    open_case,
+)
 
 pytestmark = pytest.mark.services
 
@@ -173,3 +181,31 @@ def test_audit_log_only_grows(day: Day, town: Town) -> None:
         conn.execute("SET ROLE gridwatch_api")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM audit_log")
+
+
+def test_every_snapshot_view_is_audited_with_its_request_id(day: Day, town: Town) -> None:
+    open_case(day, town)
+    with psycopg.connect(day.settings.database_url) as conn:
+        row = conn.execute(
+            # The camera's unit, as ingest records it from the device registry.
+            "UPDATE events SET snapshot_sha256 = %s, snapshot_ref = 'snap/1.jpg', unit_id = %s"
+            " RETURNING event_id",
+            ("ef" * 32, UNIT),
+        ).fetchone()
+    assert row is not None
+    url = f"/api/v1/events/{row[0]}/snapshot"
+    views = [
+        day.client.get(url, headers={**day.headers["grid"], "X-Request-ID": f"view-{n}"})
+        for n in (1, 2)
+    ]
+    assert [v.status_code for v in views] == [200, 200]
+    assert [v.headers["X-Request-ID"] for v in views] == ["view-1", "view-2"]
+    with psycopg.connect(day.settings.database_url) as conn:
+        audit = conn.execute(
+            "SELECT subject, action, target, request_id FROM audit_log ORDER BY id"
+        ).fetchall()
+    target = f"event:{row[0]}"
+    assert audit == [
+        (day.people["grid"], "snapshot.view", target, "view-1"),
+        (day.people["grid"], "snapshot.view", target, "view-2"),
+    ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Request, status
+from fastapi import APIRouter, Body, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -38,6 +38,7 @@ from gateway.api.models.case_actions import (
     ResolveAction,
 )
 from gateway.api.models.cases import CaseDetailPublic
+from gateway.api.routers.cases import CASE_ID
 from gateway.api.throttle import retry_after
 from gateway.auth.principal import Principal
 from gateway.db.queries import get_case
@@ -45,7 +46,6 @@ from gridwatch.town import Town
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
-CASE_ID = Path(ge=1, le=2**63 - 1, description="Case id / 案件编号")
 #: dispatch's names for the body's fields, where they differ.
 _FIELDS = {
     "assign_to": "area_id",
