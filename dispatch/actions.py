@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -131,26 +131,35 @@ def act(
                 )
             apply_escalation(conn, ctx, case, rise, actor=who, action="escalate", note=note)
             return _reread(conn, case_id)
-        sets, data = changes(
-            ctx, case, step, now, rating=rating, mediation_outcome=mediation_outcome
+        after, data = decide(
+            ctx,
+            case,
+            step,
+            now,
+            rating=rating,
+            mediation_outcome=mediation_outcome,
+            assign_to=assign_to,
+            duplicate_of=duplicate_of,
         )
         if photos:
             data["photos"] = [{"sha256": p.sha256, "ref": p.ref} for p in photos]
-        match step.action:
-            case Action.ASSIGN:
-                assert assign_to is not None
-                _reassign(conn, ctx, case, assign_to, sets, data, now)
-            case Action.MARK_DUPLICATE:
-                assert duplicate_of is not None
-                target = locked[duplicate_of]
-                assert target is not None
-                _merge_into(conn, case, target, who, now)
-                sets["duplicate_of"] = data["duplicate_of"] = duplicate_of
-            case _:
-                pass
-        _update(conn, case_id, sets)
+        if step.action is Action.ASSIGN:
+            assert assign_to is not None
+            _tell_new_assignee(conn, ctx, after, assign_to, now)
+        if step.action is Action.MARK_DUPLICATE:
+            target = locked[after.duplicate_of or 0]
+            assert target is not None
+            _merge_into(conn, case, target, who, now)
+        _update(conn, case, after)
         # New deadlines get their own reminders; stale ones are skipped when due.
-        stages = [(k, sets[f"{k}_by"]) for k in ("accept", "resolve") if f"{k}_by" in sets]
+        stages = [
+            (kind, new)
+            for kind, old, new in (
+                ("accept", case.accept_by, after.accept_by),
+                ("resolve", case.resolve_by, after.resolve_by),
+            )
+            if new is not None and new != old
+        ]
         _schedule_reminders(conn, ctx, case_id, stages, now)
         history(
             conn,
@@ -167,7 +176,7 @@ def act(
         return _reread(conn, case_id)
 
 
-def changes(
+def decide(
     ctx: Context,
     case: CaseRow,
     step: Step,
@@ -175,19 +184,22 @@ def changes(
     *,
     rating: int | None = None,
     mediation_outcome: str | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The columns ``step`` sets on ``case`` at ``now``, and the history data it records.
+    assign_to: Reassign | None = None,
+    duplicate_of: int | None = None,
+) -> tuple[CaseRow, dict[str, Any]]:
+    """The case after ``step`` at ``now``, and the data its history row records.
 
     Pure: deadlines come from ``ctx.config`` and ``ctx.tz``. Deadline changes are
-    recorded in the history data too (ISO times), so a report can follow them.
+    recorded in the data too (ISO times), so a report can follow them.
     """
-    sets: dict[str, Any] = {"status": step.to_status.value, "updated_at": now}
+    after = replace(case, status=step.to_status.value, updated_at=now)
     data: dict[str, Any] = {}
     match step.action:
         case Action.ACCEPT:
-            sets["accepted_at"] = now
             # From now on the case escalates when its resolve deadline passes.
-            sets["next_escalation_at"] = max(case.resolve_by or now, now)
+            after = replace(
+                after, accepted_at=now, next_escalation_at=max(case.resolve_by or now, now)
+            )
         case Action.RESOLVE:
             if case.category == "dispute":
                 if mediation_outcome not in MEDIATION_OUTCOMES:
@@ -196,22 +208,22 @@ def changes(
                         mediation_outcome,
                         f"one of {MEDIATION_OUTCOMES} to resolve a dispute case",
                     )
-                sets["mediation_outcome"] = data["mediation_outcome"] = mediation_outcome
-            sets["resolved_at"] = now
-            sets["next_escalation_at"] = None
+                after = replace(after, mediation_outcome=mediation_outcome)
+                data["mediation_outcome"] = mediation_outcome
+            after = replace(after, resolved_at=now, next_escalation_at=None)
         case Action.RATE_SATISFIED | Action.RATE_UNSATISFIED:
-            sets["rating"] = data["rating"] = rating
-            sets["satisfied"] = data["satisfied"] = step.action is Action.RATE_SATISFIED
-        case Action.CLOSE:
-            pass
+            satisfied = step.action is Action.RATE_SATISFIED
+            after = replace(after, rating=rating, satisfied=satisfied)
+            data.update(rating=rating, satisfied=satisfied)
         case Action.REJECT:
-            sets["rejections"] = case.rejections + 1
-            sets["next_escalation_at"] = None
+            after = replace(after, rejections=case.rejections + 1, next_escalation_at=None)
         case Action.MARK_DUPLICATE:
-            sets["next_escalation_at"] = None
+            after = replace(after, duplicate_of=duplicate_of, next_escalation_at=None)
+            data["duplicate_of"] = duplicate_of
         case Action.REOPEN:
             dl = _fresh(ctx, case, now)
-            sets.update(
+            after = replace(
+                after,
                 reopens=case.reopens + 1,
                 resolved_at=None,
                 closed_at=None,
@@ -221,31 +233,39 @@ def changes(
                 next_escalation_at=dl.accept_by,
             )
         case Action.ASSIGN:
+            if assign_to is None:
+                raise ActionInputError("assign_to", None, "who the case goes to")
             dl = _fresh(ctx, case, now)
-            sets.update(
+            after = replace(
+                after,
+                assignee=assign_to.person,
+                assignee_name=assign_to.name,
+                assignee_area=assign_to.area_id,
                 accepted_at=None,
                 accept_by=dl.accept_by,
                 resolve_by=dl.resolve_by,
                 next_escalation_at=dl.accept_by,
             )
+            data.update(assignee=assign_to.person, area=assign_to.area_id, level=assign_to.level)
         case _:
             pass
     if step.action in RETURNS:
         # 退回重办: rework gets a fresh resolve deadline and counts as a return.
         resolve_by = _fresh(ctx, case, now).resolve_by
-        sets.update(
+        after = replace(
+            after,
             returns=case.returns + 1,
             resolved_at=None,
             resolve_by=resolve_by,
             next_escalation_at=resolve_by,
         )
     if step.to_status is Status.CLOSED:
-        sets["closed_at"] = now
+        after = replace(after, closed_at=now)
     for key in ("accept_by", "resolve_by", "next_escalation_at"):
-        if key in sets:
-            value = sets[key]
+        value = getattr(after, key)
+        if value != getattr(case, key):
             data[key] = value.isoformat() if value is not None else None
-    return sets, data
+    return after, data
 
 
 def _require_inputs(
@@ -260,8 +280,8 @@ def _require_inputs(
 def _check_permission(
     ctx: Context, actor: Actor, action: Action, case: CaseRow, assign_to: Reassign | None
 ) -> None:
-    target_in_area = False
-    if assign_to is not None:
+    target_in_area = actor.everywhere
+    if assign_to is not None and not target_in_area:
         try:
             chain = ctx.town.hierarchy.chain(assign_to.area_id)
         except KeyError:
@@ -277,17 +297,9 @@ def _check_permission(
     )
 
 
-def _reassign(
-    conn: psycopg.Connection[Any],
-    ctx: Context,
-    case: CaseRow,
-    to: Reassign,
-    sets: dict[str, Any],
-    data: dict[str, Any],
-    now: datetime,
+def _tell_new_assignee(
+    conn: psycopg.Connection[Any], ctx: Context, case: CaseRow, to: Reassign, now: datetime
 ) -> None:
-    sets.update(assignee=to.person, assignee_name=to.name, assignee_area=to.area_id)
-    data.update(assignee=to.person, area=to.area_id, level=to.level)
     add_participant(conn, case.id, to.person, to.name, "leader", to.area_id, to.level, now)
     title, body = render("assigned", case.id, case.category)
     ctx.notifier.send(
@@ -300,7 +312,7 @@ def _reassign(
             f"case:{case.id}:assigned:{to.person}:{now.isoformat()}",
             title,
             body,
-            {"accept_by": sets["accept_by"].isoformat()},
+            {"accept_by": case.accept_by.isoformat() if case.accept_by else None},
         ),
         now,
     )
@@ -335,10 +347,18 @@ def _merge_into(
     push_live(conn, target.id)
 
 
-def _update(conn: psycopg.Connection[Any], case_id: int, sets: dict[str, Any]) -> None:
-    cols = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in sets)
+def _update(conn: psycopg.Connection[Any], before: CaseRow, after: CaseRow) -> None:
+    """Write the columns in which ``after`` differs from ``before``."""
+    changed = {
+        f.name: getattr(after, f.name)
+        for f in fields(CaseRow)
+        if getattr(after, f.name) != getattr(before, f.name)
+    }
+    if not changed:
+        return
+    cols = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in changed)
     conn.execute(
-        sql.SQL("UPDATE cases SET {} WHERE id = %s").format(cols), [*sets.values(), case_id]
+        sql.SQL("UPDATE cases SET {} WHERE id = %s").format(cols), [*changed.values(), before.id]
     )
 
 

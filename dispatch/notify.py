@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.types.json import Jsonb
 
-from gridwatch.domain import CATEGORY_NAMES
+from gridwatch.domain import CATEGORY_NAMES, Level
 
 #: (Chinese, English) title templates per notice kind.
 TEMPLATES: dict[str, tuple[str, str]] = {
@@ -33,18 +33,23 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "案件 #{case_id} 逾期升级至{level_zh}",
         "Case #{case_id} overdue, escalated to {level_en}",
     ),
+    "escalated_by_hand": (
+        "案件 #{case_id} 提级至{level_zh}处置",
+        "Case #{case_id} escalated to {level_en} by hand",
+    ),
     "pulled_in": (
         "请到场协助：案件 #{case_id}（{cat_zh}）",
         "Please turn up for case #{case_id} ({cat_en})",
     ),
 }
 
-LEVEL_NAMES: tuple[tuple[str, str], ...] = (
-    ("单元", "unit"),
-    ("网格", "grid"),
-    ("村（社区）", "village"),
-    ("镇（街道）", "town"),
-)
+#: Level names people read: (Chinese, English).
+LEVEL_NAMES: dict[Level, tuple[str, str]] = {
+    Level.UNIT: ("单元", "unit"),
+    Level.GRID: ("网格", "grid"),
+    Level.VILLAGE: ("村（社区）", "village"),
+    Level.TOWN: ("镇（街道）", "town"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +69,7 @@ def render(kind: str, case_id: int, category: str, **values: Any) -> tuple[str, 
     zh_t, en_t = TEMPLATES[kind]
     cat_zh, cat_en = CATEGORY_NAMES.get(category, (category, category))
     level = int(values.pop("level", 0))
-    level_zh, level_en = LEVEL_NAMES[min(max(level, 0), len(LEVEL_NAMES) - 1)]
+    level_zh, level_en = LEVEL_NAMES[Level(min(max(level, Level.UNIT), Level.TOWN))]
     fields = dict(
         case_id=case_id, cat_zh=cat_zh, cat_en=cat_en, level_zh=level_zh, level_en=level_en
     )

@@ -31,6 +31,7 @@ class Actor:
     """An authenticated person (or platform key) acting on cases.
 
     ``areas``: the ids of the areas this person leads (a grid leader: the grid);
+    ``everywhere``: the whole town is theirs (town leader, duty commander);
     ``departments``: the departments a member of staff works for.
     """
 
@@ -39,6 +40,7 @@ class Actor:
     name: str | None = None
     areas: frozenset[str] = field(default_factory=frozenset)
     departments: frozenset[str] = field(default_factory=frozenset)
+    everywhere: bool = False
 
 
 A, N = Action, Needs

@@ -155,7 +155,8 @@ def apply_escalation(
             e.leader.level,
             now,
         )
-        title, body = render("escalated", cid, cat, level=e.to_level)
+        template = "escalated" if e.missed else "escalated_by_hand"
+        title, body = render(template, cid, cat, level=e.to_level)
         ctx.notifier.send(
             conn,
             Notice(

@@ -17,7 +17,7 @@ from dispatch.reports import Report, intake_with
 from dispatch.rows import CaseRow
 from dispatch.store import Context, fetch_case
 from dispatch.worker import drain
-from gridwatch.domain import Role
+from gridwatch.domain import Category, Role
 from tests.dispatch.conftest import TownFixture, insert_event
 
 pytestmark = pytest.mark.services
@@ -52,13 +52,15 @@ def test_a_report_is_routed_like_an_event_and_nearby_reports_merge(
     assert row == ("report", unit, leader.person_id, "urban", 2, "resident-13800000000")
     # A report names a place: a map point or a unit.
     with pytest.raises(ValidationError, match="needs a location"):
-        Report(category="flood", description="x", raised_by="r")
+        Report(category=Category.FLOOD, description="x", raised_by="r")
     with pytest.raises(ValidationError, match="category"):
-        Report(category="sanitaton", description="x", raised_by="r", unit_id=unit)
+        Report(category="sanitaton", description="x", raised_by="r", unit_id=unit)  # type: ignore[arg-type]
     by_unit = intake_with(
         conn,
         ctx,
-        Report(category="flood", description="积水", raised_by="r", unit_id=zhongmen.unit(12)),
+        Report(
+            category=Category.FLOOD, description="积水", raised_by="r", unit_id=zhongmen.unit(12)
+        ),
     )
     assert by_unit != first
 
@@ -181,6 +183,10 @@ def test_a_leader_escalates_by_hand_one_level_like_the_timer_does(
         ).fetchall()
     )
     assert {("leader", leaders[1]), ("liaison", liaison.person_id)} <= people
+    told = conn.execute(
+        "SELECT title FROM notifications WHERE case_id = %s AND kind = 'escalated'", (case_id,)
+    ).fetchone()
+    assert told is not None and "提级" in told[0]
     last = conn.execute(
         "SELECT actor, action, note FROM case_history WHERE case_id = %s ORDER BY id DESC",
         (case_id,),
@@ -270,3 +276,47 @@ def reread(conn: psycopg.Connection[Any], case_id: int) -> CaseRow:
     case = fetch_case(conn, case_id)
     assert case is not None
     return case
+
+
+def test_a_grid_leader_reassigns_only_within_their_grid(
+    conn: psycopg.Connection[Any], ctx: Context, zhongmen: TownFixture
+) -> None:
+    hier = zhongmen.town.hierarchy
+    unit = zhongmen.unit(22)
+    grid = hier.chain(unit)[1]
+    inside = next(
+        u
+        for u in hier.unit_ids
+        if u != unit and hier.chain(u)[1].id == grid.id and hier.areas[u].leader is not None
+    )
+    outside = next(
+        u for u in hier.unit_ids if hier.chain(u)[1].id != grid.id and hier.areas[u].leader
+    )
+    case_id = intake_with(conn, ctx, report(zhongmen, 22, category="other"))
+    leader = Actor("P-grid", Role.GRID_LEADER, areas=frozenset({grid.id}))
+    with pytest.raises(PermissionDenied, match="inside their own area"):
+        act(
+            conn,
+            ctx,
+            case_id,
+            "reassign",
+            leader,
+            assign_to=Reassign.leader_of(zhongmen.town, outside),
+        )
+    case = act(
+        conn,
+        ctx,
+        case_id,
+        "reassign",
+        leader,
+        "改派",
+        assign_to=Reassign.leader_of(zhongmen.town, inside),
+    )
+    assert (case.status, case.assignee_area) == ("assigned", inside)
+    town = Actor("P-town", Role.TOWN_LEADER, everywhere=True)
+    case = act(
+        conn, ctx, case_id, "reassign", town, assign_to=Reassign.leader_of(zhongmen.town, outside)
+    )
+    assert case.assignee_area == outside
+    with pytest.raises(ActionInputError, match="assign_to"):
+        Reassign.leader_of(zhongmen.town, "NO-SUCH-AREA")

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.services
 def one(conn: psycopg.Connection[Any], sql: str, *args: Any) -> tuple[Any, ...]:
     row = conn.execute(sql, args).fetchone()
     assert row is not None, sql
-    return row
+    return tuple(row)
 
 
 def cases(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
