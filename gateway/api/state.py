@@ -49,12 +49,30 @@ class AppState:
     live: LiveHub | None = None
     #: The time case actions and their deadlines count from (a ManualClock in tests).
     clock: Clock = field(default_factory=SystemClock)
-    #: The dispatch context case actions run in; built on first use (town + config dir).
-    dispatch: Context | None = None
     #: Write rate limit per subject.
     writes: TokenBucket = field(default_factory=TokenBucket)
     #: Scopes by (person id, role): the town does not change while the app runs.
     scopes: dict[tuple[str | None, str], Scope] = field(default_factory=dict)
+    _dispatch: Context | None = field(default=None, repr=False)
+
+    def dispatch_context(self) -> Context:
+        """The dispatcher's context for case actions (deadline tables from the config
+        folder, the app's clock), built on first use."""
+        if self._dispatch is None:
+            from dispatch.config import load_config
+            from dispatch.notify import OutboxNotifier
+            from dispatch.store import Context
+
+            if self.town is None:
+                raise RuntimeError("case actions need the town config")
+            self._dispatch = Context(
+                town=self.town,
+                config=load_config(self.settings.config_dir),
+                tz=self.settings.zone,
+                clock=self.clock,
+                notifier=OutboxNotifier(),
+            )
+        return self._dispatch
 
     def __post_init__(self) -> None:
         self.tokens: TokenConfig = token_config(self.settings)

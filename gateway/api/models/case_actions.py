@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 CaseId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 #: A free-text note: one reason, one comment; no page of text.
 NOTE_MAX = 2000
+#: PostgreSQL refuses a NUL in text; refused here, it is a 422 naming the field.
+_NO_NUL = r"^[^\x00]*$"
 
 
 class _Body(BaseModel):
@@ -40,12 +42,12 @@ class PhotoIn(_Body):
 
 def _note(description: str) -> Any:
     """An optional note field."""
-    return Field(None, min_length=1, max_length=NOTE_MAX, description=description)
+    return Field(None, min_length=1, max_length=NOTE_MAX, pattern=_NO_NUL, description=description)
 
 
 def _reason(description: str) -> Any:
     """A required reason: the action is refused without one."""
-    return Field(min_length=1, max_length=NOTE_MAX, description=description)
+    return Field(min_length=1, max_length=NOTE_MAX, pattern=_NO_NUL, description=description)
 
 
 class AcceptAction(_Body):

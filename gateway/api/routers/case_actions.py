@@ -21,10 +21,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from dispatch.actions import Photo, Reassign, act
-from dispatch.config import load_config
 from dispatch.errors import ActionInputError, CaseNotFound, PermissionDenied, TransitionError
 from dispatch.lifecycle import allowed_actions
-from dispatch.notify import OutboxNotifier
 from dispatch.permissions import Actor
 from dispatch.store import Context
 from gateway.api import audit, idempotency
@@ -56,19 +54,10 @@ _FIELDS = {
 
 
 def dispatch_context(state: State) -> Context:
-    """The context case actions run in, built once: the app's town, the config folder's
-    deadline and routing tables, the app's clock and the outbox notifier."""
-    if state.dispatch is None:
-        if state.town is None:
-            raise HTTPException(503, "this gateway runs without a town config / 未加载城镇配置")
-        state.dispatch = Context(
-            town=state.town,
-            config=load_config(state.settings.config_dir),
-            tz=state.settings.zone,
-            clock=state.clock,
-            notifier=OutboxNotifier(),
-        )
-    return state.dispatch
+    """The context case actions run in (``AppState.dispatch_context``); 503 without a town."""
+    if state.town is None:
+        raise HTTPException(503, "this gateway runs without a town config / 未加载城镇配置")
+    return state.dispatch_context()
 
 
 def limit_writes(who: CurrentPerson, state: State) -> None:
@@ -94,6 +83,7 @@ def actor_of(who: Principal, town: Town) -> Actor:
         name=who.name,
         areas=areas,
         departments=who.scope.departments,
+        everywhere=who.scope.all,
     )
 
 
