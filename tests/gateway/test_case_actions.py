@@ -4,6 +4,7 @@ escalate, replays act once, size and rate limits, and an audit log nobody rewrit
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -209,3 +210,15 @@ def test_every_snapshot_view_is_audited_with_its_request_id(day: Day, town: Town
         (day.people["grid"], "snapshot.view", target, "view-1"),
         (day.people["grid"], "snapshot.view", target, "view-2"),
     ]
+
+
+def test_two_replays_at_once_act_once(day: Day, town: Town) -> None:
+    case_id = open_case(day, town)
+    body = {"action": "comment", "note": "同时提交"}
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: act(day, "grid", case_id, body, key="race"), range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
+    # The same answer (jsonb keeps the object, not its key order).
+    assert all(a.json() == answers[0].json() for a in answers)
+    assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 3
+    assert history_count(day, case_id) == 3
