@@ -89,3 +89,28 @@ def test_the_unit_leader_accepts_starts_and_resolves_and_every_step_is_in_the_hi
     with psycopg.connect(gw_settings.database_url) as conn:
         audited = [r[0] for r in conn.execute("SELECT action FROM audit_log ORDER BY id")]
     assert audited[-3:] == ["case.accept", "case.start", "case.resolve"]
+
+
+def test_replaying_an_action_with_the_same_idempotency_key_acts_once(
+    api: Gateway, gw_settings: Settings, town: Town
+) -> None:
+    case = open_case(gw_settings.database_url, town)
+    me = bearer(token_for(gw_settings, case["assignee"], Role.UNIT_LEADER))
+    url = f"/api/v1/cases/{case['id']}/actions"
+    key = {"Idempotency-Key": "7f0c2a9e-accept-1"}
+    with httpx.Client(base_url=api.url, timeout=10, headers=me) as client:
+        accept = {"action": "accept", "note": "收到"}
+        first = client.post(url, headers=key, json=accept)
+        again = client.post(url, headers=key, json=accept)
+        other = client.post(url, headers=key, json={**accept, "note": "different"})
+        fresh = client.post(url, headers={"Idempotency-Key": "another-key"}, json=accept)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert other.status_code == 422 and "Idempotency-Key" in other.text
+    assert fresh.status_code == 409  # a new key is a new request: accept twice is refused
+    with psycopg.connect(gw_settings.database_url) as conn:
+        accepts = conn.execute(
+            "SELECT count(*) FROM case_history WHERE case_id = %s AND action = 'accept'",
+            (case["id"],),
+        ).fetchone()
+    assert accepts == (1,)
