@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dispatch.clock import Clock, SystemClock
 from gateway.api.ratelimit import RateLimit
+from gateway.api.throttle import TokenBucket
 from gateway.auth.config import token_config
 from gateway.auth.tokens import TokenConfig
 
@@ -45,15 +47,18 @@ class AppState:
     ingest: IngestState | None = None
     pool: ConnectionPool[Any] | None = None
     live: LiveHub | None = None
+    #: The time case actions and their deadlines count from (a ManualClock in tests).
+    clock: Clock = field(default_factory=SystemClock)
+    #: Write rate limit per subject.
+    writes: TokenBucket = field(default_factory=TokenBucket)
     #: Scopes by (person id, role): the town does not change while the app runs.
     scopes: dict[tuple[str | None, str], Scope] = field(default_factory=dict)
     _dispatch: Context | None = field(default=None, repr=False)
 
     def dispatch_context(self) -> Context:
         """The dispatcher's context for case actions (deadline tables from the config
-        folder, the system clock), built on first use."""
+        folder, the app's clock), built on first use."""
         if self._dispatch is None:
-            from dispatch.clock import SystemClock
             from dispatch.config import load_config
             from dispatch.notify import OutboxNotifier
             from dispatch.store import Context
@@ -64,7 +69,7 @@ class AppState:
                 town=self.town,
                 config=load_config(self.settings.config_dir),
                 tz=self.settings.zone,
-                clock=SystemClock(),
+                clock=self.clock,
                 notifier=OutboxNotifier(),
             )
         return self._dispatch
