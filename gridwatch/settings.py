@@ -48,6 +48,16 @@ class Settings(BaseSettings):
 
     model_path: Path | None = Field(None, description="ONNX detector file")
 
+    open311_public_submit: bool = Field(
+        False, description="Open311 POST requests without an api_key (rate-limited per address)"
+    )
+    open311_public_read: bool = Field(
+        False, description="Open311 GET requests without an api_key: residents' requests only"
+    )
+    open311_public_per_hour: int = Field(
+        10, ge=1, le=10_000, description="Public Open311 submissions per client address per hour"
+    )
+
     @field_validator("tz")
     @classmethod
     def _known_tz(cls, value: str) -> str:
