@@ -13,7 +13,9 @@ the queries of ``gateway.db.queries`` (the code the API uses):
 - ``hourly_24h`` / ``hourly_7d``: events per category and hour over a day / a week,
   all units (rollup table plus the raw part from ``events``: the last 15 minutes, the
   worst case between the gateway's five-minute refreshes);
-- ``hourly_7d_10_units``: the same for 10 units.
+- ``hourly_7d_10_units``: the same for 10 units;
+- ``events_one_unit`` / ``events_town``: ``GET /api/v1/events`` for one unit (50 rows)
+  and for the whole town (100 rows), latest first.
 
 Prints p50 / p99 / max in milliseconds per query; the last line is JSON.
 """
@@ -106,7 +108,7 @@ def main() -> int:
     import psycopg
 
     from gateway.db.migrate import migrate
-    from gateway.db.queries import hourly_counts, latest_per_unit
+    from gateway.db.queries import EventFilter, hourly_counts, latest_per_unit, list_events
     from gridwatch.services import create_database, drop_database
 
     dbname = f"gwbench_queries_{uuid.uuid4().hex[:8]}"
@@ -135,6 +137,10 @@ def main() -> int:
                     hour + timedelta(hours=1),
                     units=rng.sample(units, 10),
                 ),
+                "events_one_unit": lambda: list_events(
+                    conn, EventFilter(unit=rng.choice(units), limit=50)
+                ),
+                "events_town": lambda: list_events(conn, EventFilter(limit=100)),
             }
             timings = {name: timed(fn, args.repeat) for name, fn in queries.items()}
             stored = conn.execute("SELECT count(*) FROM events").fetchone()

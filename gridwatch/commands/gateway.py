@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from gateway.db import MigrationError
     from gateway.db.migrate import migrate
-    from gateway.web.server import Gateway, GatewayError, consumer_config
+    from gateway.process import Gateway, GatewayError, consumer_config
     from gridwatch.settings import get_settings
     from gridwatch.town import TownError, load_town
 

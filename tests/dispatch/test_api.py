@@ -1,34 +1,36 @@
-"""GET /cases and GET /cases/{id} over a real database, through an async pool."""
+"""GET /api/v1/cases and /api/v1/cases/{id} over a real database, through the gateway."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
 
-from dispatch.api import router
 from dispatch.clock import ManualClock
 from dispatch.store import Context
 from dispatch.worker import drain
+from gateway.process import Gateway
+from gridwatch.settings import get_settings
+from tests.conftest import free_port
 from tests.dispatch.conftest import TownFixture, insert_event
 
 pytestmark = pytest.mark.services
 
 
-async def fetch_all(dsn: str, paths: list[tuple[str, dict[str, Any]]]) -> list[httpx.Response]:
-    """GET each path from an app that mounts the router, as the gateway's app does."""
-    app = FastAPI()
-    app.include_router(router)
-    async with AsyncConnectionPool(dsn, min_size=1, max_size=2, open=False) as pool:
-        app.state.pool = pool
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return [await client.get(path, params=params) for path, params in paths]
+def fetch_all(
+    dsn: str, town: TownFixture, paths: list[tuple[str, dict[str, Any]]]
+) -> list[httpx.Response]:
+    """GET each path from a running gateway (API only, no ingest)."""
+    settings = get_settings(database_url=dsn, http_host="127.0.0.1", http_port=free_port())
+    gw = Gateway(settings, town=town.town, ingest=False)
+    gw.start()
+    try:
+        with httpx.Client(base_url=gw.url, timeout=10) as client:
+            return [client.get(path, params=params) for path, params in paths]
+    finally:
+        gw.stop()
 
 
 def test_cases_list_filters_and_detail_shows_events_and_history(
@@ -47,19 +49,18 @@ def test_cases_list_filters_and_detail_shows_events_and_history(
     drain(conn, ctx)
     first = conn.execute("SELECT id FROM cases WHERE unit_id = %s", (units[0],)).fetchone()
     assert first is not None
-    listed, only, flood, page, bogus, detail, missing = asyncio.run(
-        fetch_all(
-            db,
-            [
-                ("/cases", {}),
-                ("/cases", {"unit": units[0]}),
-                ("/cases", {"category": "flood"}),
-                ("/cases", {"status": "assigned", "limit": 1}),
-                ("/cases", {"status": "bogus"}),
-                (f"/cases/{first[0]}", {}),
-                ("/cases/999999", {}),
-            ],
-        )
+    listed, only, flood, page, bogus, detail, missing = fetch_all(
+        db,
+        zhongmen,
+        [
+            ("/api/v1/cases", {}),
+            ("/api/v1/cases", {"unit": units[0]}),
+            ("/api/v1/cases", {"category": "flood"}),
+            ("/api/v1/cases", {"status": "assigned", "limit": 1}),
+            ("/api/v1/cases", {"status": "bogus"}),
+            (f"/api/v1/cases/{first[0]}", {}),
+            ("/api/v1/cases/999999", {}),
+        ],
     )
     assert [c["category"] for c in listed.json()] == ["illegal_parking", "fire_smoke"]
     assert [c["unit_id"] for c in only.json()] == [units[0]]

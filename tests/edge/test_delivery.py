@@ -23,7 +23,7 @@ import pytest
 from edge.courier import CourierConfig
 from edge.synthetic import SyntheticBox, event_id
 from gateway.db.migrate import migrate
-from gateway.web.server import Gateway
+from gateway.process import Gateway
 from gridwatch.services import EmbeddedMosquitto
 from gridwatch.settings import get_settings
 from tests.conftest import free_port

@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.contract import topic
 from gateway.db.migrate import migrate
-from gateway.web.server import Gateway
+from gateway.process import Gateway
 from gridwatch.settings import Settings, get_settings
 from tests.conftest import free_port
 

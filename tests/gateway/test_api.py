@@ -14,8 +14,8 @@ import httpx
 import psycopg
 import pytest
 
-from gateway.web.live import LiveHub
-from gateway.web.server import Gateway
+from gateway.api.live import LiveHub
+from gateway.process import Gateway
 from gridwatch.settings import Settings
 from gridwatch.town import Town, load_town
 from tests.gateway.conftest import wait_for
@@ -56,7 +56,7 @@ def test_live_stream_delivers_event_and_case_notifications(api: Gateway) -> None
     got: dict[str, dict[str, object]] = {}
     with httpx.Client(base_url=api.url, timeout=10) as client:
         wait_for(lambda: client.get("/health").json()["live"], what="LISTEN connection")
-        with client.stream("GET", "/live") as stream:
+        with client.stream("GET", "/api/v1/live") as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             lines = stream.iter_lines()
             assert next(lines).startswith("retry:")
@@ -94,7 +94,7 @@ def test_slow_client_is_dropped_and_told_while_others_keep_receiving() -> None:
             while not fast.queue.empty():
                 fast.queue.get_nowait()
                 received += 1
-        from gateway.web.live import sse_stream
+        from gateway.api.live import sse_stream
 
         frames = [f async for f in sse_stream(hub, slow)]
         return received, fast.overflowed, slow.overflowed, frames[-1]
@@ -112,22 +112,22 @@ def test_events_filter_by_unit_category_and_time(api: Gateway) -> None:
     b = insert_event(dsn, unit="V01-G01-U02", category="crowding", ts=now - timedelta(hours=1))
     c = insert_event(dsn, unit="V02-G03-U02", category="intrusion", ts=now)
     with httpx.Client(base_url=api.url, timeout=10) as client:
-        ids = [e["event_id"] for e in client.get("/events").json()]
+        ids = [e["event_id"] for e in client.get("/api/v1/events").json()]
         assert ids == [c, b, a]
-        unit = client.get("/events", params={"unit": "V01-G01-U02"}).json()
+        unit = client.get("/api/v1/events", params={"unit": "V01-G01-U02"}).json()
         assert [e["event_id"] for e in unit] == [b, a]
-        cat = client.get("/events", params={"category": "intrusion", "limit": 1}).json()
+        cat = client.get("/api/v1/events", params={"category": "intrusion", "limit": 1}).json()
         assert [e["event_id"] for e in cat] == [c]
         since = (now - timedelta(hours=2)).isoformat()
-        recent = client.get("/events", params={"since": since}).json()
+        recent = client.get("/api/v1/events", params={"since": since}).json()
         assert [e["event_id"] for e in recent] == [c, b]
-        assert client.get("/events", params={"limit": 1001}).status_code == 422
-        naive = client.get("/events", params={"since": "2026-01-01T00:00:00"})
+        assert client.get("/api/v1/events", params={"limit": 1001}).status_code == 422
+        naive = client.get("/api/v1/events", params={"since": "2026-01-01T00:00:00"})
         assert naive.status_code == 422
 
 
 def test_hierarchy_is_the_towns_geojson(api: Gateway, town: Town) -> None:
-    geo = httpx.get(f"{api.url}/api/hierarchy", timeout=10).json()
+    geo = httpx.get(f"{api.url}/api/v1/hierarchy", timeout=10).json()
     assert geo["type"] == "FeatureCollection"
     ids = {f["properties"]["id"] for f in geo["features"]}
     assert set(town.hierarchy.areas) == ids
@@ -175,14 +175,14 @@ def test_health_is_degraded_when_the_database_is_unreachable(
 
 
 def test_cases_api_is_served_by_the_gateway(api: Gateway) -> None:
-    res = httpx.get(f"{api.url}/cases", timeout=10)
+    res = httpx.get(f"{api.url}/api/v1/cases", timeout=10)
     assert res.status_code == 200
 
 
 def test_console_loads_nothing_from_outside() -> None:
     import re
 
-    static = Path(__file__).parent.parent.parent / "gateway" / "web" / "static"
+    static = Path(__file__).parent.parent.parent / "gateway" / "api" / "static"
     for path in static.iterdir():
         text = path.read_text(encoding="utf-8")
         # The SVG namespace is an identifier, not a download.
@@ -192,7 +192,7 @@ def test_console_loads_nothing_from_outside() -> None:
 
 
 def test_reconnecting_client_gets_what_it_missed_or_is_told_to_reload() -> None:
-    from gateway.web.live import HISTORY
+    from gateway.api.live import HISTORY
 
     async def scenario() -> None:
         hub = LiveHub("postgresql://unused", client_queue=5)
@@ -217,7 +217,7 @@ def test_live_stream_replays_after_last_event_id(api: Gateway) -> None:
     with httpx.Client(base_url=api.url, timeout=10) as client:
         wait_for(lambda: client.get("/health").json()["live"], what="LISTEN connection")
         first_id = None
-        with client.stream("GET", "/live") as stream:
+        with client.stream("GET", "/api/v1/live") as stream:
             wait_for(lambda: client.get("/health").json()["live_clients"] == 1, what="subscriber")
             insert_event(dsn, unit="V01-G01-U02", category="intrusion", ts=datetime.now(UTC))
             for line in stream.iter_lines():
@@ -231,10 +231,54 @@ def test_live_stream_replays_after_last_event_id(api: Gateway) -> None:
             lambda: client.get("/health").json()["live_notifications"] >= 2,
             what="the hub to receive the second notification",
         )
-        with client.stream("GET", "/live", headers={"Last-Event-ID": first_id}) as stream:
+        with client.stream("GET", "/api/v1/live", headers={"Last-Event-ID": first_id}) as stream:
             replayed = None
             for line in stream.iter_lines():
                 if line.startswith("data: ") and "event_id" in line:
                     replayed = json.loads(line.removeprefix("data: "))["event_id"]
                     break
         assert replayed == missed
+
+
+def test_a_skewed_clock_does_not_keep_its_event_on_top(api: Gateway) -> None:
+    """A box whose clock says 2099 is listed by when the gateway received the event."""
+    dsn = api.settings.database_url
+    now = datetime.now(UTC)
+    fresh = insert_event(dsn, unit="V01-G01-U02", category="intrusion", ts=now)
+    skewed = insert_event(
+        dsn, unit="V01-G01-U02", category="intrusion", ts=datetime(2099, 1, 1, tzinfo=UTC)
+    )
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "UPDATE events SET clock_skewed = true, received_at = %s WHERE event_id = %s",
+            (now - timedelta(minutes=5), skewed),
+        )
+    with httpx.Client(base_url=api.url, timeout=10) as client:
+        ids = [e["event_id"] for e in client.get("/api/v1/events").json()]
+        assert ids == [fresh, skewed]
+        one = client.get(f"/api/v1/events/{skewed}")
+        assert one.status_code == 200 and one.json()["clock_skewed"] is True
+        assert client.get(f"/api/v1/events/{uuid.uuid4()}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/api/v1/events", {"since": "0.5"}, "since"),
+        ("/api/v1/events", {"since": "1700000000"}, "since"),
+        ("/api/v1/events", {"unit": "\x00"}, "unit"),
+        ("/api/v1/events", {"limit": "ten"}, "limit"),
+        ("/api/v1/cases", {"unit": "\x00"}, "unit"),
+        ("/api/v1/cases", {"category": "x" * 65}, "category"),
+        ("/api/v1/cases", {"cursor": "-1"}, "cursor"),
+        ("/api/v1/cases", {"overdue": "perhaps"}, "overdue"),
+        ("/api/v1/cases/0", {}, "case_id"),
+        ("/api/v1/cases/99999999999999999999", {}, "case_id"),
+    ],
+)
+def test_bad_query_values_are_422_naming_the_field(
+    api: Gateway, path: str, params: dict[str, str], field: str
+) -> None:
+    res = httpx.get(f"{api.url}{path}", params=params, timeout=10)
+    assert res.status_code == 422, res.text
+    assert field in {str(part) for err in res.json()["detail"] for part in err["loc"]}

@@ -24,7 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.contract import MAX_BYTES, topic
 from gateway.ingest.classify import Received, classify
-from gateway.web.server import Gateway
+from gateway.process import Gateway
 from gridwatch.services import EmbeddedMosquitto, make_workdir
 from gridwatch.settings import Settings
 from tests.gateway.conftest import REGISTRY, scalar, wait_for

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.web.server import Gateway
+from gateway.process import Gateway
 from gridwatch.settings import Settings
 from tests.gateway.conftest import Publisher, scalar, wait_for
 
@@ -178,7 +178,7 @@ def test_losing_the_database_connection_mid_stream_loses_and_duplicates_nothing(
 def test_persistent_session_receives_what_was_published_while_the_gateway_was_away(
     gw_settings: Settings, publisher: Publisher
 ) -> None:
-    from gateway.web.server import consumer_config
+    from gateway.process import consumer_config
 
     config = consumer_config(
         gw_settings, client_id=f"gwtest-{uuid.uuid4().hex[:10]}", session_expiry_s=60

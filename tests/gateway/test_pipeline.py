@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from gateway.web.server import Gateway
+from gateway.process import Gateway
 from gridwatch.settings import Settings
 from gridwatch.town import Town, load_town
 from tests.gateway.conftest import Publisher, scalar, wait_for

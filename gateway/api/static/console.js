@@ -61,7 +61,7 @@ async function drawMap() {
   const note = document.getElementById("map-note");
   let geo;
   try {
-    const res = await fetch("/api/hierarchy");
+    const res = await fetch("/api/v1/hierarchy");
     geo = await res.json();
   } catch (err) {
     note.textContent = "无法加载辖区 / cannot load the hierarchy: " + err;
@@ -172,11 +172,11 @@ function showCase(c) {
 
 async function loadRecent() {
   try {
-    const events = await (await fetch("/events?limit=50")).json();
+    const events = await (await fetch("/api/v1/events?limit=50")).json();
     if (Array.isArray(events)) events.reverse().forEach(ev => { showEvent(ev, false); addDot(ev); });
   } catch (err) { /* the live feed still works */ }
   try {
-    const res = await fetch("/cases?limit=50");
+    const res = await fetch("/api/v1/cases?limit=50");
     if (res.ok) {
       const body = await res.json();
       const cases = Array.isArray(body) ? body : (body.items || []);
@@ -187,7 +187,7 @@ async function loadRecent() {
 
 function connect() {
   const status = document.getElementById("status");
-  const source = new EventSource("/live");
+  const source = new EventSource("/api/v1/live");
   source.onopen = () => { status.textContent = "实时 / live"; status.className = "status on"; };
   source.onerror = () => { status.textContent = "重连中 / reconnecting"; status.className = "status off"; };
   source.addEventListener("event", m => showEvent(JSON.parse(m.data), true));

@@ -1,4 +1,4 @@
-"""One gateway process: the ingest consumer and the HTTP API, started and stopped together.
+"""The gateway process: the ingest consumer and the HTTP API, started and stopped together.
 
 Tests run it in-process on free ports; ``gridwatch gateway`` runs it until a signal.
 """
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from gateway.api.app import create_app
 from gateway.ingest.consumer import Consumer, ConsumerConfig
 from gateway.ingest.registry import registry_from_town
-from gateway.web.app import create_app
 
 if TYPE_CHECKING:
     from gridwatch.settings import Settings

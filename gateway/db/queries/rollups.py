@@ -1,4 +1,4 @@
-"""The read queries the API and the console use, the same on both storage variants.
+"""Rollup and per-unit event queries, the same on both storage variants.
 
 Both variants expose ``events`` and the hourly rollups ``events_hourly``
 (bucket, unit_id, category, n), ``events_hourly_category`` (bucket, category, n)
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -87,7 +88,7 @@ class SensorHour:
 
 
 def latest_per_unit(
-    conn: psycopg.Connection,
+    conn: psycopg.Connection[Any],
     units: Sequence[str],
     *,
     per_unit: int = 20,
@@ -95,14 +96,12 @@ def latest_per_unit(
 ) -> list[EventSummary]:
     """The ``per_unit`` newest events (edge time) of each unit, newest first per unit."""
     with conn.cursor(row_factory=class_row(EventSummary)) as cur:
-        cur.execute(
-            LATEST_PER_UNIT, {"units": list(units), "per_unit": per_unit, "before": before}
-        )
+        cur.execute(LATEST_PER_UNIT, {"units": list(units), "per_unit": per_unit, "before": before})
         return cur.fetchall()
 
 
 def hourly_counts(
-    conn: psycopg.Connection,
+    conn: psycopg.Connection[Any],
     since: datetime,
     until: datetime,
     *,
@@ -116,7 +115,7 @@ def hourly_counts(
 
 
 def sensor_hourly(
-    conn: psycopg.Connection, device: str, since: datetime, until: datetime
+    conn: psycopg.Connection[Any], device: str, since: datetime, until: datetime
 ) -> list[SensorHour]:
     """Count, mean, min and max per hour and sensor of one device."""
     with conn.cursor(row_factory=class_row(SensorHour)) as cur:

@@ -1,0 +1,81 @@
+"""The FastAPI application: every router, the console files, the pool and the live hub.
+
+The database is ONE sync ``psycopg_pool.ConnectionPool`` opened in the lifespan;
+endpoints are plain ``def`` (FastAPI runs them in its thread pool), so the
+domain's sync functions are called directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+from psycopg_pool import ConnectionPool
+
+from gateway.api.live import LiveHub
+from gateway.api.params import refuse_nul
+from gateway.api.routers import cases, console, events, health, hierarchy, live
+from gateway.api.routers.console import STATIC_DIR
+from gateway.api.state import AppState, IngestState
+
+if TYPE_CHECKING:
+    from gridwatch.settings import Settings
+    from gridwatch.town import Town
+
+log = logging.getLogger(__name__)
+
+#: Connections in the pool; FastAPI's thread pool (40) queues behind it.
+POOL_SIZE = 10
+
+
+def create_app(
+    settings: Settings, town: Town | None = None, *, ingest: IngestState | None = None
+) -> FastAPI:
+    """Build the app; the database pool and the live listener open in the lifespan.
+
+    ``ingest`` is the running consumer when the API shares a process with it
+    (``/health`` reports its MQTT and database state); ``None`` for an API-only process.
+    """
+    state = AppState(settings=settings, town=town, ingest=ingest)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool: ConnectionPool[Any] = ConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=POOL_SIZE,
+            open=False,
+            timeout=5.0,
+            name="gridwatch-api",
+        )
+        pool.open(wait=False)
+        hub = LiveHub(settings.database_url)
+        await hub.start()
+        state.pool, state.live = pool, hub
+        try:
+            yield
+        finally:
+            await hub.stop()
+            state.pool = None
+            await asyncio.to_thread(pool.close)
+
+    app = FastAPI(
+        title="gridwatch",
+        summary="网格化治理物联网网关 / IoT gateway for grid-based governance",
+        version="0.1.0",
+        lifespan=lifespan,
+        # Swagger UI loads its JavaScript from a CDN; /docs is our own offline page.
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(refuse_nul)],
+    )
+    app.state.gridwatch = state
+    for module in (health, events, cases, hierarchy, live, console):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

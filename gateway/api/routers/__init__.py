@@ -1,0 +1,1 @@
+"""One router per resource; :mod:`gateway.api.app` mounts them all."""

@@ -1,0 +1,78 @@
+"""``/api/v1/cases``: the case list and one case (the read side of the case API)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response
+
+from dispatch.lifecycle import Status
+from gateway.api.deps import Db
+from gateway.api.models.cases import CaseDetailPublic, CasePublic
+from gateway.api.params import IsoDateTime, id_query
+from gateway.db.queries import CaseFilter, get_case, list_cases
+
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+
+MAX_PAGE = 500
+CASE_ID = Path(ge=1, le=2**63 - 1, description="Case id / 案件编号")
+
+
+@router.get("", response_model=list[CasePublic], summary="List cases, newest first")
+def cases(
+    db: Db,
+    response: Response,
+    status: Annotated[Status | None, Query(description="Only this status")] = None,
+    category: Annotated[str | None, id_query("Only this category")] = None,
+    unit: Annotated[str | None, id_query("Only this unit id")] = None,
+    grid: Annotated[str | None, id_query("Only this grid id")] = None,
+    village: Annotated[str | None, id_query("Only this village id")] = None,
+    department: Annotated[str | None, id_query("Only this department id")] = None,
+    assignee: Annotated[str | None, id_query("Only cases this person must act on")] = None,
+    overdue: Annotated[bool | None, Query(description="Past a deadline still running")] = None,
+    escalation_level: Annotated[int | None, Query(ge=0, le=3)] = None,
+    opened_since: Annotated[IsoDateTime | None, Query(description="Opened at or after")] = None,
+    opened_until: Annotated[IsoDateTime | None, Query(description="Opened before")] = None,
+    cursor: Annotated[
+        int | None,
+        Query(ge=1, le=2**63 - 1, description="Page on: ids below this (X-Next-Cursor)"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> list[CasePublic]:
+    """Cases, newest first; the ``X-Next-Cursor`` header pages on / 案件列表."""
+    rows = list_cases(
+        db,
+        CaseFilter(
+            status=None if status is None else status.value,
+            category=category,
+            unit=unit,
+            grid=grid,
+            village=village,
+            department=department,
+            assignee=assignee,
+            escalation_level=escalation_level,
+            overdue=overdue,
+            now=datetime.now(UTC),
+            opened_since=opened_since,
+            opened_until=opened_until,
+            before_id=cursor,
+            limit=limit,
+        ),
+    )
+    if len(rows) == limit:
+        response.headers["X-Next-Cursor"] = str(rows[-1].id)
+    return [CasePublic.model_validate(r) for r in rows]
+
+
+@router.get(
+    "/{case_id}",
+    response_model=CaseDetailPublic,
+    summary="One case with its events, history and the people pulled in",
+    responses={404: {"description": "No such case, or not yours to see"}},
+)
+def case(db: Db, case_id: Annotated[int, CASE_ID]) -> CaseDetailPublic:
+    found = get_case(db, case_id)
+    if found is None:
+        raise HTTPException(404, f"case {case_id} not found / 未找到案件")
+    return CaseDetailPublic.model_validate(found)

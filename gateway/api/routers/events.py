@@ -1,0 +1,54 @@
+"""``/api/v1/events``: stored events, latest first, and one event."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query
+
+from gateway.api.deps import Db
+from gateway.api.models.events import EventPublic
+from gateway.api.params import IsoDateTime, id_query
+from gateway.db.queries import EventFilter, get_event, list_events
+
+router = APIRouter(prefix="/api/v1/events", tags=["events"])
+
+MAX_EVENTS = 1000
+
+
+@router.get("", response_model=list[EventPublic])
+def events(
+    db: Db,
+    device: Annotated[str | None, id_query("Device id / 设备")] = None,
+    unit: Annotated[str | None, id_query("Unit id / 单元")] = None,
+    category: Annotated[str | None, id_query("Category / 类别")] = None,
+    since: Annotated[
+        IsoDateTime | None,
+        Query(description="From this time (ISO 8601 with offset); receive time for skewed clocks"),
+    ] = None,
+    until: Annotated[IsoDateTime | None, Query(description="Before this time")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = 100,
+) -> list[EventPublic]:
+    """Latest first: edge time, or receive time for a skewed clock / 最新事件."""
+    rows = list_events(
+        db,
+        EventFilter(
+            device=device,
+            unit=unit,
+            category=category,
+            since=since,
+            until=until,
+            limit=limit,
+        ),
+    )
+    return [EventPublic.model_validate(r) for r in rows]
+
+
+@router.get("/{event_id}", response_model=EventPublic, responses={404: {"description": "None"}})
+def event(db: Db, event_id: UUID) -> EventPublic:
+    """One event / 单个事件."""
+    row = get_event(db, event_id)
+    if row is None:
+        raise HTTPException(404, f"event {event_id} not found / 未找到事件")
+    return EventPublic.model_validate(row)

@@ -1,0 +1,51 @@
+"""The one home of the read queries the API, the console and the benchmarks use.
+
+Each module builds its SQL from parts with :mod:`psycopg.sql` and returns typed rows
+(frozen dataclasses through ``class_row``). The queries run as whoever the
+connection is: through the API that is ``gridwatch_api`` with the caller's scope
+set, so row-level security filters every one of them (migration 0007).
+"""
+
+from gateway.db.queries.cases import (
+    CaseDetail,
+    CaseEventRow,
+    CaseFilter,
+    CaseRow,
+    HistoryRow,
+    ParticipantRow,
+    cases_query,
+    get_case,
+    list_cases,
+)
+from gateway.db.queries.events import EventFilter, EventRow, events_query, get_event, list_events
+from gateway.db.queries.rollups import (
+    EventSummary,
+    HourlyCount,
+    SensorHour,
+    hourly_counts,
+    latest_per_unit,
+    sensor_hourly,
+)
+
+__all__ = [
+    "CaseDetail",
+    "CaseEventRow",
+    "CaseFilter",
+    "CaseRow",
+    "EventFilter",
+    "EventRow",
+    "EventSummary",
+    "HistoryRow",
+    "HourlyCount",
+    "ParticipantRow",
+    "SensorHour",
+    "cases_query",
+    "events_query",
+    "get_case",
+    "get_event",
+    "hourly_counts",
+    "latest_per_unit",
+    "list_cases",
+    "list_events",
+    "sensor_hourly",
+]

@@ -1,0 +1,239 @@
+"""The case list and one case with its events, history and participants.
+
+The list is ordered by id, newest first: a stable key, so a cursor (the last id
+seen) pages without repeats or gaps while new cases arrive at the top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+
+from dispatch.lifecycle import AWAITING_ACCEPT, OPEN_STATUSES
+from gateway.db.queries.filters import where
+
+_OPEN = sorted(s.value for s in OPEN_STATUSES)
+_AWAITING_ACCEPT = sorted(s.value for s in AWAITING_ACCEPT)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    """A case as the list shows it."""
+
+    id: int
+    source: str
+    category: str
+    severity: int
+    status: str
+    summary: str | None
+    unit_id: str | None
+    grid_id: str | None
+    village_id: str | None
+    town_id: str | None
+    department_id: str | None
+    assignee: str | None
+    assignee_name: str | None
+    escalation_level: int
+    recurrence: int
+    returns: int
+    lon: float | None
+    lat: float | None
+    opened_at: datetime
+    last_event_at: datetime
+    accept_by: datetime | None
+    resolve_by: datetime | None
+    next_escalation_at: datetime | None
+    updated_at: datetime
+
+
+_LIST_COLUMNS = sql.SQL(", ").join(sql.Identifier(f.name) for f in fields(CaseRow))
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    """What to list; None means any. ``overdue`` compares the deadlines with ``now``."""
+
+    status: str | None = None
+    category: str | None = None
+    unit: str | None = None
+    grid: str | None = None
+    village: str | None = None
+    department: str | None = None
+    assignee: str | None = None
+    escalation_level: int | None = None
+    overdue: bool | None = None
+    now: datetime | None = None
+    opened_since: datetime | None = None
+    opened_until: datetime | None = None
+    before_id: int | None = None
+    limit: int = 50
+
+
+#: Open and past a deadline that still runs (accept-by only before acceptance).
+_OVERDUE = sql.SQL(
+    "(status = ANY (%s) AND (resolve_by < coalesce(%s::timestamptz, now())"
+    " OR (status = ANY (%s) AND accept_by < coalesce(%s::timestamptz, now()))))"
+)
+
+
+def cases_query(f: CaseFilter) -> tuple[sql.Composed, list[Any]]:
+    """SQL and parameters for the case list, newest first (pure, so it is testable)."""
+    overdue_args = (_OPEN, f.now, _AWAITING_ACCEPT, f.now)
+    conditions: list[tuple[sql.Composable, Any]] = [
+        (sql.SQL("status = %s"), f.status),
+        (sql.SQL("category = %s"), f.category),
+        (sql.SQL("unit_id = %s"), f.unit),
+        (sql.SQL("grid_id = %s"), f.grid),
+        (sql.SQL("village_id = %s"), f.village),
+        (sql.SQL("department_id = %s"), f.department),
+        (sql.SQL("assignee = %s"), f.assignee),
+        (sql.SQL("escalation_level = %s"), f.escalation_level),
+        (sql.SQL("opened_at >= %s"), f.opened_since),
+        (sql.SQL("opened_at < %s"), f.opened_until),
+        (sql.SQL("id < %s"), f.before_id),
+    ]
+    if f.overdue is True:
+        conditions.append((_OVERDUE, overdue_args))
+    elif f.overdue is False:
+        conditions.append((sql.SQL("NOT coalesce({}, false)").format(_OVERDUE), overdue_args))
+    clause, params = where(conditions)
+    query = sql.SQL("SELECT {cols} FROM cases{where} ORDER BY id DESC LIMIT %s").format(
+        cols=_LIST_COLUMNS, where=clause
+    )
+    return query, [*params, f.limit]
+
+
+def list_cases(conn: psycopg.Connection[Any], f: CaseFilter) -> list[CaseRow]:
+    query, params = cases_query(f)
+    with conn.cursor(row_factory=class_row(CaseRow)) as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEventRow:
+    """An event the case holds, with its evidence (snapshot hash and reference)."""
+
+    event_id: UUID
+    ts: datetime
+    phase: str
+    device_id: str | None
+    rule: str | None
+    score: float | None
+    summary: str | None
+    snapshot_sha256: str | None
+    snapshot_ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRow:
+    person: str
+    name: str | None
+    role: str
+    area_id: str | None
+    level: int
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CaseDetail:
+    """One case: every column people read, plus what it holds and who touched it."""
+
+    id: int
+    source: str
+    category: str
+    severity: int
+    status: str
+    summary: str | None
+    description: str | None
+    unit_id: str | None
+    grid_id: str | None
+    village_id: str | None
+    town_id: str | None
+    department_id: str | None
+    assignee: str | None
+    assignee_name: str | None
+    route_note: str | None
+    escalation_level: int
+    escalated_to: str | None
+    escalated_to_name: str | None
+    recurrence: int
+    returns: int
+    reopens: int
+    rejections: int
+    duplicate_of: int | None
+    mediation_outcome: str | None
+    rating: int | None
+    satisfied: bool | None
+    raised_by: str | None
+    device_id: str | None
+    lon: float | None
+    lat: float | None
+    opened_at: datetime
+    first_event_at: datetime
+    last_event_at: datetime
+    accept_by: datetime | None
+    resolve_by: datetime | None
+    next_escalation_at: datetime | None
+    accepted_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    updated_at: datetime
+    events: tuple[CaseEventRow, ...] = ()
+    history: tuple[HistoryRow, ...] = ()
+    participants: tuple[ParticipantRow, ...] = ()
+
+
+_DETAIL_COLUMNS = sql.SQL(", ").join(
+    sql.Identifier(f.name)
+    for f in fields(CaseDetail)
+    if f.name not in ("events", "history", "participants")
+)
+_CASE_EVENTS = sql.SQL(
+    "SELECT ce.event_id, ce.ts, ce.phase, e.device_id, e.rule, e.score, e.summary,"
+    " e.snapshot_sha256, e.snapshot_ref FROM case_events ce"
+    " LEFT JOIN events e ON e.event_id = ce.event_id AND e.ts = ce.ts"
+    " WHERE ce.case_id = %s ORDER BY ce.ts, ce.event_id"
+)
+_HISTORY = sql.SQL(
+    "SELECT at, actor, action, from_status, to_status, note, data FROM case_history"
+    " WHERE case_id = %s ORDER BY id"
+)
+_PARTICIPANTS = sql.SQL(
+    "SELECT person, name, role, area_id, level, added_at FROM case_participants"
+    " WHERE case_id = %s ORDER BY added_at, role, person"
+)
+
+
+def get_case(conn: psycopg.Connection[Any], case_id: int) -> CaseDetail | None:
+    """One case with its events, history and participants; None when absent (or hidden)."""
+    query = sql.SQL("SELECT {cols} FROM cases WHERE id = %s").format(cols=_DETAIL_COLUMNS)
+    with conn.cursor(row_factory=class_row(CaseDetail)) as cur:
+        cur.execute(query, (case_id,))
+        case = cur.fetchone()
+    if case is None:
+        return None
+    with conn.cursor(row_factory=class_row(CaseEventRow)) as cur:
+        events = tuple(cur.execute(_CASE_EVENTS, (case_id,)).fetchall())
+    with conn.cursor(row_factory=class_row(HistoryRow)) as cur:
+        history = tuple(cur.execute(_HISTORY, (case_id,)).fetchall())
+    with conn.cursor(row_factory=class_row(ParticipantRow)) as cur:
+        participants = tuple(cur.execute(_PARTICIPANTS, (case_id,)).fetchall())
+    return replace(case, events=events, history=history, participants=participants)

@@ -1,1 +1,0 @@
-"""HTTP side of the gateway: API, live push and the duty console."""
