@@ -22,6 +22,7 @@ from gateway.api.params import refuse_nul
 from gateway.api.routers import cases, console, events, health, hierarchy, live
 from gateway.api.routers.console import STATIC_DIR
 from gateway.api.state import AppState, IngestState
+from gateway.open311.router import install as install_open311
 
 if TYPE_CHECKING:
     from gridwatch.settings import Settings
@@ -77,5 +78,6 @@ def create_app(
     app.state.gridwatch = state
     for module in (health, events, cases, hierarchy, live, console):
         app.include_router(module.router)
+    install_open311(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -113,10 +113,17 @@ def by_token(conn: psycopg.Connection[Any], token: str) -> Stored | None:
         ).fetchone()
 
 
-def fetch_cases(conn: psycopg.Connection[Any], query: RequestQuery) -> list[CaseRow]:
-    """The cases a ``GET requests`` selects, newest first, at most ``query.limit``."""
+def fetch_cases(
+    conn: psycopg.Connection[Any], query: RequestQuery, *, residents_only: bool = False
+) -> list[CaseRow]:
+    """The cases a ``GET requests`` selects, newest first, at most ``query.limit``.
+
+    ``residents_only`` (a public reader) keeps the cases raised through Open311.
+    """
     where: list[sql.Composable] = []
     params: list[Any] = []
+    if residents_only:
+        where.append(sql.SQL("r.service_code IS NOT NULL"))
     if query.ids is not None:
         # The spec: service_request_id overrides all other arguments.
         where.append(sql.SQL("c.id = ANY(%s)"))
@@ -144,9 +151,12 @@ def fetch_cases(conn: psycopg.Connection[Any], query: RequestQuery) -> list[Case
         return cur.execute(stmt, params).fetchall()
 
 
-def fetch_case(conn: psycopg.Connection[Any], case_id: int) -> CaseRow | None:
-    stmt = sql.SQL("SELECT {cols} FROM cases c {first} WHERE c.id = %s").format(
-        cols=_CASE_COLUMNS, first=_FIRST_REQUEST
+def fetch_case(
+    conn: psycopg.Connection[Any], case_id: int, *, residents_only: bool = False
+) -> CaseRow | None:
+    only = sql.SQL(" AND r.service_code IS NOT NULL" if residents_only else "")
+    stmt = sql.SQL("SELECT {cols} FROM cases c {first} WHERE c.id = %s{only}").format(
+        cols=_CASE_COLUMNS, first=_FIRST_REQUEST, only=only
     )
     with conn.cursor(row_factory=class_row(CaseRow)) as cur:
         return cur.execute(stmt, (case_id,)).fetchone()

@@ -1,0 +1,300 @@
+"""The Open311 GeoReport v2 routes: ``/open311/discovery.{fmt}`` and ``/open311/v2/...``.
+
+Thin: each route reads the request, calls :mod:`gateway.open311.service` and
+renders the answer as the path's format. Every failure a client can cause is a
+400 or 404 in the spec's ``errors``/``error`` shape, never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import UploadFile
+
+from gateway.api.deps import Db, SettingsDep, TownDep
+from gateway.open311 import documents, service, store
+from gateway.open311.access import Caller, KeyCheck, no_keys
+from gateway.open311.catalogue import Lang
+from gateway.open311.errors import Open311Error, show
+from gateway.open311.forms import parse_create
+from gateway.open311.query import case_id, checked_args, flag, parse_requests_query
+from gateway.open311.ratelimit import RateLimiter
+from gateway.open311.render import MEDIA_TYPES, Format, Node, errors_document, render
+
+PREFIX = "/open311"
+#: Largest create body accepted: the spec's fields fit in far less.
+MAX_BODY = 64 * 1024
+MAX_FIELDS = 100
+
+router = APIRouter(prefix=PREFIX, tags=["open311"])
+
+
+def key_check() -> KeyCheck:
+    """Overridden where the app wires in ``gateway.auth`` (and in tests)."""
+    return no_keys
+
+
+KeyCheckDep = Annotated[KeyCheck, Depends(key_check)]
+
+_limiters: dict[int, RateLimiter] = {}
+
+
+def _limiter(per_hour: int) -> RateLimiter:
+    found = _limiters.get(per_hour)
+    if found is None:
+        found = _limiters.setdefault(per_hour, RateLimiter(per_hour, 3600.0))
+    return found
+
+
+def _format(fmt: str) -> Format:
+    if fmt == "json":
+        return "json"
+    if fmt == "xml":
+        return "xml"
+    raise Open311Error([(404, f"format={show(fmt)}: expected json or xml")])
+
+
+def _fmt_of_path(path: str) -> Format:
+    return "json" if path.endswith(".json") else "xml"
+
+
+def answer(fmt: Format, root: str, doc: Node, status: int = 200) -> Response:
+    return Response(render(fmt, root, doc), status_code=status, media_type=MEDIA_TYPES[fmt])
+
+
+def error_answer(fmt: Format, err: Open311Error) -> Response:
+    return answer(fmt, "errors", errors_document(err.problems), err.status)
+
+
+def _args(request: Request) -> dict[str, str]:
+    args: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in args:
+            # Comma lists are the spec's way; a repeated argument joins them.
+            args[key] = f"{args[key]},{value}"
+        else:
+            args[key] = value
+    return checked_args(args)
+
+
+def _lang(request: Request, args: Mapping[str, str], default: str) -> Lang:
+    return service.lang_of(args, request.headers.get("accept-language"), default)
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _caller(
+    conn: Any, check: KeyCheck, key: str | None, request: Request, *, public_ok: bool
+) -> Caller:
+    if key:
+        key_id = check(conn, key)
+        if key_id is None:
+            raise Open311Error([(403, "api_key: not a valid key (unknown, revoked or expired)")])
+        return Caller(f"key:{key_id}", key_id)
+    if not public_ok:
+        raise Open311Error([(403, "api_key: required on this endpoint")])
+    return Caller(f"public:{_client_address(request)}", None)
+
+
+@router.get("/discovery.{fmt}", summary="Service discovery")
+def discovery(fmt: str, request: Request) -> Response:
+    try:
+        f = _format(fmt)
+    except Open311Error as err:
+        return error_answer("xml", err)
+    base = str(request.base_url).rstrip("/") + PREFIX + "/v2/"
+    doc = documents.discovery_doc(base, "2025-09-16T00:00:00Z", "gridwatch")
+    return answer(f, "discovery", doc)
+
+
+@router.get("/v2/services.{fmt}", summary="GET Service List")
+def services(fmt: str, request: Request, settings: SettingsDep, town: TownDep) -> Response:
+    try:
+        f = _format(fmt)
+        lang = _lang(request, _args(request), settings.lang)
+        return answer(f, "services", documents.services_doc(service.town_catalogue(town), lang))
+    except Open311Error as err:
+        return error_answer(_fmt_of_path(request.url.path), err)
+
+
+@router.get("/v2/services/{code}.{fmt}", summary="GET Service Definition")
+def service_definition(
+    code: str, fmt: str, request: Request, settings: SettingsDep, town: TownDep
+) -> Response:
+    try:
+        f = _format(fmt)
+        lang = _lang(request, _args(request), settings.lang)
+        found = service.town_catalogue(town).get(code)
+        if found is None:
+            raise Open311Error([(404, f"service_code={show(code)}: no such service")])
+        return answer(f, "service_definition", documents.definition_doc(found, lang))
+    except Open311Error as err:
+        return error_answer(_fmt_of_path(request.url.path), err)
+
+
+async def form_items(request: Request) -> list[tuple[str, str]] | Open311Error:
+    """The create's fields, form-encoded or multipart; an Open311Error to answer otherwise."""
+    size = request.headers.get("content-length")
+    if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
+        return Open311Error.bad("Content-Length", size, f"at most {MAX_BODY} bytes")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return Open311Error.bad(
+            "Content-Type",
+            kind,
+            "expected application/x-www-form-urlencoded or multipart/form-data",
+        )
+    try:
+        form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_BODY)
+    except Exception as exc:  # Starlette raises several kinds for a malformed body
+        return Open311Error.bad("body", kind, f"not a readable form ({exc})")
+    items: list[tuple[str, str]] = []
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            return Open311Error.bad(key, value.filename, "files are not accepted; send media_url")
+        items.append((key, value))
+    if sum(len(k) + len(v) for k, v in items) > MAX_BODY:
+        return Open311Error.bad("body", "…", f"at most {MAX_BODY} bytes of fields")
+    return items
+
+
+FormDep = Annotated[list[tuple[str, str]] | Open311Error, Depends(form_items)]
+
+
+@router.post("/v2/requests.{fmt}", summary="POST Service Request")
+def create_request(
+    fmt: str,
+    request: Request,
+    form: FormDep,
+    conn: Db,
+    settings: SettingsDep,
+    town: TownDep,
+    check: KeyCheckDep,
+) -> Response:
+    try:
+        f = _format(fmt)
+        if isinstance(form, Open311Error):
+            raise form
+        req = parse_create(form, service.town_catalogue(town))
+        caller = _caller(
+            conn, check, req.api_key, request, public_ok=settings.open311_public_submit
+        )
+        if caller.public:
+            wait = _limiter(settings.open311_public_per_hour).retry_after(caller.client)
+            if wait is not None:
+                err = Open311Error(
+                    [(429, f"too many requests from this address; retry in {wait:.0f} s")]
+                )
+                resp = error_answer(f, err)
+                resp.headers["Retry-After"] = str(max(1, int(wait)))
+                return resp
+        idem = request.headers.get("idempotency-key")
+        if idem is not None and (len(idem) > 128 or not idem.strip()):
+            raise Open311Error.bad("Idempotency-Key", idem, "1 to 128 characters")
+        lang = _lang(request, _args(request), settings.lang)
+        created = service.create(
+            conn,
+            town,
+            req,
+            client=caller.client,
+            idempotency_key=idem,
+            now=datetime.now(UTC),
+            config_dir=settings.config_dir,
+            zone=settings.zone,
+            lang=lang,
+        )
+        return answer(f, "service_requests", created.document)
+    except Open311Error as err:
+        conn.rollback()
+        return error_answer(_fmt_of_path(request.url.path), err)
+
+
+def _reader(conn: Any, check: KeyCheck, request: Request, public_ok: bool) -> Caller:
+    key = request.query_params.get("api_key") or request.headers.get("x-api-key")
+    return _caller(conn, check, key, request, public_ok=public_ok)
+
+
+@router.get("/v2/requests.{fmt}", summary="GET Service Requests")
+def list_requests(
+    fmt: str, request: Request, conn: Db, settings: SettingsDep, town: TownDep, check: KeyCheckDep
+) -> Response:
+    try:
+        f = _format(fmt)
+        caller = _reader(conn, check, request, settings.open311_public_read)
+        args = _args(request)
+        ctx = service.context(town, _lang(request, args, settings.lang), settings.zone)
+        query = parse_requests_query(args, ctx.catalogue, datetime.now(UTC))
+        rows = store.fetch_cases(conn, query, residents_only=caller.public)
+        doc = service.request_documents(rows, ctx, extended=flag(args, "extended_attributes"))
+        return answer(f, "service_requests", doc)
+    except Open311Error as err:
+        return error_answer(_fmt_of_path(request.url.path), err)
+
+
+@router.get("/v2/requests/{request_id}.{fmt}", summary="GET Service Request")
+def get_request(
+    request_id: str,
+    fmt: str,
+    request: Request,
+    conn: Db,
+    settings: SettingsDep,
+    town: TownDep,
+    check: KeyCheckDep,
+) -> Response:
+    try:
+        f = _format(fmt)
+        caller = _reader(conn, check, request, settings.open311_public_read)
+        args = _args(request)
+        ctx = service.context(town, _lang(request, args, settings.lang), settings.zone)
+        row = store.fetch_case(conn, case_id(request_id), residents_only=caller.public)
+        if row is None:
+            raise Open311Error([(404, f"service_request_id={show(request_id)}: no such request")])
+        doc = service.request_documents([row], ctx, extended=flag(args, "extended_attributes"))
+        return answer(f, "service_requests", doc)
+    except Open311Error as err:
+        return error_answer(_fmt_of_path(request.url.path), err)
+
+
+@router.get("/v2/tokens/{token}.{fmt}", summary="GET service_request_id from a token")
+def get_token(token: str, fmt: str, request: Request, conn: Db) -> Response:
+    try:
+        f = _format(fmt)
+        _args(request)
+        return answer(f, "service_requests", service.token_document(conn, token))
+    except Open311Error as err:
+        return error_answer(_fmt_of_path(request.url.path), err)
+
+
+def _open311_validation(request: Request, exc: Exception) -> Response | None:
+    """A request FastAPI refused before the route ran (a NUL, say), in Open311's shape."""
+    if not request.url.path.startswith(PREFIX + "/") or not isinstance(exc, RequestValidationError):
+        return None
+    problems: list[tuple[int, str]] = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "header", "body"))
+        problems.append((400, f"{loc or 'request'}={show(e.get('input'))}: {e.get('msg')}"))
+    return error_answer(
+        _fmt_of_path(request.url.path), Open311Error(problems or [(400, "bad request")])
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Mount the routes, and answer validation errors under /open311 in Open311's format."""
+    from fastapi.exception_handlers import request_validation_exception_handler
+
+    app.include_router(router)
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        mine = _open311_validation(request, exc)
+        if mine is not None:
+            return mine
+        assert isinstance(exc, RequestValidationError)
+        return await request_validation_exception_handler(request, exc)
+
+    app.add_exception_handler(RequestValidationError, handler)
