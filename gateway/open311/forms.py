@@ -48,6 +48,8 @@ _ATTRIBUTE_KEY = re.compile(r"^attribute\[([A-Za-z0-9_.\-]{1,64})\](\[\])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{2,30}$")
 _URL = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
+#: C0 controls other than tab and line breaks, and DEL: nothing a person means to type.
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +86,8 @@ def _collect(
         if len(key) > 80 or "\x00" in key:
             problems.append((400, f"field name {show(key)} is not a GeoReport v2 field"))
             continue
-        value = raw.strip()
-        if "\x00" in value:
+        value = _CONTROL.sub("", raw.strip())
+        if "\x00" in raw:
             problems.append((400, f"{key}={show(value)}: a NUL character is not allowed"))
             continue
         match = _ATTRIBUTE_KEY.match(key)

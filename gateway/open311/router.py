@@ -95,10 +95,10 @@ def _caller(
     if key:
         key_id = check(conn, key)
         if key_id is None:
-            raise Open311Error([(403, "api_key: not a valid key (unknown, revoked or expired)")])
+            raise Open311Error([(401, "api_key: not a valid key (unknown, revoked or expired)")])
         return Caller(f"key:{key_id}", key_id)
     if not public_ok:
-        raise Open311Error([(403, "api_key: required on this endpoint")])
+        raise Open311Error([(401, "api_key: required on this endpoint")])
     return Caller(f"public:{_client_address(request)}", None)
 
 

@@ -252,11 +252,11 @@ def test_create_needs_a_key_unless_public_submission_is_on(
     closed = gw_settings.model_copy(update={"config_dir": CONFIG})
     with serve(closed, town) as server:
         r = httpx.post(f"{server.base}/requests.json", data=body)
-        assert r.status_code == 403 and "api_key" in r.json()[0]["description"]
+        assert r.status_code == 401 and "api_key" in r.json()[0]["description"]
         bad = httpx.post(f"{server.base}/requests.json", data={**body, "api_key": "forged"})
-        assert bad.status_code == 403
+        assert bad.status_code == 401
         listed = httpx.get(f"{server.base}/requests.json")
-        assert listed.status_code == 403
+        assert listed.status_code == 401
         assert httpx.get(f"{server.base}/requests.json", params={"api_key": KEY}).status_code == 200
 
 

@@ -106,6 +106,11 @@ def test_bad_creates_name_the_field_and_value(body: str, status: int, names: str
     assert names in str(err.value)
 
 
+def test_control_characters_are_dropped_and_line_breaks_kept() -> None:
+    body = [("service_code", "flood"), ("address_id", "U1"), ("description", "a\x1b[31m\x07b\nc")]
+    assert parse_create(body, CAT).description == "a[31mb\nc"
+
+
 def test_empty_optional_fields_are_as_if_not_sent() -> None:
     req = parse_create(parse_qsl("service_code=flood&address_id=U1&email=&lat=&long=", True), CAT)
     assert req.email is None and req.lat is None and req.address_id == "U1"
