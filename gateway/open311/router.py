@@ -11,26 +11,25 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import UploadFile
 
 from gateway.api.deps import Db, SettingsDep, TownDep
 from gateway.open311 import documents, service, store
 from gateway.open311.access import Caller, KeyCheck, no_keys
-from gateway.open311.catalogue import Lang
+from gateway.open311.catalogue import MICRO_VOICE, MICRO_WISH, Lang
 from gateway.open311.errors import Open311Error, show
 from gateway.open311.forms import parse_create
 from gateway.open311.query import case_id, checked_args, flag, parse_requests_query
 from gateway.open311.ratelimit import RateLimiter
 from gateway.open311.render import MEDIA_TYPES, Format, Node, errors_document, render
+from gridwatch.domain import CATEGORIES
 
 PREFIX = "/open311"
 #: Largest create body accepted: the spec's fields fit in far less.
 MAX_BODY = 64 * 1024
 MAX_FIELDS = 100
-
-router = APIRouter(prefix=PREFIX, tags=["open311"])
 
 
 def key_check() -> KeyCheck:
@@ -48,6 +47,20 @@ def _limiter(per_hour: int) -> RateLimiter:
     if found is None:
         found = _limiters.setdefault(per_hour, RateLimiter(per_hour, 3600.0))
     return found
+
+
+#: The format suffix, declared so the OpenAPI (and schemathesis) know its two values.
+FmtPath = Annotated[Format, Path(description="json or xml")]
+#: Every answer's media types, for the OpenAPI.
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}, "text/xml": {}}, "description": "the document"},
+    400: {"description": "bad input, as errors/error naming the field and value"},
+    401: {"description": "no or bad api_key"},
+    404: {"description": "no such service, request, token or format"},
+}
+
+
+router = APIRouter(prefix=PREFIX, tags=["open311"], responses=_ANSWERS)
 
 
 def _format(fmt: str) -> Format:
@@ -103,7 +116,7 @@ def _caller(
 
 
 @router.get("/discovery.{fmt}", summary="Service discovery")
-def discovery(fmt: str, request: Request) -> Response:
+def discovery(fmt: FmtPath, request: Request) -> Response:
     try:
         f = _format(fmt)
     except Open311Error as err:
@@ -114,7 +127,7 @@ def discovery(fmt: str, request: Request) -> Response:
 
 
 @router.get("/v2/services.{fmt}", summary="GET Service List")
-def services(fmt: str, request: Request, settings: SettingsDep, town: TownDep) -> Response:
+def services(fmt: FmtPath, request: Request, settings: SettingsDep, town: TownDep) -> Response:
     try:
         f = _format(fmt)
         lang = _lang(request, _args(request), settings.lang)
@@ -125,7 +138,7 @@ def services(fmt: str, request: Request, settings: SettingsDep, town: TownDep) -
 
 @router.get("/v2/services/{code}.{fmt}", summary="GET Service Definition")
 def service_definition(
-    code: str, fmt: str, request: Request, settings: SettingsDep, town: TownDep
+    code: str, fmt: FmtPath, request: Request, settings: SettingsDep, town: TownDep
 ) -> Response:
     try:
         f = _format(fmt)
@@ -167,9 +180,42 @@ async def form_items(request: Request) -> list[tuple[str, str]] | Open311Error:
 FormDep = Annotated[list[tuple[str, str]] | Open311Error, Depends(form_items)]
 
 
-@router.post("/v2/requests.{fmt}", summary="POST Service Request")
+_CREATE_FIELDS: dict[str, Any] = {
+    "api_key": {"type": "string", "maxLength": 256},
+    "jurisdiction_id": {"type": "string", "maxLength": 128},
+    "service_code": {
+        "type": "string",
+        "maxLength": 64,
+        "enum": [*CATEGORIES, MICRO_WISH, MICRO_VOICE],
+    },
+    "lat": {"type": "number", "minimum": -90, "maximum": 90},
+    "long": {"type": "number", "minimum": -180, "maximum": 180},
+    "address_string": {"type": "string", "maxLength": 500},
+    "address_id": {"type": "string", "maxLength": 64, "description": "a unit id"},
+    "email": {"type": "string", "maxLength": 254},
+    "device_id": {"type": "string", "maxLength": 128},
+    "account_id": {"type": "string", "maxLength": 128},
+    "first_name": {"type": "string", "maxLength": 64},
+    "last_name": {"type": "string", "maxLength": 64},
+    "phone": {"type": "string", "maxLength": 32},
+    "description": {"type": "string", "maxLength": 4000},
+    "media_url": {"type": "string", "maxLength": 2048},
+}
+_CREATE_SCHEMA = {"type": "object", "required": ["service_code"], "properties": _CREATE_FIELDS}
+_CREATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": _CREATE_SCHEMA},
+            "multipart/form-data": {"schema": _CREATE_SCHEMA},
+        },
+    }
+}
+
+
+@router.post("/v2/requests.{fmt}", summary="POST Service Request", openapi_extra=_CREATE_BODY)
 def create_request(
-    fmt: str,
+    fmt: FmtPath,
     request: Request,
     form: FormDep,
     conn: Db,
@@ -222,7 +268,12 @@ def _reader(conn: Any, check: KeyCheck, request: Request, public_ok: bool) -> Ca
 
 @router.get("/v2/requests.{fmt}", summary="GET Service Requests")
 def list_requests(
-    fmt: str, request: Request, conn: Db, settings: SettingsDep, town: TownDep, check: KeyCheckDep
+    fmt: FmtPath,
+    request: Request,
+    conn: Db,
+    settings: SettingsDep,
+    town: TownDep,
+    check: KeyCheckDep,
 ) -> Response:
     try:
         f = _format(fmt)
@@ -240,7 +291,7 @@ def list_requests(
 @router.get("/v2/requests/{request_id}.{fmt}", summary="GET Service Request")
 def get_request(
     request_id: str,
-    fmt: str,
+    fmt: FmtPath,
     request: Request,
     conn: Db,
     settings: SettingsDep,
@@ -262,7 +313,7 @@ def get_request(
 
 
 @router.get("/v2/tokens/{token}.{fmt}", summary="GET service_request_id from a token")
-def get_token(token: str, fmt: str, request: Request, conn: Db) -> Response:
+def get_token(token: str, fmt: FmtPath, request: Request, conn: Db) -> Response:
     try:
         f = _format(fmt)
         _args(request)

@@ -222,7 +222,7 @@ def test_names_in_english_and_extended_states(o311: Server, town: Town) -> None:
         ("get", "requests/999999.json", {}, 404, "999999"),
         ("get", "tokens/nosuchtoken.xml", {}, 404, "nosuchtoken"),
         ("get", "services/nope.json", {}, 404, "nope"),
-        ("get", "services.yaml", {}, 404, "yaml"),
+        ("get", "services.yaml", {}, 400, "fmt='yaml'"),
     ],
 )
 def test_bad_input_is_an_open311_error_naming_field_and_value(
