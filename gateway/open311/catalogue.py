@@ -169,9 +169,15 @@ _CATEGORY_DESCRIPTIONS: Mapping[str, Text] = {
 }
 
 
+#: Severity a resident's report opens with where it is not the default 3 (1 urgent .. 4 minor):
+#: someone who calls in smoke or water rising needs the short deadlines.
+_SEVERITY: Mapping[str, int] = {Category.FIRE_SMOKE: 1, Category.FLOOD: 2}
+
+
 def category_service(category: str, group: str) -> Service:
     zh, en = CATEGORY_NAMES[category]
     return Service(
+        severity=_SEVERITY.get(category, 3),
         code=category,
         category=category,
         name=Text(zh, en),

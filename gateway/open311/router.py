@@ -7,6 +7,7 @@ renders the answer as the path's format. Every failure a client can cause is a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -39,14 +40,17 @@ def key_check() -> KeyCheck:
 
 KeyCheckDep = Annotated[KeyCheck, Depends(key_check)]
 
-_limiters: dict[int, RateLimiter] = {}
+_limiter_lock = threading.Lock()
 
 
-def _limiter(per_hour: int) -> RateLimiter:
-    found = _limiters.get(per_hour)
-    if found is None:
-        found = _limiters.setdefault(per_hour, RateLimiter(per_hour, 3600.0))
-    return found
+def _limiter(request: Request, per_hour: int) -> RateLimiter:
+    """The app's limiter of public creates (one per app, so tests and apps do not share)."""
+    with _limiter_lock:
+        found: RateLimiter | None = getattr(request.app.state, "open311_limiter", None)
+        if found is None or found.limit != per_hour:
+            found = RateLimiter(per_hour, 3600.0)
+            request.app.state.open311_limiter = found
+        return found
 
 
 #: The format suffix, declared so the OpenAPI (and schemathesis) know its two values.
@@ -232,7 +236,7 @@ def create_request(
             conn, check, req.api_key, request, public_ok=settings.open311_public_submit
         )
         if caller.public:
-            wait = _limiter(settings.open311_public_per_hour).retry_after(caller.client)
+            wait = _limiter(request, settings.open311_public_per_hour).retry_after(caller.client)
             if wait is not None:
                 err = Open311Error(
                     [(429, f"too many requests from this address; retry in {wait:.0f} s")]
