@@ -295,3 +295,49 @@ def test_discovery(o311: Server) -> None:
     assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
     xml = ET.fromstring(httpx.get(f"{o311.url}/open311/discovery.xml").content)
     assert xml.findtext("endpoints/endpoint/formats/format") == "text/xml"
+
+
+def _machine_case(dsn: str, unit: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "INSERT INTO cases (source, category, severity, status, summary, unit_id,"
+            " opened_at, first_event_at, last_event_at, updated_at)"
+            " VALUES ('event', 'intrusion', 2, 'closed', 'camera saw someone', %s,"
+            " now(), now(), now(), now()) RETURNING id",
+            (unit,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_requests_list_filters_and_what_the_public_sees(
+    o311: Server, town: Town, migrated_db: str
+) -> None:
+    r = httpx.post(f"{o311.base}/requests.json", data=spec_create(town))
+    street = r.json()[0]["service_request_id"]
+    wish = spec_create(town, service_code="micro_wish", **{"attribute[WISH_KIND]": "goods"})
+    token = httpx.post(f"{o311.base}/requests.json", data=wish).json()[0]["token"]
+    wished = httpx.get(f"{o311.base}/tokens/{token}.json").json()[0]["service_request_id"]
+    machine = str(_machine_case(migrated_db, _point(town)[2]))
+
+    def ids(**params: str) -> list[str]:
+        r = httpx.get(f"{o311.base}/requests.json", params=params)
+        assert r.status_code == 200, r.text
+        return [d["service_request_id"] for d in r.json()]
+
+    keyed = {"api_key": KEY}
+    assert set(ids(**keyed)) == {street, wished, machine}
+    assert ids(**keyed, service_code="micro_wish") == [wished]
+    assert ids(**keyed, service_code="sanitation") == [street]
+    assert ids(**keyed, status="closed") == [machine]
+    assert set(ids(**keyed, status="open")) == {street, wished}
+    assert ids(**keyed, start_date="2099-01-01T00:00:00Z") == []
+    assert ids(**keyed, end_date="2000-01-01T00:00:00+08:00") == []
+    assert set(ids(**keyed, service_request_id=f"{machine},{street}")) == {machine, street}
+    # Without a key (public reading is on here) only residents' requests show, and a
+    # machine case is as absent as one that does not exist.
+    assert set(ids()) == {street, wished}
+    assert httpx.get(f"{o311.base}/requests/{machine}.json").status_code == 404
+    keyed_get = httpx.get(f"{o311.base}/requests/{machine}.xml", params=keyed)
+    assert keyed_get.status_code == 200
+    assert ET.fromstring(keyed_get.content).findtext("request/status") == "closed"
