@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "protocol",
     "db",
     "gateway",
+    "users",
+    "keys",
     "dispatch",
     "edge",
     "demo",

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
+from pydantic import SecretStr
 
 from gridwatch.services import (
     EmbeddedMosquitto,
@@ -192,6 +194,7 @@ class DemoRun:
             ):
                 prefix = f"{self.settings.topic_prefix}/demo-{self.run_id}"
                 http_port = self.http_port or free_port()
+                jwt_secret = secrets.token_urlsafe(48)
                 env = dict(os.environ)
                 env.update(
                     GRIDWATCH_DATABASE_URL=dsn,
@@ -202,14 +205,18 @@ class DemoRun:
                     GRIDWATCH_HTTP_HOST="127.0.0.1",
                     GRIDWATCH_HTTP_PORT=str(http_port),
                     GRIDWATCH_CONFIG_DIR=str(Path(self.settings.config_dir).resolve()),
+                    # A key of this run only: its tokens die with it.
+                    GRIDWATCH_JWT_SECRET=jwt_secret,
                     PYTHONUNBUFFERED="1",
                 )
                 migrate(dsn, service_role=self.settings.service_role)
+                token = self.duty_token(dsn, jwt_secret)
                 edge_yaml = self.edge_config(workdir, host, port, prefix)
                 stages.append(self.start_stage("gateway", ["gateway"], env, workdir))
                 stages.append(self.start_stage("dispatch", ["dispatch"], env, workdir))
                 url = f"http://127.0.0.1:{http_port}/"
                 self.wait_http(url + "health", stages)
+                self.say(f"值班令牌 / duty commander's token: {token}")
                 self.say(f"控制台 / console: {url}")
                 self.say(f"数据库 / database: {db_where}, broker: {mq_where} {host}:{port}")
                 stages.append(
@@ -234,6 +241,27 @@ class DemoRun:
                 shutil.rmtree(workdir, ignore_errors=True)
             else:
                 self.say(f"保留 / kept: {workdir}")
+
+    def duty_token(self, dsn: str, jwt_secret: str) -> str:
+        """An account for the town's first duty commander, and a bearer token for it."""
+        import psycopg
+
+        from gateway.auth.config import token_config
+        from gateway.auth.store import add_account
+        from gateway.auth.tokens import issue_token
+        from gridwatch.domain import Role
+        from gridwatch.town import load_town
+
+        town = load_town(self.settings.config_dir)
+        commanders = sorted(
+            p.id for p in town.people.values() if any(x.kind == "duty_commander" for x in p.posts)
+        )
+        if not commanders:
+            raise DemoError("people.yaml names no duty commander for the demo's login")
+        with psycopg.connect(dsn) as conn:
+            add_account(conn, commanders[0], Role.DUTY_COMMANDER, secrets.token_urlsafe(24))
+        settings = self.settings.model_copy(update={"jwt_secret": SecretStr(jwt_secret)})
+        return issue_token(token_config(settings), commanders[0], ttl_s=int(self.duration) + 3600)
 
     def wait_http(self, url: str, stages: list[Stage], timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

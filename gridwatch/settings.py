@@ -9,8 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The secret a checkout ships with: good for tests, refused by ``gridwatch gateway``.
+DEFAULT_JWT_SECRET = "gridwatch-development-secret-change-me"
 
 
 def default_cache_dir() -> Path:
@@ -48,8 +51,24 @@ class Settings(BaseSettings):
 
     model_path: Path | None = Field(None, description="ONNX detector file")
 
-    open311_public_submit: bool = Field(
-        False, description="Open311 POST requests without an api_key (rate-limited per address)"
+    jwt_secret: SecretStr = Field(
+        SecretStr(DEFAULT_JWT_SECRET),
+        description="HS256 key that signs bearer tokens; the gateway refuses the default",
+    )
+    jwt_kid: str = Field("k1", pattern=r"^[A-Za-z0-9_.\-]{1,32}$", description="Its key id")
+    jwt_old_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Retired keys (kid -> secret) still accepted, so keys rotate without "
+        "logging everyone out; JSON in GRIDWATCH_JWT_OLD_KEYS",
+    )
+    token_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86400, description="Bearer token life")
+    jwt_issuer: str = Field("gridwatch", min_length=1, max_length=128)
+    jwt_audience: str = Field("gridwatch-api", min_length=1, max_length=128)
+    token_rate_per_min: int = Field(
+        10, ge=1, le=10_000, description="Password attempts per client address and minute"
+    )
+    open311_public: bool = Field(
+        False, description="Open311 submissions without an account (rate-limited per address)"
     )
     open311_public_read: bool = Field(
         False, description="Open311 GET requests without an api_key: residents' requests only"
@@ -70,6 +89,11 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
+
+    @property
+    def default_secret(self) -> bool:
+        """The token key is the one the checkout ships with."""
+        return self.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET
 
 
 def get_settings(**overrides: object) -> Settings:

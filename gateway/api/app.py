@@ -14,12 +14,24 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
 from gateway.api.live import LiveHub
 from gateway.api.params import refuse_nul
-from gateway.api.routers import cases, console, events, health, hierarchy, live
+from gateway.api.routers import (
+    auth,
+    cases,
+    console,
+    devices,
+    events,
+    health,
+    hierarchy,
+    live,
+    people,
+    reports,
+)
 from gateway.api.routers.console import STATIC_DIR
 from gateway.api.state import AppState, IngestState
 from gateway.open311.router import install as install_open311
@@ -76,8 +88,22 @@ def create_app(
         dependencies=[Depends(refuse_nul)],
     )
     app.state.gridwatch = state
-    for module in (health, events, cases, hierarchy, live, console):
+    for module in (health, auth, events, cases, reports, devices, people, hierarchy, live, console):
         app.include_router(module.router)
     install_open311(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every endpoint of the app, from its routes (included routers walked into), so
+    a test that must cover each endpoint cannot miss a new one."""
+    out: list[APIRoute] = []
+    stack: list[Any] = list(app.routes)
+    while stack:
+        route = stack.pop(0)
+        if isinstance(route, APIRoute):
+            out.append(route)
+        elif hasattr(route, "original_router"):  # FastAPI >= 0.160 wraps included routers
+            stack.extend(route.original_router.routes)
+    return out

@@ -20,7 +20,7 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -160,9 +160,13 @@ def sse_frame(msg: LiveMessage, epoch: str) -> bytes:
 
 
 async def sse_stream(
-    hub: LiveHub, sub: Subscriber, heartbeat_s: float = 15.0
+    hub: LiveHub,
+    sub: Subscriber,
+    heartbeat_s: float = 15.0,
+    visible: Callable[[LiveMessage], bool] | None = None,
 ) -> AsyncIterator[bytes]:
-    """Frames for one client until it disconnects or overflows."""
+    """Frames for one client until it disconnects or overflows; ``visible`` picks
+    the messages this client may see (None: all)."""
     try:
         yield b"retry: 2000\n: connected\n\n"
         if sub.gap:
@@ -176,6 +180,7 @@ async def sse_stream(
             except TimeoutError:
                 yield b": ping\n\n"
                 continue
-            yield sse_frame(msg, hub.epoch)
+            if visible is None or visible(msg):
+                yield sse_frame(msg, hub.epoch)
     finally:
         hub.unsubscribe(sub)

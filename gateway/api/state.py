@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from gateway.api.ratelimit import RateLimit
+from gateway.auth.config import token_config
+from gateway.auth.tokens import TokenConfig
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
     from gateway.api.live import LiveHub
+    from gateway.auth.principal import Scope
     from gridwatch.settings import Settings
     from gridwatch.town import Town
 
@@ -39,3 +44,9 @@ class AppState:
     ingest: IngestState | None = None
     pool: ConnectionPool[Any] | None = None
     live: LiveHub | None = None
+    #: Scopes by (person id, role): the town does not change while the app runs.
+    scopes: dict[tuple[str | None, str], Scope] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tokens: TokenConfig = token_config(self.settings)
+        self.token_limit = RateLimit(self.settings.token_rate_per_min, 60.0)

@@ -11,6 +11,12 @@ matching variant runs first, then the common file, in one transaction.
 Objects are created as the owner role (``SET ROLE``), never as the service
 role, and default privileges grant the service role DML on everything the
 owner creates later, so later migrations need no GRANTs.
+
+The API's role (:data:`API_ROLE`: NOLOGIN, owns nothing, no BYPASSRLS) is
+granted to the service role, so the API's pool may ``SET LOCAL ROLE`` to it per
+transaction; migration 0007 grants it what it may do and the row-level
+policies that scope it. Migrations read the three role names as
+``current_setting('gridwatch.owner_role' | 'gridwatch.service_role' | 'gridwatch.api_role')``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 OWNER_ROLE = "gridwatch_owner"
+#: The role every API request runs as, under row-level security.
+API_ROLE = "gridwatch_api"
 #: One key for every gridwatch migration; advisory locks are per database.
 LOCK_KEY = 0x6772_6964_7761  # "gridwa"
 VARIANTS = ("plain", "timescale")
@@ -124,6 +132,30 @@ def _ensure_role(conn: psycopg.Connection, role: str) -> None:
     )
 
 
+def _grant_role(conn: psycopg.Connection, role: str, member: str) -> None:
+    """``GRANT role TO member`` once; as with roles, a concurrent grant is success."""
+    conn.execute(
+        sql.SQL(
+            """
+            DO $do$
+            BEGIN
+                IF NOT pg_has_role({member_name}, {role_name}, 'MEMBER') THEN
+                    GRANT {role} TO {member};
+                END IF;
+            EXCEPTION WHEN unique_violation OR duplicate_object THEN
+                NULL;
+            END
+            $do$
+            """
+        ).format(
+            member_name=sql.Literal(member),
+            role_name=sql.Literal(role),
+            role=sql.Identifier(role),
+            member=sql.Identifier(member),
+        )
+    )
+
+
 def _may_set_role(conn: psycopg.Connection, role: str) -> bool:
     row = conn.execute(
         "SELECT rolsuper OR pg_has_role(current_user, %s, 'MEMBER') FROM pg_roles"
@@ -133,10 +165,12 @@ def _may_set_role(conn: psycopg.Connection, role: str) -> bool:
     return bool(row and row[0])
 
 
-def _prepare(conn: psycopg.Connection, owner: str, service: str) -> None:
+def _prepare(conn: psycopg.Connection, owner: str, service: str, api: str) -> None:
     """Roles, schema rights and default privileges; idempotent."""
     _ensure_role(conn, owner)
     _ensure_role(conn, service)
+    _ensure_role(conn, api)
+    _grant_role(conn, api, service)
     if not _may_set_role(conn, owner):
         try:
             conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(owner)))
@@ -144,11 +178,16 @@ def _prepare(conn: psycopg.Connection, owner: str, service: str) -> None:
             raise MigrationError(
                 f"the migrating user may not SET ROLE {owner}: grant it the role ({exc})"
             ) from exc
-    ids = {"owner": sql.Identifier(owner), "service": sql.Identifier(service)}
+    ids = {
+        "owner": sql.Identifier(owner),
+        "service": sql.Identifier(service),
+        "api": sql.Identifier(api),
+    }
     with conn.transaction():
         for stmt in (
             "GRANT USAGE, CREATE ON SCHEMA public TO {owner}",
             "GRANT USAGE ON SCHEMA public TO {service}",
+            "GRANT USAGE ON SCHEMA public TO {api}",
             "SET LOCAL ROLE {owner}",
             "ALTER DEFAULT PRIVILEGES IN SCHEMA public"
             " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {service}",
@@ -177,6 +216,7 @@ def migrate(
     *,
     service_role: str = "gridwatch_app",
     owner_role: str = OWNER_ROLE,
+    api_role: str = API_ROLE,
     directory: Path = MIGRATIONS_DIR,
     tz: str | None = None,
 ) -> list[str]:
@@ -189,6 +229,7 @@ def migrate(
     and the later ones find nothing left to do.
     """
     owner, service = _check_role(owner_role), _check_role(service_role)
+    api = _check_role(api_role)
     migrations = discover(directory)
     if tz is None:
         from gridwatch.settings import get_settings
@@ -202,7 +243,7 @@ def migrate(
     with conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
-            _prepare(conn, owner, service)
+            _prepare(conn, owner, service, api)
             applied = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
             variant = _choose_variant(conn, applied)
             if variant == "timescale":
@@ -215,7 +256,15 @@ def migrate(
                 try:
                     with conn.transaction():
                         conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(owner)))
-                        conn.execute("SELECT set_config('gridwatch.tz', %s, true)", (tz,))
+                        for name, value in (
+                            ("tz", tz),
+                            ("owner_role", owner),
+                            ("service_role", service),
+                            ("api_role", api),
+                        ):
+                            conn.execute(
+                                "SELECT set_config(%s, %s, true)", (f"gridwatch.{name}", value)
+                            )
                         for path in mig.files(variant):
                             conn.execute(path.read_text(encoding="utf-8").encode())
                         conn.execute(

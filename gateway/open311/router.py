@@ -233,7 +233,7 @@ def create_request(
             raise form
         req = parse_create(form, service.town_catalogue(town))
         caller = _caller(
-            conn, check, req.api_key, request, public_ok=settings.open311_public_submit
+            conn, check, req.api_key, request, public_ok=settings.open311_public
         )
         if caller.public:
             wait = _limiter(request, settings.open311_public_per_hour).retry_after(caller.client)

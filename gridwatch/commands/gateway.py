@@ -45,6 +45,13 @@ def _run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = get_settings()
+    if not args.no_api and settings.default_secret:
+        print(
+            "拒绝启动: GRIDWATCH_JWT_SECRET 仍是默认值 / refusing to start: GRIDWATCH_JWT_SECRET"
+            " is the default; set a random one (e.g. python -c 'import secrets;"
+            " print(secrets.token_urlsafe(48))')"
+        )
+        return 2
     config_dir = args.config_dir or settings.config_dir
     try:
         town = load_town(config_dir)
@@ -68,9 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         overrides["client_id"] = args.client_id
     elif args.session_expiry:
         # Stable across restarts, so the broker hands the session back.
-        overrides["client_id"] = f"gridwatch-gw-{socket.gethostname()}-{settings.share_group}"[
-            :128
-        ]
+        overrides["client_id"] = f"gridwatch-gw-{socket.gethostname()}-{settings.share_group}"[:128]
     gateway = Gateway(
         settings,
         town=town,

@@ -11,7 +11,9 @@ import pytest
 from dispatch.clock import ManualClock
 from dispatch.store import Context
 from dispatch.worker import drain
+from gateway.auth.store import create_key
 from gateway.process import Gateway
+from gridwatch.domain import Role
 from gridwatch.settings import get_settings
 from tests.conftest import free_port
 from tests.dispatch.conftest import TownFixture, insert_event
@@ -24,10 +26,12 @@ def fetch_all(
 ) -> list[httpx.Response]:
     """GET each path from a running gateway (API only, no ingest)."""
     settings = get_settings(database_url=dsn, http_host="127.0.0.1", http_port=free_port())
+    with psycopg.connect(dsn) as conn:
+        _, key = create_key(conn, "tests", Role.PLATFORM, "tests")  # sees the whole town
     gw = Gateway(settings, town=town.town, ingest=False)
     gw.start()
     try:
-        with httpx.Client(base_url=gw.url, timeout=10) as client:
+        with httpx.Client(base_url=gw.url, timeout=10, headers={"X-API-Key": key}) as client:
             return [client.get(path, params=params) for path, params in paths]
     finally:
         gw.stop()

@@ -17,6 +17,7 @@ from gateway.db.migrate import migrate
 from gateway.process import Gateway
 from gridwatch.settings import Settings, get_settings
 from tests.conftest import free_port
+from tests.gateway.auth_support import TEST_SECRET
 
 #: Device id -> unit id, as the town's devices.yaml would give.
 REGISTRY: dict[str, str | None] = {"cam-001": "unit-a", "cam-002": "unit-b", "box-7": None}
@@ -41,6 +42,7 @@ def gw_settings(
         share_group=share_group,
         http_host="127.0.0.1",
         http_port=free_port(),
+        jwt_secret=TEST_SECRET,
     )
 
 

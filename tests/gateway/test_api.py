@@ -16,8 +16,10 @@ import pytest
 
 from gateway.api.live import LiveHub
 from gateway.process import Gateway
+from gridwatch.domain import Role
 from gridwatch.settings import Settings
 from gridwatch.town import Town, load_town
+from tests.gateway.auth_support import DUTY, bearer, token_for
 from tests.gateway.conftest import wait_for
 
 CONFIG = Path(__file__).parent.parent.parent / "config"
@@ -26,6 +28,12 @@ CONFIG = Path(__file__).parent.parent.parent / "config"
 @pytest.fixture(scope="module")
 def town() -> Town:
     return load_town(CONFIG)
+
+
+@pytest.fixture
+def duty(gw_settings: Settings) -> dict[str, str]:
+    """Headers of the duty commander, who sees the whole town."""
+    return bearer(token_for(gw_settings, DUTY, Role.DUTY_COMMANDER))
 
 
 @pytest.fixture
@@ -51,10 +59,12 @@ def insert_event(
     return event_id
 
 
-def test_live_stream_delivers_event_and_case_notifications(api: Gateway) -> None:
+def test_live_stream_delivers_event_and_case_notifications(
+    api: Gateway, duty: dict[str, str]
+) -> None:
     dsn = api.settings.database_url
     got: dict[str, dict[str, object]] = {}
-    with httpx.Client(base_url=api.url, timeout=10) as client:
+    with httpx.Client(base_url=api.url, timeout=10, headers=duty) as client:
         wait_for(lambda: client.get("/health").json()["live"], what="LISTEN connection")
         with client.stream("GET", "/api/v1/live") as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
@@ -105,13 +115,13 @@ def test_slow_client_is_dropped_and_told_while_others_keep_receiving() -> None:
     assert last.startswith(b"event: dropped")
 
 
-def test_events_filter_by_unit_category_and_time(api: Gateway) -> None:
+def test_events_filter_by_unit_category_and_time(api: Gateway, duty: dict[str, str]) -> None:
     dsn = api.settings.database_url
     now = datetime.now(UTC)
     a = insert_event(dsn, unit="V01-G01-U02", category="intrusion", ts=now - timedelta(hours=3))
     b = insert_event(dsn, unit="V01-G01-U02", category="crowding", ts=now - timedelta(hours=1))
     c = insert_event(dsn, unit="V02-G03-U02", category="intrusion", ts=now)
-    with httpx.Client(base_url=api.url, timeout=10) as client:
+    with httpx.Client(base_url=api.url, timeout=10, headers=duty) as client:
         ids = [e["event_id"] for e in client.get("/api/v1/events").json()]
         assert ids == [c, b, a]
         unit = client.get("/api/v1/events", params={"unit": "V01-G01-U02"}).json()
@@ -126,8 +136,8 @@ def test_events_filter_by_unit_category_and_time(api: Gateway) -> None:
         assert naive.status_code == 422
 
 
-def test_hierarchy_is_the_towns_geojson(api: Gateway, town: Town) -> None:
-    geo = httpx.get(f"{api.url}/api/v1/hierarchy", timeout=10).json()
+def test_hierarchy_is_the_towns_geojson(api: Gateway, town: Town, duty: dict[str, str]) -> None:
+    geo = httpx.get(f"{api.url}/api/v1/hierarchy", timeout=10, headers=duty).json()
     assert geo["type"] == "FeatureCollection"
     ids = {f["properties"]["id"] for f in geo["features"]}
     assert set(town.hierarchy.areas) == ids
@@ -174,8 +184,8 @@ def test_health_is_degraded_when_the_database_is_unreachable(
     assert res.json()["db"] is False and res.json()["status"] == "degraded"
 
 
-def test_cases_api_is_served_by_the_gateway(api: Gateway) -> None:
-    res = httpx.get(f"{api.url}/api/v1/cases", timeout=10)
+def test_cases_api_is_served_by_the_gateway(api: Gateway, duty: dict[str, str]) -> None:
+    res = httpx.get(f"{api.url}/api/v1/cases", timeout=10, headers=duty)
     assert res.status_code == 200
 
 
@@ -212,9 +222,9 @@ def test_reconnecting_client_gets_what_it_missed_or_is_told_to_reload() -> None:
     asyncio.run(scenario())
 
 
-def test_live_stream_replays_after_last_event_id(api: Gateway) -> None:
+def test_live_stream_replays_after_last_event_id(api: Gateway, duty: dict[str, str]) -> None:
     dsn = api.settings.database_url
-    with httpx.Client(base_url=api.url, timeout=10) as client:
+    with httpx.Client(base_url=api.url, timeout=10, headers=duty) as client:
         wait_for(lambda: client.get("/health").json()["live"], what="LISTEN connection")
         first_id = None
         with client.stream("GET", "/api/v1/live") as stream:
@@ -240,7 +250,7 @@ def test_live_stream_replays_after_last_event_id(api: Gateway) -> None:
         assert replayed == missed
 
 
-def test_a_skewed_clock_does_not_keep_its_event_on_top(api: Gateway) -> None:
+def test_a_skewed_clock_does_not_keep_its_event_on_top(api: Gateway, duty: dict[str, str]) -> None:
     """A box whose clock says 2099 is listed by when the gateway received the event."""
     dsn = api.settings.database_url
     now = datetime.now(UTC)
@@ -253,7 +263,7 @@ def test_a_skewed_clock_does_not_keep_its_event_on_top(api: Gateway) -> None:
             "UPDATE events SET clock_skewed = true, received_at = %s WHERE event_id = %s",
             (now - timedelta(minutes=5), skewed),
         )
-    with httpx.Client(base_url=api.url, timeout=10) as client:
+    with httpx.Client(base_url=api.url, timeout=10, headers=duty) as client:
         ids = [e["event_id"] for e in client.get("/api/v1/events").json()]
         assert ids == [fresh, skewed]
         one = client.get(f"/api/v1/events/{skewed}")
@@ -277,8 +287,8 @@ def test_a_skewed_clock_does_not_keep_its_event_on_top(api: Gateway) -> None:
     ],
 )
 def test_bad_query_values_are_422_naming_the_field(
-    api: Gateway, path: str, params: dict[str, str], field: str
+    api: Gateway, duty: dict[str, str], path: str, params: dict[str, str], field: str
 ) -> None:
-    res = httpx.get(f"{api.url}{path}", params=params, timeout=10)
+    res = httpx.get(f"{api.url}{path}", params=params, timeout=10, headers=duty)
     assert res.status_code == 422, res.text
     assert field in {str(part) for err in res.json()["detail"] for part in err["loc"]}

@@ -264,7 +264,7 @@ def test_public_submission_is_rate_limited_per_address(gw_settings: Settings, to
     body = spec_create(town)
     del body["api_key"]
     public = gw_settings.model_copy(
-        update={"config_dir": CONFIG, "open311_public_submit": True, "open311_public_per_hour": 2}
+        update={"config_dir": CONFIG, "open311_public": True, "open311_public_per_hour": 2}
     )
     with serve(public, town) as server:
         codes = [

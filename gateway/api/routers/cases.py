@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from dispatch.lifecycle import Status
-from gateway.api.deps import Db
+from gateway.api.deps import CurrentPerson, Db
 from gateway.api.models.cases import CaseDetailPublic, CasePublic
 from gateway.api.params import IsoDateTime, id_query
 from gateway.db.queries import CaseFilter, get_case, list_cases
@@ -22,6 +22,7 @@ CASE_ID = Path(ge=1, le=2**63 - 1, description="Case id / 案件编号")
 @router.get("", response_model=list[CasePublic], summary="List cases, newest first")
 def cases(
     db: Db,
+    principal: CurrentPerson,
     response: Response,
     status: Annotated[Status | None, Query(description="Only this status")] = None,
     category: Annotated[str | None, id_query("Only this category")] = None,
@@ -29,7 +30,9 @@ def cases(
     grid: Annotated[str | None, id_query("Only this grid id")] = None,
     village: Annotated[str | None, id_query("Only this village id")] = None,
     department: Annotated[str | None, id_query("Only this department id")] = None,
-    assignee: Annotated[str | None, id_query("Only cases this person must act on")] = None,
+    assignee: Annotated[
+        str | None, id_query("Only cases this person must act on; 'mine' for yourself")
+    ] = None,
     overdue: Annotated[bool | None, Query(description="Past a deadline still running")] = None,
     escalation_level: Annotated[int | None, Query(ge=0, le=3)] = None,
     opened_since: Annotated[IsoDateTime | None, Query(description="Opened at or after")] = None,
@@ -50,7 +53,7 @@ def cases(
             grid=grid,
             village=village,
             department=department,
-            assignee=assignee,
+            assignee=(principal.person_id or "") if assignee == "mine" else assignee,
             escalation_level=escalation_level,
             overdue=overdue,
             now=datetime.now(UTC),

@@ -7,9 +7,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query
 
-from gateway.api.deps import Db
+from gateway.api.deps import CurrentPerson, Db
 from gateway.api.models.events import EventPublic
+from gateway.api.models.snapshots import SnapshotPublic
 from gateway.api.params import IsoDateTime, id_query
+from gateway.auth.store import audit
 from gateway.db.queries import EventFilter, get_event, list_events
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -52,3 +54,17 @@ def event(db: Db, event_id: UUID) -> EventPublic:
     if row is None:
         raise HTTPException(404, f"event {event_id} not found / 未找到事件")
     return EventPublic.model_validate(row)
+
+
+@router.get(
+    "/{event_id}/snapshot",
+    response_model=SnapshotPublic,
+    responses={404: {"description": "No such event, or no snapshot"}},
+)
+def snapshot(db: Db, principal: CurrentPerson, event_id: UUID) -> SnapshotPublic:
+    """An event's snapshot evidence; every view is in the audit log / 快照 (留痕)."""
+    row = get_event(db, event_id)
+    if row is None or row.snapshot_sha256 is None:
+        raise HTTPException(404, f"snapshot of event {event_id} not found / 未找到快照")
+    audit(db, principal.subject, "snapshot.view", str(event_id))
+    return SnapshotPublic(event_id=row.event_id, sha256=row.snapshot_sha256, ref=row.snapshot_ref)

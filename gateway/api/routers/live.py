@@ -1,30 +1,80 @@
-"""``/api/v1/live``: Server-Sent Events of every new event and case change."""
+"""``/api/v1/live``: Server-Sent Events of new events and case changes in the caller's scope."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query, Security
 from fastapi.responses import StreamingResponse
 
-from gateway.api.deps import LiveDep
-from gateway.api.live import sse_stream
+from gateway.api.deps import (
+    Connection,
+    LiveDep,
+    State,
+    api_key_scheme,
+    authenticate,
+    bearer_scheme,
+)
+from gateway.api.live import LiveMessage, sse_stream
+from gateway.auth.principal import Principal
+from gridwatch.town import Town
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
+
+
+def live_principal(
+    conn: Connection,
+    state: State,
+    token: Annotated[str | None, Security(bearer_scheme)],
+    key: Annotated[str | None, Security(api_key_scheme)],
+    access_token: Annotated[
+        str | None,
+        Query(max_length=4096, description="The bearer token, for EventSource (no headers)"),
+    ] = None,
+) -> Principal:
+    # A browser's EventSource cannot set headers, so the token may come as a query value.
+    return authenticate(conn, state, token or access_token, key)
+
+
+def visible_to(principal: Principal, town: Town | None) -> Callable[[LiveMessage], bool] | None:
+    """Which notifications the caller may see: those of units, or of departments, in scope."""
+    scope = principal.scope
+    if scope.all:
+        return None
+
+    def visible(msg: LiveMessage) -> bool:
+        try:
+            data = json.loads(msg.data)
+        except ValueError:
+            return False
+        if not isinstance(data, dict):
+            return False
+        if data.get("unit_id") in scope.units:
+            return True
+        if scope.departments and data.get("type") == "case" and town is not None:
+            dept = town.department_for(str(data.get("category")))
+            return dept is not None and dept.id in scope.departments
+        return False
+
+    return visible
 
 
 @router.get("", response_class=StreamingResponse)
 async def live(
     hub: LiveDep,
+    state: State,
+    principal: Annotated[Principal, Security(live_principal)],
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: every new event and case change / 实时推送 (SSE).
+    """Server-Sent Events: new events and case changes in your scope / 实时推送 (SSE).
 
     A reconnecting client sends ``Last-Event-ID`` and first gets what it missed.
     """
     sub = hub.subscribe(last_event_id)
     return StreamingResponse(
-        sse_stream(hub, sub),
+        sse_stream(hub, sub, visible=visible_to(principal, state.town)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

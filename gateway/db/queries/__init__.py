@@ -17,6 +17,14 @@ from gateway.db.queries.cases import (
     get_case,
     list_cases,
 )
+from gateway.db.queries.devices import (
+    DeadLetterRow,
+    DeviceStatusRow,
+    dead_letter_payload,
+    device_statuses,
+    list_dead_letters,
+    mark_replayed,
+)
 from gateway.db.queries.events import EventFilter, EventRow, events_query, get_event, list_events
 from gateway.db.queries.rollups import (
     EventSummary,
@@ -32,6 +40,8 @@ __all__ = [
     "CaseEventRow",
     "CaseFilter",
     "CaseRow",
+    "DeadLetterRow",
+    "DeviceStatusRow",
     "EventFilter",
     "EventRow",
     "EventSummary",
@@ -40,12 +50,16 @@ __all__ = [
     "ParticipantRow",
     "SensorHour",
     "cases_query",
+    "dead_letter_payload",
+    "device_statuses",
     "events_query",
     "get_case",
     "get_event",
     "hourly_counts",
     "latest_per_unit",
     "list_cases",
+    "list_dead_letters",
     "list_events",
+    "mark_replayed",
     "sensor_hourly",
 ]

@@ -60,6 +60,7 @@ class CaseFilter:
     """What to list; None means any. ``overdue`` compares the deadlines with ``now``."""
 
     status: str | None = None
+    source: str | None = None
     category: str | None = None
     unit: str | None = None
     grid: str | None = None
@@ -87,6 +88,7 @@ def cases_query(f: CaseFilter) -> tuple[sql.Composed, list[Any]]:
     overdue_args = (_OPEN, f.now, _AWAITING_ACCEPT, f.now)
     conditions: list[tuple[sql.Composable, Any]] = [
         (sql.SQL("status = %s"), f.status),
+        (sql.SQL("source = %s"), f.source),
         (sql.SQL("category = %s"), f.category),
         (sql.SQL("unit_id = %s"), f.unit),
         (sql.SQL("grid_id = %s"), f.grid),

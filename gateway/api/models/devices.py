@@ -1,0 +1,45 @@
+"""Devices and dead letters as the API shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from gateway.api.models.base import Public
+
+DeviceState = Literal["online", "offline", "stale", "unknown"]
+
+
+class DevicePublic(Public):
+    """A device of the town's config with its latest status."""
+
+    id: str
+    kind: str
+    name: str | None
+    unit_id: str
+    status: DeviceState = Field(
+        description="online; offline (said so); stale (silent over 120 s); unknown (never seen)"
+    )
+    last_seen: datetime | None = Field(description="Server time of its last status / 最后上报")
+    clock_offset_s: float | None = Field(description="Edge clock minus server clock / 时钟偏差")
+    fps: float | None
+    last_frame_ts: datetime | None
+    sw_version: str | None
+    outbox_items: int | None
+    detail: str | None
+
+
+class DeadLetterPublic(Public):
+    """A message ingest refused, with the reason."""
+
+    id: int
+    received_at: datetime
+    topic: str
+    device_id: str | None
+    kind: str | None
+    reason: str
+    payload_size: int
+    replayed_at: datetime | None
+    replayed_by: str | None

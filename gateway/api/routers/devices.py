@@ -1,0 +1,143 @@
+"""``/api/v1/devices`` and ``/api/v1/dead-letters``: device status; refused messages.
+
+A device is the caller's when its unit is in their scope. Dead letters are the
+device admin's: listed with the reason, and replayed one at a time after a fix.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from gateway.api.deps import CurrentPerson, Db, SettingsDep, TownDep, require
+from gateway.api.models.devices import DeadLetterPublic, DevicePublic, DeviceState
+from gateway.api.params import id_query
+from gateway.api.replay import ReplayError, publish_once
+from gateway.auth.principal import Principal
+from gateway.auth.store import audit
+from gateway.contract import DEVICE_ID_PATTERN
+from gateway.db.queries import (
+    DeviceStatusRow,
+    dead_letter_payload,
+    device_statuses,
+    list_dead_letters,
+    mark_replayed,
+)
+from gridwatch.domain import Role
+from gridwatch.town import Device, Town
+
+router = APIRouter(prefix="/api/v1", tags=["devices"])
+
+DEVICE_ID = Path(pattern=DEVICE_ID_PATTERN, max_length=64, description="Device id / 设备")
+DEAD_LETTER_ID = Path(ge=1, le=2**63 - 1, description="Dead letter id")
+
+
+def _status(row: DeviceStatusRow | None) -> DeviceState:
+    if row is None:
+        return "unknown"
+    if row.state != "online":
+        return "offline"
+    return "stale" if row.stale else "online"
+
+
+def _public(device: Device, row: DeviceStatusRow | None) -> DevicePublic:
+    return DevicePublic(
+        id=device.id,
+        kind=device.kind,
+        name=device.name,
+        unit_id=device.unit,
+        status=_status(row),
+        last_seen=row.last_seen if row else None,
+        clock_offset_s=row.clock_offset_s if row else None,
+        fps=row.fps if row else None,
+        last_frame_ts=row.last_frame_ts if row else None,
+        sw_version=row.sw_version if row else None,
+        outbox_items=row.outbox_items if row else None,
+        detail=row.detail if row else None,
+    )
+
+
+def _mine(town: Town, principal: Principal) -> list[Device]:
+    scope = principal.scope
+    return sorted(
+        (d for d in town.devices.values() if scope.covers_unit(d.unit)), key=lambda d: d.id
+    )
+
+
+@router.get("/devices", response_model=list[DevicePublic])
+def devices(
+    db: Db,
+    town: TownDep,
+    principal: CurrentPerson,
+    unit: Annotated[str | None, id_query("Only this unit")] = None,
+    status: Annotated[DeviceState | None, Query(description="Only this status")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> list[DevicePublic]:
+    """Your devices with their status / 设备状态."""
+    mine = [d for d in _mine(town, principal) if unit is None or d.unit == unit]
+    rows = {r.device_id: r for r in device_statuses(db, [d.id for d in mine])}
+    out = [_public(d, rows.get(d.id)) for d in mine]
+    return [d for d in out if status is None or d.status == status][:limit]
+
+
+@router.get(
+    "/devices/{device_id}", response_model=DevicePublic, responses={404: {"description": "None"}}
+)
+def device(
+    db: Db, town: TownDep, principal: CurrentPerson, device_id: Annotated[str, DEVICE_ID]
+) -> DevicePublic:
+    found = town.devices.get(device_id)
+    if found is None or not principal.scope.covers_unit(found.unit):
+        raise HTTPException(404, f"device {device_id} not found / 未找到设备")
+    rows = device_statuses(db, [device_id])
+    return _public(found, rows[0] if rows else None)
+
+
+@router.get(
+    "/dead-letters",
+    response_model=list[DeadLetterPublic],
+    dependencies=[require(Role.DEVICE_ADMIN)],
+)
+def dead_letters(
+    db: Db,
+    device: Annotated[str | None, id_query("Only this device")] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="ids below this")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[DeadLetterPublic]:
+    """Messages ingest refused, newest first, with the reason / 死信."""
+    rows = list_dead_letters(db, device=device, before_id=cursor, limit=limit)
+    return [DeadLetterPublic.model_validate(r) for r in rows]
+
+
+@router.post(
+    "/dead-letters/{dead_letter_id}/replay",
+    response_model=DeadLetterPublic,
+    responses={404: {"description": "None"}, 409: {"description": "Cannot be replayed"}},
+)
+def replay_dead_letter(
+    db: Db,
+    settings: SettingsDep,
+    principal: Annotated[Principal, require(Role.DEVICE_ADMIN)],
+    dead_letter_id: Annotated[int, DEAD_LETTER_ID],
+) -> DeadLetterPublic:
+    """Publish a dead letter's message again after a fix / 重放死信."""
+    found = dead_letter_payload(db, dead_letter_id)
+    if found is None:
+        raise HTTPException(404, f"dead letter {dead_letter_id} not found / 未找到")
+    row, payload = found
+    if row.payload_size > len(payload):
+        raise HTTPException(
+            409,
+            f"dead letter {dead_letter_id} kept {len(payload)} of {row.payload_size} bytes;"
+            " a cut message cannot be replayed / 消息已截断, 无法重放",
+        )
+    try:
+        publish_once(settings, row.topic, payload)
+    except ReplayError as exc:
+        raise HTTPException(503, f"replay failed: {exc} / 重放失败") from exc
+    mark_replayed(db, dead_letter_id, principal.subject)
+    audit(db, principal.subject, "dead_letter.replay", str(dead_letter_id))
+    again = dead_letter_payload(db, dead_letter_id)
+    assert again is not None
+    return DeadLetterPublic.model_validate(again[0])

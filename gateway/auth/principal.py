@@ -1,0 +1,135 @@
+"""Who is calling and what part of the town they may see.
+
+A person's scope comes from their posts in people.yaml and the town's hierarchy:
+a grid leader of G sees G and its units, a village leader the village, its grids
+and units, department staff their department's cases. The town leader, the duty
+commander, the auditor, platforms and the device admin see the whole town.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.auth.errors import UnknownPerson
+from gridwatch.domain import LEADER_ROLE, Level, Role
+from gridwatch.town import Person, Town
+
+#: Roles that see the whole town.
+TOWN_WIDE: frozenset[Role] = frozenset(
+    {Role.TOWN_LEADER, Role.DUTY_COMMANDER, Role.AUDITOR, Role.PLATFORM, Role.DEVICE_ADMIN}
+)
+#: Roles that may see the phone numbers of the people below them.
+SEES_PHONES: frozenset[Role] = frozenset(
+    {
+        Role.DUTY_COMMANDER,
+        Role.TOWN_LEADER,
+        Role.VILLAGE_LEADER,
+        Role.GRID_LEADER,
+        Role.UNIT_LEADER,
+    }
+)
+#: When a person's posts give several roles, the widest wins.
+_RANK = (
+    Role.TOWN_LEADER,
+    Role.DUTY_COMMANDER,
+    Role.VILLAGE_LEADER,
+    Role.GRID_LEADER,
+    Role.UNIT_LEADER,
+    Role.DEPARTMENT_STAFF,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The part of the town a caller may see; ``all`` overrides the sets."""
+
+    all: bool = False
+    units: frozenset[str] = frozenset()
+    grids: frozenset[str] = frozenset()
+    villages: frozenset[str] = frozenset()
+    departments: frozenset[str] = frozenset()
+    phones: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.all or self.units or self.grids or self.villages or self.departments)
+
+    def covers_unit(self, unit_id: str | None) -> bool:
+        return self.all or (unit_id is not None and unit_id in self.units)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: a person (``subject`` = person id) or an API key
+    (``subject`` = ``key:<id>``, ``person_id`` None)."""
+
+    subject: str
+    person_id: str | None
+    name: str | None
+    role: Role
+    scope: Scope
+
+
+def role_from_posts(town: Town, person: Person) -> Role:
+    """The role a person's posts give; UnknownPerson when none does (say ``--role``)."""
+    found: set[Role] = set()
+    for post in person.posts:
+        if post.kind == "duty_commander":
+            found.add(Role.DUTY_COMMANDER)
+        elif post.kind == "department_staff":
+            found.add(Role.DEPARTMENT_STAFF)
+        elif post.kind == "leader" and post.area is not None and post.area in town.hierarchy.areas:
+            found.add(LEADER_ROLE[Level.of(town.hierarchy.areas[post.area].level)])
+    for role in _RANK:
+        if role in found:
+            return role
+    kinds: list[str] = sorted({p.kind for p in person.posts}) or ["no posts"]
+    raise UnknownPerson(
+        f"person {person.id} ({person.name}) holds {kinds}: no role follows; give one with"
+        f" --role (one of {[r.value for r in Role]}) / 无法由岗位确定角色"
+    )
+
+
+def scope_for(town: Town, role: Role, person_id: str | None) -> Scope:
+    """The scope of ``role`` held by ``person_id`` (None for an API key)."""
+    phones = role in SEES_PHONES
+    if role in TOWN_WIDE:
+        return Scope(all=True, phones=phones)
+    person = town.people.get(person_id) if person_id is not None else None
+    if person is None:
+        return Scope(phones=False)
+    h = town.hierarchy
+    units: set[str] = set()
+    grids: set[str] = set()
+    villages: set[str] = set()
+    departments: set[str] = set()
+    for post in person.posts:
+        if role is Role.DEPARTMENT_STAFF:
+            if post.kind == "department_staff" and post.department is not None:
+                departments.add(post.department)
+            continue
+        if post.kind not in ("leader", "sent_down_cadre") or post.area is None:
+            continue
+        if post.area not in h.areas:
+            continue
+        area = h.areas[post.area]
+        if area.level == "town":
+            return Scope(all=True, phones=phones)
+        under = h.units_under(area.id)
+        units.update(under)
+        for unit in under:
+            loc = h.location_of_unit(unit)
+            if area.level == "village":
+                villages.add(loc.village_id)
+                grids.add(loc.grid_id)
+            elif area.level == "grid":
+                grids.add(loc.grid_id)
+    if role is Role.DEPARTMENT_STAFF and person.department and not departments:
+        departments.add(person.department)
+    return Scope(
+        units=frozenset(units),
+        grids=frozenset(grids),
+        villages=frozenset(villages),
+        departments=frozenset(departments),
+        phones=phones,
+    )
