@@ -12,13 +12,24 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
+import psycopg
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import UploadFile
 
-from gateway.api.deps import Db, SettingsDep, TownDep
+from gateway.api.deps import (
+    API_KEY_HEADER,
+    Connection,
+    SettingsDep,
+    State,
+    TownDep,
+    authenticate,
+    enter_scope,
+    scope_devices,
+)
+from gateway.api.state import AppState
+from gateway.auth.principal import Principal
 from gateway.open311 import documents, service, store
-from gateway.open311.access import Caller, KeyCheck, no_keys
 from gateway.open311.catalogue import MICRO_VOICE, MICRO_WISH, Lang
 from gateway.open311.errors import Open311Error, show
 from gateway.open311.forms import parse_create
@@ -33,13 +44,6 @@ MAX_BODY = 64 * 1024
 MAX_FIELDS = 100
 
 
-def key_check() -> KeyCheck:
-    """Overridden where the app wires in ``gateway.auth`` (and in tests)."""
-    return no_keys
-
-
-KeyCheckDep = Annotated[KeyCheck, Depends(key_check)]
-
 _limiter_lock = threading.Lock()
 
 
@@ -53,8 +57,11 @@ def _limiter(request: Request, per_hour: int) -> RateLimiter:
         return found
 
 
-#: The format suffix, declared so the OpenAPI (and schemathesis) know its two values.
-FmtPath = Annotated[Format, Path(description="json or xml")]
+#: The format suffix. Checked in the handler, after the caller is known, so an
+#: unauthenticated request learns nothing; the OpenAPI still lists the two values.
+FmtPath = Annotated[
+    str, Path(description="json or xml", json_schema_extra={"enum": ["json", "xml"]})
+]
 #: Every answer's media types, for the OpenAPI.
 _ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}, "text/xml": {}}, "description": "the document"},
@@ -72,7 +79,7 @@ def _format(fmt: str) -> Format:
         return "json"
     if fmt == "xml":
         return "xml"
-    raise Open311Error([(404, f"format={show(fmt)}: expected json or xml")])
+    raise Open311Error.bad("fmt", fmt, "expected json or xml (the path's suffix)")
 
 
 def _fmt_of_path(path: str) -> Format:
@@ -84,7 +91,10 @@ def answer(fmt: Format, root: str, doc: Node, status: int = 200) -> Response:
 
 
 def error_answer(fmt: Format, err: Open311Error) -> Response:
-    return answer(fmt, "errors", errors_document(err.problems), err.status)
+    resp = answer(fmt, "errors", errors_document(err.problems), err.status)
+    if err.status == 401:
+        resp.headers["WWW-Authenticate"] = "Bearer"
+    return resp
 
 
 def _args(request: Request) -> dict[str, str]:
@@ -102,37 +112,69 @@ def _lang(request: Request, args: Mapping[str, str], default: str) -> Lang:
     return service.lang_of(args, request.headers.get("accept-language"), default)
 
 
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def _credentials(request: Request, form_key: str | None) -> tuple[str | None, str | None]:
+    """A bearer token, and an API key from the form, the query or the X-API-Key header."""
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else None
+    key = form_key or request.query_params.get("api_key") or request.headers.get(API_KEY_HEADER)
+    return token or None, key or None
 
 
-def _caller(
-    conn: Any, check: KeyCheck, key: str | None, request: Request, *, public_ok: bool
-) -> Caller:
-    if key:
-        key_id = check(conn, key)
-        if key_id is None:
-            raise Open311Error([(401, "api_key: not a valid key (unknown, revoked or expired)")])
-        return Caller(f"key:{key_id}", key_id)
-    if not public_ok:
+def caller(
+    conn: psycopg.Connection[Any],
+    state: AppState,
+    request: Request,
+    *,
+    public_ok: bool,
+    form_key: str | None = None,
+) -> Principal | None:
+    """Who calls: a key's or a person's principal; None for the public where it may call.
+
+    The key is the spec's ``api_key`` (a platform key); a person's bearer token works
+    too. A missing, unknown, revoked or expired credential is 401.
+    """
+    token, key = _credentials(request, form_key)
+    if token is None and key is None:
+        if public_ok:
+            return None
         raise Open311Error([(401, "api_key: required on this endpoint")])
-    return Caller(f"public:{_client_address(request)}", None)
+    try:
+        return authenticate(conn, state, token, key)
+    except HTTPException as exc:
+        raise Open311Error([(401, f"api_key: {exc.detail}")]) from exc
+
+
+def _client(principal: Principal | None, request: Request) -> str:
+    if principal is not None:
+        return principal.subject
+    return f"public:{request.client.host if request.client else 'unknown'}"
 
 
 @router.get("/discovery.{fmt}", summary="Service discovery")
-def discovery(fmt: FmtPath, request: Request) -> Response:
+def discovery(
+    fmt: FmtPath, request: Request, conn: Connection, state: State, settings: SettingsDep
+) -> Response:
     try:
+        caller(conn, state, request, public_ok=settings.open311_public)
         f = _format(fmt)
+        base = str(request.base_url).rstrip("/") + PREFIX + "/v2/"
+        doc = documents.discovery_doc(base, "2025-09-16T00:00:00Z", "gridwatch")
+        return answer(f, "discovery", doc)
     except Open311Error as err:
-        return error_answer("xml", err)
-    base = str(request.base_url).rstrip("/") + PREFIX + "/v2/"
-    doc = documents.discovery_doc(base, "2025-09-16T00:00:00Z", "gridwatch")
-    return answer(f, "discovery", doc)
+        return error_answer(_fmt_of_path(request.url.path), err)
 
 
 @router.get("/v2/services.{fmt}", summary="GET Service List")
-def services(fmt: FmtPath, request: Request, settings: SettingsDep, town: TownDep) -> Response:
+def services(
+    fmt: FmtPath,
+    request: Request,
+    conn: Connection,
+    state: State,
+    settings: SettingsDep,
+    town: TownDep,
+) -> Response:
     try:
+        caller(conn, state, request, public_ok=settings.open311_public)
         f = _format(fmt)
         lang = _lang(request, _args(request), settings.lang)
         return answer(f, "services", documents.services_doc(service.town_catalogue(town), lang))
@@ -142,9 +184,16 @@ def services(fmt: FmtPath, request: Request, settings: SettingsDep, town: TownDe
 
 @router.get("/v2/services/{code}.{fmt}", summary="GET Service Definition")
 def service_definition(
-    code: str, fmt: FmtPath, request: Request, settings: SettingsDep, town: TownDep
+    code: str,
+    fmt: FmtPath,
+    request: Request,
+    conn: Connection,
+    state: State,
+    settings: SettingsDep,
+    town: TownDep,
 ) -> Response:
     try:
+        caller(conn, state, request, public_ok=settings.open311_public)
         f = _format(fmt)
         lang = _lang(request, _args(request), settings.lang)
         found = service.town_catalogue(town).get(code)
@@ -222,37 +271,42 @@ def create_request(
     fmt: FmtPath,
     request: Request,
     form: FormDep,
-    conn: Db,
+    conn: Connection,
+    state: State,
     settings: SettingsDep,
     town: TownDep,
-    check: KeyCheckDep,
 ) -> Response:
     try:
+        form_key = None if isinstance(form, Open311Error) else dict(form).get("api_key")
+        # The caller first: an unauthenticated request learns nothing about its body.
+        principal = caller(
+            conn, state, request, public_ok=settings.open311_public, form_key=form_key
+        )
         f = _format(fmt)
         if isinstance(form, Open311Error):
             raise form
         req = parse_create(form, service.town_catalogue(town))
-        caller = _caller(
-            conn, check, req.api_key, request, public_ok=settings.open311_public
-        )
-        if caller.public:
-            wait = _limiter(request, settings.open311_public_per_hour).retry_after(caller.client)
+        client = _client(principal, request)
+        if principal is None:
+            wait = _limiter(request, settings.open311_public_per_hour).retry_after(client)
             if wait is not None:
-                err = Open311Error(
+                limited = Open311Error(
                     [(429, f"too many requests from this address; retry in {wait:.0f} s")]
                 )
-                resp = error_answer(f, err)
+                resp = error_answer(f, limited)
                 resp.headers["Retry-After"] = str(max(1, int(wait)))
                 return resp
         idem = request.headers.get("idempotency-key")
-        if idem is not None and (len(idem) > 128 or not idem.strip()):
+        if idem is not None and not (0 < len(idem.strip()) <= 128):
             raise Open311Error.bad("Idempotency-Key", idem, "1 to 128 characters")
         lang = _lang(request, _args(request), settings.lang)
+        # The intake runs as the service role, like the dispatcher: the caller's
+        # credential authorised the report; routing decides whose case it becomes.
         created = service.create(
             conn,
             town,
             req,
-            client=caller.client,
+            client=client,
             idempotency_key=idem,
             now=datetime.now(UTC),
             config_dir=settings.config_dir,
@@ -265,27 +319,33 @@ def create_request(
         return error_answer(_fmt_of_path(request.url.path), err)
 
 
-def _reader(conn: Any, check: KeyCheck, request: Request, public_ok: bool) -> Caller:
-    key = request.query_params.get("api_key") or request.headers.get("x-api-key")
-    return _caller(conn, check, key, request, public_ok=public_ok)
+def _reader(
+    conn: psycopg.Connection[Any], state: AppState, request: Request, public_ok: bool
+) -> bool:
+    """Authenticate a read and enter the caller's scope; True for a public reader."""
+    principal = caller(conn, state, request, public_ok=public_ok)
+    if principal is None:
+        return True
+    enter_scope(conn, principal.scope, scope_devices(state, principal.scope))
+    return False
 
 
 @router.get("/v2/requests.{fmt}", summary="GET Service Requests")
 def list_requests(
     fmt: FmtPath,
     request: Request,
-    conn: Db,
+    conn: Connection,
+    state: State,
     settings: SettingsDep,
     town: TownDep,
-    check: KeyCheckDep,
 ) -> Response:
     try:
+        public = _reader(conn, state, request, settings.open311_public_read)
         f = _format(fmt)
-        caller = _reader(conn, check, request, settings.open311_public_read)
         args = _args(request)
         ctx = service.context(town, _lang(request, args, settings.lang), settings.zone)
         query = parse_requests_query(args, ctx.catalogue, datetime.now(UTC))
-        rows = store.fetch_cases(conn, query, residents_only=caller.public)
+        rows = store.fetch_cases(conn, query, residents_only=public)
         doc = service.request_documents(rows, ctx, extended=flag(args, "extended_attributes"))
         return answer(f, "service_requests", doc)
     except Open311Error as err:
@@ -297,18 +357,19 @@ def get_request(
     request_id: str,
     fmt: FmtPath,
     request: Request,
-    conn: Db,
+    conn: Connection,
+    state: State,
     settings: SettingsDep,
     town: TownDep,
-    check: KeyCheckDep,
 ) -> Response:
     try:
+        public = _reader(conn, state, request, settings.open311_public_read)
         f = _format(fmt)
-        caller = _reader(conn, check, request, settings.open311_public_read)
         args = _args(request)
         ctx = service.context(town, _lang(request, args, settings.lang), settings.zone)
-        row = store.fetch_case(conn, case_id(request_id), residents_only=caller.public)
+        row = store.fetch_case(conn, case_id(request_id), residents_only=public)
         if row is None:
+            # Outside the caller's scope reads the same as missing.
             raise Open311Error([(404, f"service_request_id={show(request_id)}: no such request")])
         doc = service.request_documents([row], ctx, extended=flag(args, "extended_attributes"))
         return answer(f, "service_requests", doc)
@@ -317,8 +378,17 @@ def get_request(
 
 
 @router.get("/v2/tokens/{token}.{fmt}", summary="GET service_request_id from a token")
-def get_token(token: str, fmt: FmtPath, request: Request, conn: Db) -> Response:
+def get_token(
+    token: str,
+    fmt: FmtPath,
+    request: Request,
+    conn: Connection,
+    state: State,
+    settings: SettingsDep,
+) -> Response:
     try:
+        # Whoever may submit may resolve the token they were given (a 128-bit secret).
+        caller(conn, state, request, public_ok=settings.open311_public)
         f = _format(fmt)
         _args(request)
         return answer(f, "service_requests", service.token_document(conn, token))

@@ -11,7 +11,6 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
@@ -21,21 +20,18 @@ from fastapi import FastAPI
 from georeport import GeoReport
 
 from gateway.api.app import create_app
-from gateway.open311.router import key_check
+from gateway.auth.store import create_key
+from gridwatch.domain import Role
 from gridwatch.settings import Settings
 from gridwatch.town import Town, load_town
 
 CONFIG = Path(__file__).parent.parent.parent / "config"
-KEY, KEY_ID = "test-platform-key", "k1"
+KEY = ""  # the platform key of the test's database, set by the ``platform_key`` fixture
 
 
 @pytest.fixture(scope="module")
 def town() -> Town:
     return load_town(CONFIG)
-
-
-def _keys(conn: psycopg.Connection[Any], key: str) -> str | None:
-    return KEY_ID if key == KEY else None
 
 
 class Server:
@@ -62,15 +58,25 @@ class Server:
 
 
 def serve(settings: Settings, town: Town) -> Server:
-    app = create_app(settings, town)
-    # Key checking is gateway.auth's; here a stand-in knows one key.
-    app.dependency_overrides[key_check] = lambda: _keys
-    return Server(app, settings)
+    return Server(create_app(settings, town), settings)
+
+
+@pytest.fixture(autouse=True)
+def platform_key(migrated_db: str) -> Iterator[str]:
+    """A platform API key (``gridwatch keys create --role platform``) in this test's database."""
+    global KEY
+    with psycopg.connect(migrated_db) as conn:
+        _, KEY = create_key(conn, "city platform", Role.PLATFORM, "test")
+    yield KEY
+    KEY = ""
 
 
 @pytest.fixture
 def o311(gw_settings: Settings, town: Town) -> Iterator[Server]:
-    settings = gw_settings.model_copy(update={"config_dir": CONFIG, "open311_public_read": True})
+    # georeport sends no key: the deployment opens submission and reading to the public.
+    settings = gw_settings.model_copy(
+        update={"config_dir": CONFIG, "open311_public": True, "open311_public_read": True}
+    )
     with serve(settings, town) as server:
         yield server
 
@@ -253,11 +259,26 @@ def test_create_needs_a_key_unless_public_submission_is_on(
     with serve(closed, town) as server:
         r = httpx.post(f"{server.base}/requests.json", data=body)
         assert r.status_code == 401 and "api_key" in r.json()[0]["description"]
-        bad = httpx.post(f"{server.base}/requests.json", data={**body, "api_key": "forged"})
+        assert r.headers["WWW-Authenticate"] == "Bearer"
+        bad = httpx.post(
+            f"{server.base}/requests.json", data={**body, "api_key": "gwk_" + "x" * 40}
+        )
         assert bad.status_code == 401
-        listed = httpx.get(f"{server.base}/requests.json")
-        assert listed.status_code == 401
-        assert httpx.get(f"{server.base}/requests.json", params={"api_key": KEY}).status_code == 200
+        for path in ("requests.json", "services.xml", "tokens/abc.json", "services/flood.json"):
+            assert httpx.get(f"{server.base}/{path}").status_code == 401, path
+        ok = httpx.post(f"{server.base}/requests.json", data={**body, "api_key": KEY})
+        assert ok.status_code == 200, ok.text
+        for auth in ({"api_key": KEY}, None):
+            headers = {"X-API-Key": KEY} if auth is None else {}
+            listed = httpx.get(f"{server.base}/requests.json", params=auth, headers=headers)
+            assert listed.status_code == 200
+            assert [d["service_request_id"] for d in listed.json()] == [
+                ok.json()[0]["service_request_id"]
+            ]
+        with psycopg.connect(gw_settings.database_url) as conn:
+            conn.execute("UPDATE api_keys SET revoked_at = now(), revoked_by = 'test'")
+        revoked = httpx.get(f"{server.base}/requests.json", params={"api_key": KEY})
+        assert revoked.status_code == 401
 
 
 def test_public_submission_is_rate_limited_per_address(gw_settings: Settings, town: Town) -> None:
