@@ -27,6 +27,7 @@ from gateway.api.deps import (
     enter_scope,
     scope_devices,
 )
+from gateway.api.ratelimit import RateLimit
 from gateway.api.state import AppState
 from gateway.auth.principal import Principal
 from gateway.open311 import documents, service, store
@@ -34,7 +35,6 @@ from gateway.open311.catalogue import MICRO_VOICE, MICRO_WISH, Lang
 from gateway.open311.errors import Open311Error, show
 from gateway.open311.forms import parse_create
 from gateway.open311.query import case_id, checked_args, flag, parse_requests_query
-from gateway.open311.ratelimit import RateLimiter
 from gateway.open311.render import MEDIA_TYPES, Format, Node, errors_document, render
 from gridwatch.domain import CATEGORIES
 
@@ -47,12 +47,12 @@ MAX_FIELDS = 100
 _limiter_lock = threading.Lock()
 
 
-def _limiter(request: Request, per_hour: int) -> RateLimiter:
+def _limiter(request: Request, per_hour: int) -> RateLimit:
     """The app's limiter of public creates (one per app, so tests and apps do not share)."""
     with _limiter_lock:
-        found: RateLimiter | None = getattr(request.app.state, "open311_limiter", None)
+        found: RateLimit | None = getattr(request.app.state, "open311_limiter", None)
         if found is None or found.limit != per_hour:
-            found = RateLimiter(per_hour, 3600.0)
+            found = RateLimit(per_hour, 3600.0)
             request.app.state.open311_limiter = found
         return found
 
@@ -288,8 +288,8 @@ def create_request(
         req = parse_create(form, service.town_catalogue(town))
         client = _client(principal, request)
         if principal is None:
-            wait = _limiter(request, settings.open311_public_per_hour).retry_after(client)
-            if wait is not None:
+            wait = _limiter(request, settings.open311_public_per_hour).hit(client)
+            if wait:
                 limited = Open311Error(
                     [(429, f"too many requests from this address; retry in {wait:.0f} s")]
                 )

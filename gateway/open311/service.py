@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from dispatch.config import DispatchConfig, load_config
 from dispatch.reports import Report, intake_report
+from gateway.auth.store import audit
 from gateway.open311 import documents, store
 from gateway.open311.catalogue import Catalogue, Lang, Text, build_catalogue
 from gateway.open311.errors import Open311Error, show
@@ -123,6 +124,13 @@ def create(
             raise Open311Error.bad(field, err.get("input"), err["msg"]) from exc
         case_id = intake_report(conn, town, report, config=dispatch_config(config_dir), tz=zone)
         store.link(conn, row.token, case_id)
+        audit(
+            conn,
+            client,
+            "open311.create",
+            str(case_id),
+            data={"token": row.token, "service_code": req.service.code},
+        )
     service = town_catalogue(town).get(row.service_code) or req.service
     ctx = context(town, lang, zone)
     case = store.fetch_case(conn, case_id) if case_id is not None else None

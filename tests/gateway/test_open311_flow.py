@@ -27,6 +27,7 @@ from gridwatch.town import Town, load_town
 
 CONFIG = Path(__file__).parent.parent.parent / "config"
 KEY = ""  # the platform key of the test's database, set by the ``platform_key`` fixture
+KEY_ROW_ID = 0
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +65,10 @@ def serve(settings: Settings, town: Town) -> Server:
 @pytest.fixture(autouse=True)
 def platform_key(migrated_db: str) -> Iterator[str]:
     """A platform API key (``gridwatch keys create --role platform``) in this test's database."""
-    global KEY
+    global KEY, KEY_ROW_ID
     with psycopg.connect(migrated_db) as conn:
-        _, KEY = create_key(conn, "city platform", Role.PLATFORM, "test")
+        row, KEY = create_key(conn, "city platform", Role.PLATFORM, "test")
+    KEY_ROW_ID = row.id
     yield KEY
     KEY = ""
 
@@ -187,6 +189,13 @@ def test_a_georeport_client_replays_the_spec_flow_in_json_and_xml(
             "SELECT source, category, raised_by FROM cases WHERE id = %s", (int(sr_id),)
         ).fetchone()
     assert row == ("report", "sanitation", "123456")
+    with psycopg.connect(migrated_db) as conn:
+        audited = conn.execute(
+            "SELECT subject, target FROM audit_log WHERE action = 'open311.create' ORDER BY id"
+        ).fetchall()
+    # Three creates (two joined one case), each recorded with the platform key as subject.
+    assert [t for _, t in audited] == [sr_id, sr_id, resolved["service_request_id"]]
+    assert {subject for subject, _ in audited} == {f"key:{KEY_ROW_ID}"}
 
 
 def test_names_in_english_and_extended_states(o311: Server, town: Town) -> None:

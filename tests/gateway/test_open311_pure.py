@@ -15,7 +15,6 @@ from gateway.open311.catalogue import MICRO_VOICE, MICRO_WISH, build_catalogue
 from gateway.open311.errors import Open311Error
 from gateway.open311.forms import parse_create
 from gateway.open311.query import flag, parse_requests_query
-from gateway.open311.ratelimit import RateLimiter
 from gateway.open311.render import clean_text, render, to_xml, w3c
 from gateway.open311.states import STATUSES_OF, shown
 from gridwatch.domain import Category
@@ -221,17 +220,6 @@ def test_json_is_the_same_tree_in_utf8() -> None:
     body = render("json", "services", [{"service_name": "微心愿", "metadata": False}])
     assert json.loads(body.decode("utf-8")) == [{"service_name": "微心愿", "metadata": False}]
     assert "微心愿".encode() in body
-
-
-def test_rate_limiter_refuses_past_the_limit_per_key_and_forgets_after_the_window() -> None:
-    now = [0.0]
-    limiter = RateLimiter(2, 3600.0, clock=lambda: now[0])
-    assert limiter.retry_after("a") is None and limiter.retry_after("a") is None
-    wait = limiter.retry_after("a")
-    assert wait == pytest.approx(3600.0)
-    assert limiter.retry_after("b") is None  # another address has its own budget
-    now[0] = 3600.5
-    assert limiter.retry_after("a") is None
 
 
 def test_residents_reporting_fire_get_the_urgent_deadlines() -> None:
