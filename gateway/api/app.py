@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 from gateway.api.live import LiveHub
 from gateway.api.params import refuse_nul
 from gateway.api.routers import (
+    actions,
     auth,
     cases,
     console,
@@ -88,7 +89,19 @@ def create_app(
         dependencies=[Depends(refuse_nul)],
     )
     app.state.gridwatch = state
-    for module in (health, auth, events, cases, reports, devices, people, hierarchy, live, console):
+    for module in (
+        health,
+        auth,
+        events,
+        cases,
+        actions,
+        reports,
+        devices,
+        people,
+        hierarchy,
+        live,
+        console,
+    ):
         app.include_router(module.router)
     install_open311(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

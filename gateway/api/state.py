@@ -12,6 +12,7 @@ from gateway.auth.tokens import TokenConfig
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
+    from dispatch.store import Context
     from gateway.api.live import LiveHub
     from gateway.auth.principal import Scope
     from gridwatch.settings import Settings
@@ -46,6 +47,27 @@ class AppState:
     live: LiveHub | None = None
     #: Scopes by (person id, role): the town does not change while the app runs.
     scopes: dict[tuple[str | None, str], Scope] = field(default_factory=dict)
+    _dispatch: Context | None = field(default=None, repr=False)
+
+    def dispatch_context(self) -> Context:
+        """The dispatcher's context for case actions (deadline tables from the config
+        folder, the system clock), built on first use."""
+        if self._dispatch is None:
+            from dispatch.clock import SystemClock
+            from dispatch.config import load_config
+            from dispatch.notify import OutboxNotifier
+            from dispatch.store import Context
+
+            if self.town is None:
+                raise RuntimeError("case actions need the town config")
+            self._dispatch = Context(
+                town=self.town,
+                config=load_config(self.settings.config_dir),
+                tz=self.settings.zone,
+                clock=SystemClock(),
+                notifier=OutboxNotifier(),
+            )
+        return self._dispatch
 
     def __post_init__(self) -> None:
         self.tokens: TokenConfig = token_config(self.settings)

@@ -157,6 +157,7 @@ def _path(template: str, side: Side) -> str:
         "device_id": side.device,
         "dead_letter_id": side.dead_letter_id,
         "person_id": side.person,
+        "action": "accept",
         "request_id": side.case_id,  # Open311's service_request_id is the case id
     }
 
@@ -265,8 +266,10 @@ def test_a_grid_leader_gets_404_for_everything_of_another_grid_on_every_endpoint
         assert all(p["phone"] for p in people) and GRID_LEADER_A in {p["id"] for p in people}
         mine = client.get("/api/v1/cases", params={"assignee": "mine"}).json()
         assert mine == []  # the seeded cases are the unit leader's
+        # The route pass accepted A's case, which stops its accept-by deadline.
         overdue = client.get("/api/v1/cases", params={"overdue": "true"}).json()
-        assert {c["id"] for c in overdue} == {a.case_id, a.report_id}
+        assert {c["id"] for c in overdue} == {a.report_id}
+        assert client.get(f"/api/v1/cases/{a.case_id}").json()["status"] == "accepted"
     # cases, reports, events, snapshots, devices, people at least
     assert seen_items >= 6
 
