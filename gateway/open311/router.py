@@ -2,7 +2,7 @@
 
 Thin: each route reads the request, calls :mod:`gateway.open311.service` and
 renders the answer as the path's format. Every failure a client can cause is a
-400 or 404 in the spec's ``errors``/``error`` shape, never a 500.
+400, 401, 404 or 429 in the spec's ``errors``/``error`` shape, never a 500.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ FmtPath = Annotated[
 _ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}, "text/xml": {}}, "description": "the document"},
     400: {"description": "bad input, as errors/error naming the field and value"},
-    401: {"description": "no or bad api_key"},
-    404: {"description": "no such service, request, token or format"},
+    401: {"description": "no or bad credential (api_key, X-API-Key or a bearer token)"},
+    404: {"description": "no such service, request or token, or not in the caller's scope"},
+    429: {"description": "too many public creates from this address"},
 }
 
 
