@@ -20,6 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from gateway.api.live import LiveHub
 from gateway.api.params import refuse_nul
+from gateway.api.responses import declare_errors
 from gateway.api.routers import (
     auth,
     cases,
@@ -90,6 +91,7 @@ def create_app(
     for module in (health, auth, events, cases, reports, devices, people, hierarchy, live, console):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    declare_errors(api_routes(app))
     return app
 
 
