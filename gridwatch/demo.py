@@ -217,6 +217,7 @@ class DemoRun:
                 url = f"http://127.0.0.1:{http_port}/"
                 self.wait_http(url + "health", stages)
                 self.say(f"值班令牌 / duty commander's token: {token}")
+                self.say(f"已登录控制台 / console, signed in: {url}#token={token}")
                 self.say(f"控制台 / console: {url}")
                 self.say(f"数据库 / database: {db_where}, broker: {mq_where} {host}:{port}")
                 stages.append(

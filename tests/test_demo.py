@@ -66,11 +66,14 @@ def run_demo(env: dict[str, str]) -> tuple[dict[str, Any], SseClient | None, str
         text=True,
     ) as proc:
         assert proc.stdout is not None
+        token = ""
         for line in proc.stdout:
             lines.append(line)
-            if "console:" in line and client is None:
+            if "token:" in line and not token:
+                token = line.split("token:", 1)[1].strip()
+            if "/ console:" in line and client is None:
                 url = line.split("console:", 1)[1].strip()
-                client = SseClient(url + "live")
+                client = SseClient(f"{url}api/v1/live?access_token={token}")
                 client.start()
                 assert client.connected.wait(10), "console /live did not answer"
         code = proc.wait(timeout=60)

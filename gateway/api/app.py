@@ -18,11 +18,14 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
+from dispatch.clock import Clock, SystemClock
+from gateway.api.limits import RequestLimits, limit_query
 from gateway.api.live import LiveHub
 from gateway.api.params import refuse_nul
 from gateway.api.responses import declare_errors
 from gateway.api.routers import (
     auth,
+    case_actions,
     cases,
     console,
     devices,
@@ -47,14 +50,20 @@ POOL_SIZE = 10
 
 
 def create_app(
-    settings: Settings, town: Town | None = None, *, ingest: IngestState | None = None
+    settings: Settings,
+    town: Town | None = None,
+    *,
+    ingest: IngestState | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """Build the app; the database pool and the live listener open in the lifespan.
 
     ``ingest`` is the running consumer when the API shares a process with it
     (``/health`` reports its MQTT and database state); ``None`` for an API-only process.
+    ``clock`` is the time case actions count deadlines from: the system's unless a
+    test or a replay passes a ``ManualClock``.
     """
-    state = AppState(settings=settings, town=town, ingest=ingest)
+    state = AppState(settings=settings, town=town, ingest=ingest, clock=clock or SystemClock())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,10 +94,23 @@ def create_app(
         # Swagger UI loads its JavaScript from a CDN; /docs is our own offline page.
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(refuse_nul)],
+        dependencies=[Depends(refuse_nul), Depends(limit_query)],
     )
+    app.add_middleware(RequestLimits)
     app.state.gridwatch = state
-    for module in (health, auth, events, cases, reports, devices, people, hierarchy, live, console):
+    for module in (
+        health,
+        auth,
+        events,
+        cases,
+        case_actions,
+        reports,
+        devices,
+        people,
+        hierarchy,
+        live,
+        console,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     declare_errors(api_routes(app))

@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dispatch.clock import Clock, SystemClock
 from gateway.api.ratelimit import RateLimit
+from gateway.api.throttle import TokenBucket
 from gateway.auth.config import token_config
 from gateway.auth.tokens import TokenConfig
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
+    from dispatch.store import Context
     from gateway.api.live import LiveHub
     from gateway.auth.principal import Scope
     from gridwatch.settings import Settings
@@ -44,8 +47,32 @@ class AppState:
     ingest: IngestState | None = None
     pool: ConnectionPool[Any] | None = None
     live: LiveHub | None = None
+    #: The time case actions and their deadlines count from (a ManualClock in tests).
+    clock: Clock = field(default_factory=SystemClock)
+    #: Write rate limit per subject.
+    writes: TokenBucket = field(default_factory=TokenBucket)
     #: Scopes by (person id, role): the town does not change while the app runs.
     scopes: dict[tuple[str | None, str], Scope] = field(default_factory=dict)
+    _dispatch: Context | None = field(default=None, repr=False)
+
+    def dispatch_context(self) -> Context:
+        """The dispatcher's context for case actions (deadline tables from the config
+        folder, the app's clock), built on first use."""
+        if self._dispatch is None:
+            from dispatch.config import load_config
+            from dispatch.notify import OutboxNotifier
+            from dispatch.store import Context
+
+            if self.town is None:
+                raise RuntimeError("case actions need the town config")
+            self._dispatch = Context(
+                town=self.town,
+                config=load_config(self.settings.config_dir),
+                tz=self.settings.zone,
+                clock=self.clock,
+                notifier=OutboxNotifier(),
+            )
+        return self._dispatch
 
     def __post_init__(self) -> None:
         self.tokens: TokenConfig = token_config(self.settings)

@@ -130,8 +130,7 @@ def test_rows_queued_before_migration_6_wait_on_in_their_order(
                 "INSERT INTO dispatch_queue (event_id, ts, enqueued_at) VALUES (%s, %s, %s)",
                 (eid, ts, base + timedelta(minutes=i)),
             )
-        # 0006 moves the old queue; later migrations follow it.
-        assert migrate(fresh_db)[0] == "0006_dispatch_batches (plain)"
+        assert migrate(fresh_db)[0] == "0006_dispatch_batches (plain)"  # later ones follow
         rows = conn.execute("SELECT event_id, ts FROM dispatch_queue ORDER BY position").fetchall()
         assert rows == keys  # enqueue order, not time order
         assert pending.depth(conn) == 3

@@ -200,6 +200,9 @@ def _marks(side: Side, path: str) -> set[tuple[str, str]]:
     return marks
 
 
+#: Bodies for writes: a comment, which a grid leader may leave on any case they see.
+BODIES: dict[str, Any] = {"/api/v1/cases/{case_id}/actions": {"action": "comment", "note": "巡查"}}
+
 #: Not about rows: how to log in, the live stream (checked below), the console.
 SKIP = {"/health", "/api/v1/auth/token", "/api/v1/live", "/", "/docs"}
 
@@ -216,8 +219,9 @@ def test_a_grid_leader_gets_404_for_everything_of_another_grid_on_every_endpoint
         for route in routes:
             for method in sorted(route.methods or ()):
                 if "{" in route.path:
-                    mine = client.request(method, _path(route.path, a))
-                    theirs = client.request(method, _path(route.path, b))
+                    body = BODIES.get(route.path)
+                    mine = client.request(method, _path(route.path, a), json=body)
+                    theirs = client.request(method, _path(route.path, b), json=body)
                     assert theirs.status_code in (403, 404), (method, route.path, theirs.text)
                     if mine.status_code == 200:
                         seen_items += 1
@@ -241,8 +245,11 @@ def test_a_grid_leader_gets_404_for_everything_of_another_grid_on_every_endpoint
         assert all(p["phone"] for p in people) and GRID_LEADER_A in {p["id"] for p in people}
         mine = client.get("/api/v1/cases", params={"assignee": "mine"}).json()
         assert mine == []  # the seeded cases are the unit leader's
+        # The route pass commented on A's case, and only on A's.
         overdue = client.get("/api/v1/cases", params={"overdue": "true"}).json()
         assert {c["id"] for c in overdue} == {a.case_id, a.report_id}
+        history = client.get(f"/api/v1/cases/{a.case_id}").json()["history"]
+        assert (history[-1]["action"], history[-1]["actor"]) == ("comment", GRID_LEADER_A)
     # cases, reports, events, snapshots, devices, people at least
     assert seen_items >= 6
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from dispatch.lifecycle import Status
-from gateway.api.deps import CurrentPerson, Db
+from gateway.api.deps import CurrentPerson, Db, State
 from gateway.api.models.cases import CaseDetailPublic, CasePublic
 from gateway.api.params import IsoDateTime, id_query
 from gateway.db.queries import CaseFilter, get_case, list_cases
@@ -23,6 +22,7 @@ CASE_ID = Path(ge=1, le=2**63 - 1, description="Case id / 案件编号")
 def cases(
     db: Db,
     principal: CurrentPerson,
+    state: State,
     response: Response,
     status: Annotated[Status | None, Query(description="Only this status")] = None,
     category: Annotated[str | None, id_query("Only this category")] = None,
@@ -56,7 +56,7 @@ def cases(
             assignee=(principal.person_id or "") if assignee == "mine" else assignee,
             escalation_level=escalation_level,
             overdue=overdue,
-            now=datetime.now(UTC),
+            now=state.clock.now(),  # the app's clock: a test's ManualClock too
             opened_since=opened_since,
             opened_until=opened_until,
             before_id=cursor,

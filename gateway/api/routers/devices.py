@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 
+from gateway.api import audit
 from gateway.api.deps import CurrentPerson, Db, SettingsDep, TownDep, require
 from gateway.api.models.devices import DeadLetterPublic, DevicePublic, DeviceState
 from gateway.api.params import id_query
 from gateway.api.replay import ReplayError, publish_once
 from gateway.auth.principal import Principal
-from gateway.auth.store import audit
 from gateway.contract import DEVICE_ID_PATTERN
 from gateway.db.queries import (
     DeviceStatusRow,
@@ -119,6 +119,7 @@ def replay_dead_letter(
     db: Db,
     settings: SettingsDep,
     principal: Annotated[Principal, require(Role.DEVICE_ADMIN)],
+    request: Request,
     dead_letter_id: Annotated[int, DEAD_LETTER_ID],
 ) -> DeadLetterPublic:
     """Publish a dead letter's message again after a fix / 重放死信."""
@@ -137,7 +138,7 @@ def replay_dead_letter(
     except ReplayError as exc:
         raise HTTPException(503, f"replay failed: {exc} / 重放失败") from exc
     mark_replayed(db, dead_letter_id, principal.subject)
-    audit(db, principal.subject, "dead_letter.replay", str(dead_letter_id))
+    audit.record(db, principal, "dead_letter.replay", f"dead_letter:{dead_letter_id}", request)
     again = dead_letter_payload(db, dead_letter_id)
     assert again is not None
     return DeadLetterPublic.model_validate(again[0])

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
+from gateway.api import audit
 from gateway.api.deps import CurrentPerson, Db
 from gateway.api.models.events import EventPublic
 from gateway.api.models.snapshots import SnapshotPublic
 from gateway.api.params import IsoDateTime, id_query
-from gateway.auth.store import audit
 from gateway.db.queries import EventFilter, get_event, list_events
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -61,10 +61,10 @@ def event(db: Db, event_id: UUID) -> EventPublic:
     response_model=SnapshotPublic,
     responses={404: {"description": "No such event, or no snapshot"}},
 )
-def snapshot(db: Db, principal: CurrentPerson, event_id: UUID) -> SnapshotPublic:
+def snapshot(db: Db, principal: CurrentPerson, request: Request, event_id: UUID) -> SnapshotPublic:
     """An event's snapshot evidence; every view is in the audit log / 快照 (留痕)."""
     row = get_event(db, event_id)
     if row is None or row.snapshot_sha256 is None:
         raise HTTPException(404, f"snapshot of event {event_id} not found / 未找到快照")
-    audit(db, principal.subject, "snapshot.view", str(event_id))
+    audit.record(db, principal, "snapshot.view", f"event:{event_id}", request)
     return SnapshotPublic(event_id=row.event_id, sha256=row.snapshot_sha256, ref=row.snapshot_ref)

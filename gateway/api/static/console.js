@@ -10,6 +10,21 @@ const TZ = new URLSearchParams(location.search).get("tz") || "Asia/Shanghai";
 // With more units than this, only villages are labelled (names stay in tooltips).
 const MAX_UNIT_LABELS = 60;
 
+// The bearer token: from the address (#token=..., as `gridwatch demo` prints it) or
+// this tab's storage. The address fragment is never sent to the server.
+const TOKEN = (() => {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromHash) {
+    sessionStorage.setItem("gridwatch-token", fromHash);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("gridwatch-token") || "";
+})();
+
+function api(path) {
+  return fetch(path, { headers: TOKEN ? { Authorization: "Bearer " + TOKEN } : {} });
+}
+
 const state = {
   project: null,            // [lon, lat] -> [x, y], fitted to the town's bounds
   unitCentre: new Map(),    // unit id -> [x, y], for events without a map point
@@ -61,7 +76,7 @@ async function drawMap() {
   const note = document.getElementById("map-note");
   let geo;
   try {
-    const res = await fetch("/api/v1/hierarchy");
+    const res = await api("/api/v1/hierarchy");
     geo = await res.json();
   } catch (err) {
     note.textContent = "无法加载辖区 / cannot load the hierarchy: " + err;
@@ -172,11 +187,11 @@ function showCase(c) {
 
 async function loadRecent() {
   try {
-    const events = await (await fetch("/api/v1/events?limit=50")).json();
+    const events = await (await api("/api/v1/events?limit=50")).json();
     if (Array.isArray(events)) events.reverse().forEach(ev => { showEvent(ev, false); addDot(ev); });
   } catch (err) { /* the live feed still works */ }
   try {
-    const res = await fetch("/api/v1/cases?limit=50");
+    const res = await api("/api/v1/cases?limit=50");
     if (res.ok) {
       const body = await res.json();
       const cases = Array.isArray(body) ? body : (body.items || []);
@@ -187,7 +202,7 @@ async function loadRecent() {
 
 function connect() {
   const status = document.getElementById("status");
-  const source = new EventSource("/api/v1/live");
+  const source = new EventSource("/api/v1/live" + (TOKEN ? "?access_token=" + encodeURIComponent(TOKEN) : ""));
   source.onopen = () => { status.textContent = "实时 / live"; status.className = "status on"; };
   source.onerror = () => { status.textContent = "重连中 / reconnecting"; status.className = "status off"; };
   source.addEventListener("event", m => showEvent(JSON.parse(m.data), true));

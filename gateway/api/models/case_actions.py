@@ -1,0 +1,187 @@
+"""Request bodies of the case actions: one model per action, a union on ``action``.
+
+The body of ``POST /api/v1/cases/{case_id}/actions`` names its action in the
+``action`` field; pydantic picks the model by that field alone (a discriminated
+union), so a 422 names the action's own missing or wrong field. What an action
+needs beyond its shape (a reason for a rejection, a rating for a follow-up, a
+mediation outcome for a dispute) is checked again by ``dispatch``, which stays the
+one home of those rules.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: A case id, as the path takes it.
+CaseId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+#: A free-text note: one reason, one comment; no page of text.
+NOTE_MAX = 2000
+#: PostgreSQL refuses a NUL in text; refused here, it is a 422 naming the field.
+_NO_NUL = r"^[^\x00]*$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PhotoIn(_Body):
+    """An evidence image already uploaded to the evidence store."""
+
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the image bytes, lowercase hex"
+    )
+    ref: str = Field(
+        min_length=1,
+        max_length=512,
+        pattern=r"^[^\x00-\x1f]+$",
+        description="Where the image is stored (evidence store key or URL)",
+    )
+
+
+def _note(description: str) -> Any:
+    """An optional note field."""
+    return Field(None, min_length=1, max_length=NOTE_MAX, pattern=_NO_NUL, description=description)
+
+
+def _reason(description: str) -> Any:
+    """A required reason: the action is refused without one."""
+    return Field(min_length=1, max_length=NOTE_MAX, pattern=_NO_NUL, description=description)
+
+
+class AcceptAction(_Body):
+    """Take the case on (受理): the resolve deadline now runs."""
+
+    action: Literal["accept"]
+    note: str | None = _note("Optional note")
+
+
+class RejectAction(_Body):
+    """Not ours (退单), with the reason; the case waits to be re-routed."""
+
+    action: Literal["reject"]
+    note: str = _reason("Why the case is not yours / 退单理由")
+
+
+class StartAction(_Body):
+    """Work has started (处置中)."""
+
+    action: Literal["start"]
+    note: str | None = _note("Optional note")
+
+
+class ResolveAction(_Body):
+    """The work is done (办结), with what was done and the evidence photos."""
+
+    action: Literal["resolve"]
+    note: str | None = _note("What was done / 处置情况")
+    photos: list[PhotoIn] = Field(default_factory=list, max_length=10)
+    mediation_outcome: Literal["mediated", "failed", "referred"] | None = Field(
+        None, description="Required for a dispute case / 纠纷调解结果"
+    )
+
+
+class VerifyAction(_Body):
+    """The grid leader has checked the work on the spot (核查)."""
+
+    action: Literal["verify"]
+    note: str | None = _note("What was checked")
+
+
+class ReopenAction(_Body):
+    """A resolved, verified or closed case opens again, with fresh deadlines."""
+
+    action: Literal["reopen"]
+    note: str = _reason("Why it opens again / 重新打开理由")
+
+
+class ReturnAction(_Body):
+    """Back for rework (退回重办): a fresh resolve deadline, counted as a return."""
+
+    action: Literal["return"]
+    note: str = _reason("What is still wrong / 退回理由")
+
+
+class CommentAction(_Body):
+    """A note in the history; the status stays."""
+
+    action: Literal["comment"]
+    note: str = _reason("The comment / 备注")
+
+
+class EscalateAction(_Body):
+    """Raise the case one level now, as its deadline would."""
+
+    action: Literal["escalate"]
+    note: str | None = _note("Why it needs the next level")
+
+
+class ReassignAction(_Body):
+    """Send the case to the leader of another area (改派), with fresh deadlines."""
+
+    action: Literal["reassign"]
+    area_id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[^\s,\x00]{1,64}$",
+        description="The area whose leader takes the case",
+    )
+    note: str | None = _note("Why")
+
+
+class MergeAction(_Body):
+    """This case duplicates another (合并); its recurrence moves there."""
+
+    action: Literal["merge"]
+    into: CaseId = Field(description="The case this one duplicates")
+    note: str | None = _note("Why")
+
+
+class FollowUpAction(_Body):
+    """The follow-up call (回访): 3 and above satisfied; 1 and 2 send it back for rework."""
+
+    action: Literal["follow_up"]
+    rating: int = Field(ge=1, le=5, strict=True, description="Satisfaction 1..5 / 满意度")
+    note: str | None = _note("What the resident said; required when unsatisfied (1, 2)")
+
+
+class CloseAction(_Body):
+    """Close a verified case (结案)."""
+
+    action: Literal["close"]
+    note: str | None = _note("Optional note")
+
+
+CaseAction = Annotated[
+    AcceptAction
+    | RejectAction
+    | StartAction
+    | ResolveAction
+    | VerifyAction
+    | ReopenAction
+    | ReturnAction
+    | CommentAction
+    | EscalateAction
+    | ReassignAction
+    | MergeAction
+    | FollowUpAction
+    | CloseAction,
+    Field(discriminator="action"),
+]
+
+
+class Refusal(BaseModel):
+    """Why an action was refused: the action, and the role (403) or the status (409)."""
+
+    msg: str
+    action: str | None = None
+    role: str | None = Field(None, description="The caller's role (403)")
+    status: str | None = Field(None, description="The case's status (409)")
+    allowed: list[str] | None = Field(None, description="What the status allows (409)")
+
+
+class Refused(BaseModel):
+    """A 403 or 409 answer to a case action."""
+
+    detail: Refusal

@@ -1,0 +1,183 @@
+"""``POST /api/v1/cases/{case_id}/actions``: people act on their cases.
+
+The body names the action (``accept``, ``resolve``, ``follow_up`` ...; see
+``gateway.api.models.case_actions``). Each runs ``dispatch.actions.act`` with the
+authenticated person as the actor, in the request's transaction, which also holds
+the idempotency key and the audit row. The answer is the case after the action.
+
+- 404: no such case, or outside the caller's scope (row-level security hides it);
+- 403: this role may not take this action on this case (names role and action);
+- 409: the action is not allowed in the case's status (names both, and what is);
+- 422: a bad body or header, naming the field;
+- 429: too many writes from this subject (``Retry-After``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from dispatch.actions import Photo, Reassign, act
+from dispatch.errors import ActionInputError, CaseNotFound, PermissionDenied, TransitionError
+from dispatch.lifecycle import allowed_actions
+from dispatch.permissions import Actor
+from dispatch.store import Context
+from gateway.api import audit, idempotency
+from gateway.api.deps import CurrentPerson, Db, State
+from gateway.api.models.case_actions import (
+    CaseAction,
+    FollowUpAction,
+    MergeAction,
+    ReassignAction,
+    Refused,
+    ResolveAction,
+)
+from gateway.api.models.cases import CaseDetailPublic
+from gateway.api.routers.cases import CASE_ID
+from gateway.api.throttle import retry_after
+from gateway.auth.principal import Principal
+from gateway.db.queries import get_case
+from gridwatch.town import Town
+
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+
+#: dispatch's names for the body's fields, where they differ.
+_FIELDS = {
+    "assign_to": "area_id",
+    "duplicate_of": "into",
+    "photo.sha256": "photos",
+    "photo.ref": "photos",
+}
+
+
+def dispatch_context(state: State) -> Context:
+    """The context case actions run in (``AppState.dispatch_context``); 503 without a town."""
+    if state.town is None:
+        raise HTTPException(503, "this gateway runs without a town config / 未加载城镇配置")
+    return state.dispatch_context()
+
+
+def limit_writes(who: CurrentPerson, state: State) -> None:
+    """429 when this subject's write budget is spent (``gateway.api.throttle``)."""
+    wait = state.writes.take(who.subject)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many writes from {who.subject}; retry in {retry_after(wait)} s / 操作过于频繁",
+            headers={"Retry-After": retry_after(wait)},
+        )
+
+
+def actor_of(who: Principal, town: Town) -> Actor:
+    """The dispatch actor for a caller: the areas they lead and the departments they serve."""
+    person = town.people.get(who.person_id) if who.person_id is not None else None
+    areas = frozenset(
+        p.area for p in (person.posts if person else ()) if p.kind == "leader" and p.area
+    )
+    return Actor(
+        person=who.subject,
+        role=who.role,
+        name=who.name,
+        areas=areas,
+        departments=who.scope.departments,
+        everywhere=who.scope.all,
+    )
+
+
+@router.post(
+    "/{case_id}/actions",
+    response_model=CaseDetailPublic,
+    summary="Take an action on a case: accept, resolve, verify, follow up, return ...",
+    responses={
+        403: {"model": Refused, "description": "This role may not take this action here"},
+        404: {"description": "No such case, or not yours to see"},
+        409: {"model": Refused, "description": "Not allowed in the case's status"},
+        429: {"description": "Too many writes; see Retry-After"},
+    },
+)
+def take_action(
+    db: Db,
+    who: CurrentPerson,
+    state: State,
+    request: Request,
+    case_id: Annotated[int, CASE_ID],
+    body: Annotated[CaseAction, Body()],
+    key: idempotency.IdempotencyKey = None,
+) -> Any:
+    """Act on one case as the caller; the answer is the case after the action / 案件处置."""
+    limit_writes(who, state)
+    ctx = dispatch_context(state)
+    payload = body.model_dump(mode="json")
+    claimed = idempotency.claim(db, who.subject, key, "POST", request.url.path, payload)
+    if isinstance(claimed, idempotency.Replay):
+        return claimed.response()
+    assert state.town is not None  # dispatch_context refused a gateway without one
+    _run(db, ctx, actor_of(who, state.town), case_id, body)
+    found = get_case(db, case_id)
+    if found is None:  # visible a moment ago, in this transaction
+        raise HTTPException(404, f"case {case_id} not found / 未找到案件")
+    out = CaseDetailPublic.model_validate(found).model_dump(mode="json")
+    audit.record(
+        db,
+        who,
+        f"case.{body.action}",
+        f"case:{case_id}",
+        request,
+        {"status": found.status, "idempotency_key": key},
+    )
+    idempotency.store(db, claimed, 200, out)
+    return JSONResponse(out)
+
+
+def _run(db: Db, ctx: Context, actor: Actor, case_id: int, body: CaseAction) -> None:
+    """``act`` with the body's arguments; dispatch's errors as HTTP answers."""
+    kwargs: dict[str, Any] = {}
+    try:
+        match body:
+            case ResolveAction():
+                kwargs["photos"] = [Photo(p.sha256, p.ref) for p in body.photos]
+                kwargs["mediation_outcome"] = body.mediation_outcome
+            case FollowUpAction():
+                kwargs["rating"] = body.rating
+            case ReassignAction():
+                kwargs["assign_to"] = Reassign.leader_of(ctx.town, body.area_id)
+            case MergeAction():
+                if db.execute("SELECT 1 FROM cases WHERE id = %s", (body.into,)).fetchone() is None:
+                    raise ActionInputError("duplicate_of", body.into, "a case you can see")
+                kwargs["duplicate_of"] = body.into
+            case _:
+                pass
+        act(db, ctx, case_id, body.action, actor, body.note, **kwargs)
+    except CaseNotFound as exc:
+        raise HTTPException(404, f"case {case_id} not found / 未找到案件") from exc
+    except PermissionDenied as exc:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            {"msg": f"{exc} / 无权执行此操作", "role": exc.role, "action": exc.action},
+        ) from exc
+    except TransitionError as exc:
+        allowed = [a.value for a in allowed_actions(exc.status)] if exc.status else []
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            {
+                "msg": f"{exc} / 当前状态不允许此操作",
+                "status": exc.status,
+                "action": exc.action,
+                "allowed": allowed,
+            },
+        ) from exc
+    except ActionInputError as exc:
+        field = _FIELDS.get(exc.field, exc.field)
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", field),
+                    "msg": f"{field}: {exc.value!r}, expected {exc.expected}",
+                    "input": exc.value,
+                }
+            ]
+        ) from exc
