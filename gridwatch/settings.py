@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     open311_public: bool = Field(
         False, description="Open311 submissions without an account (rate-limited per address)"
     )
+    open311_public_read: bool = Field(
+        False, description="Open311 GET requests without an api_key: residents' requests only"
+    )
+    open311_public_per_hour: int = Field(
+        10, ge=1, le=10_000, description="Public Open311 submissions per client address per hour"
+    )
 
     @field_validator("tz")
     @classmethod

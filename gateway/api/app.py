@@ -38,6 +38,7 @@ from gateway.api.routers import (
 )
 from gateway.api.routers.console import STATIC_DIR
 from gateway.api.state import AppState, IngestState
+from gateway.open311.router import install as install_open311
 
 if TYPE_CHECKING:
     from gridwatch.settings import Settings
@@ -112,6 +113,7 @@ def create_app(
         console,
     ):
         app.include_router(module.router)
+    install_open311(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     declare_errors(api_routes(app))
     return app
