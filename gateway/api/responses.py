@@ -1,10 +1,10 @@
 """The error answers every route can give, declared in the OpenAPI from its dependencies.
 
 FastAPI declares 200 and, for routes with parameters, 422; the 401 of a route that
-authenticates, the 403 of one behind ``require(...)`` and the 422 the app-wide NUL
-guard gives on any route were missing, so clients and schemathesis met answers the
-schema did not list. They are read from each route's dependencies, so a new route
-cannot forget them.
+authenticates, the 403 of one behind ``require(...)``, the 400 FastAPI gives for a
+body it cannot decode and the 422 the app-wide NUL guard gives on any route were
+missing, so clients and schemathesis met answers the schema did not list. They are
+read from each route's dependencies, so a new route cannot forget them.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ FORBIDDEN: dict[str, Any] = {
     "model": ErrorPublic,
     "description": "This role may not do this / 无此权限",
 }
+UNREADABLE: dict[str, Any] = {
+    "model": ErrorPublic,
+    "description": "The body could not be read (not UTF-8, not JSON...) / 请求体无法解析",
+}
 INVALID: dict[str, Any] = {
     "model": ValidationErrorPublic,
     "description": "A value was refused (a NUL character, a wrong type...) / 参数无效",
@@ -67,6 +71,9 @@ def declare_errors(routes: Iterable[APIRoute]) -> None:
             route.responses.setdefault(401, UNAUTHORIZED)
         if any(isinstance(d.call, RoleCheck) for d in tree):
             route.responses.setdefault(403, FORBIDDEN)
+        if route.body_field is not None:
+            # FastAPI's answer to a body it cannot decode, before any field is read.
+            route.responses.setdefault(400, UNREADABLE)
         # FastAPI declares its own 422 where a route has parameters.
         if not (route.dependant.query_params or route.dependant.path_params or route.body_field):
             route.responses.setdefault(422, INVALID)
