@@ -25,9 +25,9 @@ from dispatch.store import Context
 from dispatch.worker import drain
 from gateway.api.app import create_app
 from gridwatch.domain import Role
+from gridwatch.services import free_port
 from gridwatch.settings import Settings, get_settings
 from gridwatch.town import Town
-from tests.conftest import free_port
 from tests.dispatch.conftest import insert_event
 from tests.gateway.auth_support import DUTY, TEST_SECRET, bearer, token_for
 
