@@ -22,6 +22,7 @@ from dispatch.clock import Clock, SystemClock
 from gateway.api.limits import RequestLimits, limit_query
 from gateway.api.live import LiveHub
 from gateway.api.params import refuse_nul
+from gateway.api.responses import declare_errors
 from gateway.api.routers import (
     auth,
     case_actions,
@@ -114,6 +115,7 @@ def create_app(
         app.include_router(module.router)
     install_open311(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    declare_errors(api_routes(app))
     return app
 
 

@@ -170,20 +170,29 @@ def current_principal(
 CurrentPerson = Annotated[Principal, Security(current_principal)]
 
 
-def require(*roles: Role) -> Any:
-    """A dependency: 403 unless the caller holds one of ``roles``."""
-    allowed = frozenset(roles)
+class RoleCheck:
+    """The dependency ``require`` builds: 403 unless the caller holds one of ``roles``.
 
-    def check(principal: CurrentPerson) -> Principal:
-        if principal.role not in allowed:
+    A class, not a closure, so :mod:`gateway.api.responses` can find it in a route's
+    dependencies and declare the 403.
+    """
+
+    def __init__(self, roles: Iterable[Role]) -> None:
+        self.roles = frozenset(roles)
+
+    def __call__(self, principal: CurrentPerson) -> Principal:
+        if principal.role not in self.roles:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 f"role {principal.role.value} may not do this; needs one of"
-                f" {sorted(r.value for r in allowed)} / 无此权限",
+                f" {sorted(r.value for r in self.roles)} / 无此权限",
             )
         return principal
 
-    return Security(check)
+
+def require(*roles: Role) -> Any:
+    """A dependency: 403 unless the caller holds one of ``roles``."""
+    return Security(RoleCheck(roles))
 
 
 def scope_settings(scope: Scope, devices: list[str]) -> list[tuple[str, str]]:

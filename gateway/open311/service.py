@@ -24,6 +24,7 @@ from gateway.open311.catalogue import Catalogue, Lang, Text, build_catalogue
 from gateway.open311.errors import Open311Error, show
 from gateway.open311.forms import CreateRequest
 from gateway.open311.render import Node
+from gridwatch.domain import Category
 from gridwatch.town import Town
 
 
@@ -109,7 +110,7 @@ def create(
         description = req.description or req.service.name("zh")
         try:
             report = Report(
-                category=req.service.category,
+                category=Category(req.service.category),
                 description=description,
                 raised_by=_raised_by(req, client),
                 lon=req.lon,

@@ -25,7 +25,11 @@ _BACKLOG = (
 )
 
 
-@router.get("/health", response_model=HealthPublic)
+@router.get(
+    "/health",
+    response_model=HealthPublic,
+    responses={503: {"model": HealthPublic, "description": "Degraded: the same body"}},
+)
 def health(pool: PoolDep, ingest: IngestDep, hub: LiveDep) -> JSONResponse:
     """Database and MQTT state / 数据库与消息总线状态."""
     backlog: tuple[Any, ...] | None = None

@@ -11,11 +11,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from gateway.api.deps import CurrentPerson, TownDep
+from gateway.api.models.hierarchy import HierarchyPublic
 
 router = APIRouter(prefix="/api/v1/hierarchy", tags=["hierarchy"])
 
 
-@router.get("")
+@router.get("", response_model=HierarchyPublic, response_model_exclude_unset=True)
 def hierarchy(town: TownDep, principal: CurrentPerson) -> dict[str, Any]:
     """Your areas as GeoJSON / 辖区边界 GeoJSON."""
     geo: dict[str, Any] = town.hierarchy.geojson()
