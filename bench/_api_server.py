@@ -4,9 +4,11 @@
 
 The same app (``gateway.api.app.create_app``), routes, queries, models and
 uvicorn settings as ``gridwatch gateway --no-ingest``, with two dependencies
-overridden, for this process only: the caller is a town-wide principal without
-a token or an account lookup, and ``Db`` is the pooled connection as the service
-role, with no ``SET ROLE`` and no scope, so row-level security does not apply.
+overridden, for this process only: ``deps.get_gate``, which every scoped handler
+goes through (``Db``, ``CurrentPerson`` and the case list's own ``gate.open()``),
+opens the pooled connection as the service role for a town-wide principal: no
+token, no account lookup, no ``SET ROLE``, no scope, so row-level security does
+not apply.
 What the benchmark's two figures differ by is then what authentication and
 row-level security cost. Not a way to run the gateway: there is no setting that
 turns authentication off.
@@ -14,6 +16,7 @@ turns authentication off.
 
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _overrides(app: Any) -> None:
-    """Replace the caller and the scoped connection for this app."""
+    """Replace the signed-in, scoped connection for this app."""
     from gateway.api import deps
     from gateway.auth.principal import Principal, Scope
     from gridwatch.domain import Role
@@ -29,14 +32,20 @@ def _overrides(app: Any) -> None:
     nobody = Principal(
         subject="bench", person_id=None, name=None, role=Role.DUTY_COMMANDER, scope=Scope(all=True)
     )
-    app.dependency_overrides[deps.current_principal] = lambda: nobody
 
-    # The same pooled connection and transaction, minus the role switch and scope.
+    class PlainGate(deps.Gate):
+        """The same pooled connection and transaction, minus sign-in, role and scope."""
+
+        @contextmanager
+        def open(self) -> Iterator[deps.Scoped]:
+            with deps.pool_of(self.state).connection() as conn:
+                yield deps.Scoped(conn, nobody)
+
     # (No postponed annotations in this file: FastAPI reads this one as an object.)
-    def plain_db(conn: deps.Connection) -> Iterator[Any]:
-        yield conn
+    async def plain_gate(state: deps.State) -> deps.Gate:
+        return PlainGate(state, None, None)
 
-    app.dependency_overrides[deps.get_db] = plain_db
+    app.dependency_overrides[deps.get_gate] = plain_gate
 
 
 def main() -> int:

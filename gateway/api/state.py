@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from dispatch.store import Context
     from gateway.api.live import LiveHub
     from gateway.auth.principal import Scope
+    from gridwatch.domain import Role
     from gridwatch.settings import Settings
     from gridwatch.town import Town
 
@@ -38,6 +39,14 @@ class IngestState(Protocol):
     def stats(self) -> IngestCounters: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ScopeEntry:
+    """A scope and the ``set_config`` parameters that enter it (``gateway.api.deps``)."""
+
+    scope: Scope
+    params: tuple[str, ...]
+
+
 @dataclass
 class AppState:
     """Set on ``app.state.gridwatch``; the pool and the hub exist while the lifespan runs."""
@@ -52,7 +61,10 @@ class AppState:
     #: Write rate limit per subject.
     writes: TokenBucket = field(default_factory=TokenBucket)
     #: Scopes by (person id, role): the town does not change while the app runs.
-    scopes: dict[tuple[str | None, str], Scope] = field(default_factory=dict)
+    scopes: dict[tuple[str | None, str], ScopeEntry] = field(default_factory=dict)
+    #: The role each account or key (("person", id) or ("key", digest)) held last:
+    #: the scope a request sets before its row is read (``deps._sign_in``).
+    last_role: dict[tuple[str, str | bytes], Role] = field(default_factory=dict)
     _dispatch: Context | None = field(default=None, repr=False)
 
     def dispatch_context(self) -> Context:

@@ -9,10 +9,14 @@ commander, the auditor, platforms and the device admin see the whole town.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from gateway.auth.errors import UnknownPerson
 from gridwatch.domain import LEADER_ROLE, Level, Role
-from gridwatch.town import Person, Town
+from gridwatch.town import Hierarchy, Person, Town
+
+#: The case columns a scope can be bounded by (``Scope.bound``).
+BoundKind = Literal["unit", "grid", "village", "department"]
 
 #: Roles that see the whole town.
 TOWN_WIDE: frozenset[Role] = frozenset(
@@ -49,6 +53,13 @@ class Scope:
     villages: frozenset[str] = frozenset()
     departments: frozenset[str] = frozenset()
     phones: bool = False
+    #: The one unit, grid, village or department every case of the scope belongs to,
+    #: when there is one (a leader of one area, staff of one department). The case list
+    #: filters on it as well: row-level security still decides, but the filter lets
+    #: PostgreSQL walk that column's ``(x, id)`` index instead of checking the policy
+    #: on every newer case of the town. It relies on a case carrying its unit's grid
+    #: and village (``dispatch.routing`` takes all from the unit's chain).
+    bound: tuple[BoundKind, str] | None = None
 
     @property
     def empty(self) -> bool:
@@ -132,4 +143,31 @@ def scope_for(town: Town, role: Role, person_id: str | None) -> Scope:
         villages=frozenset(villages),
         departments=frozenset(departments),
         phones=phones,
+        bound=_bound(h, units, grids, villages, departments),
     )
+
+
+def _bound(
+    h: Hierarchy, units: set[str], grids: set[str], villages: set[str], departments: set[str]
+) -> tuple[BoundKind, str] | None:
+    """The one area or department holding all of a scope, or None (several, or mixed).
+
+    Grids and villages enter a scope only with their units (``scope_for``), so the
+    units decide: all in one village, or with no village all in one grid.
+    """
+    if departments:
+        if len(departments) == 1 and not (units or grids or villages):
+            return ("department", next(iter(departments)))
+        return None
+    locations = [h.location_of_unit(u) for u in units]
+    if len(villages) == 1:
+        (village,) = villages
+        return ("village", village) if all(x.village_id == village for x in locations) else None
+    if villages:
+        return None
+    if len(grids) == 1:
+        (grid,) = grids
+        return ("grid", grid) if all(x.grid_id == grid for x in locations) else None
+    if grids:
+        return None
+    return ("unit", next(iter(units))) if len(units) == 1 else None

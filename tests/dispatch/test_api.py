@@ -11,6 +11,7 @@ import pytest
 from dispatch.clock import ManualClock
 from dispatch.store import Context
 from dispatch.worker import drain
+from gateway.api.models.cases import CasePublic
 from gateway.auth.store import create_key
 from gateway.process import Gateway
 from gridwatch.domain import Role
@@ -67,6 +68,10 @@ def test_cases_list_filters_and_detail_shows_events_and_history(
         ],
     )
     assert [c["category"] for c in listed.json()] == ["illegal_parking", "fire_smoke"]
+    # The list is encoded from its rows directly: exactly what CasePublic would send.
+    assert listed.json() == [
+        CasePublic.model_validate(c).model_dump(mode="json") for c in listed.json()
+    ]
     assert [c["unit_id"] for c in only.json()] == [units[0]]
     assert flood.json() == []
     assert len(page.json()) == 1

@@ -320,6 +320,12 @@ def test_in_sql_the_api_role_with_grid_as_scope_sees_nothing_of_grid_b(
         assert conn.execute("SELECT current_user").fetchone() == ("gridwatch_api",)
         assert {c.id for c in list_cases(conn, CaseFilter())} == {a.case_id, a.report_id}
         assert list_cases(conn, CaseFilter(grid=b.grid)) == []
+        # The scope's bound is only a plan hint: the same rows, and another grid's
+        # bound shows nothing, because the policy still decides.
+        assert scope.bound == ("grid", a.grid)
+        bounded = list_cases(conn, CaseFilter(within=scope.bound))
+        assert {c.id for c in bounded} == {a.case_id, a.report_id}
+        assert list_cases(conn, CaseFilter(within=("grid", b.grid))) == []
         assert get_case(conn, b.case_id) is None and get_case(conn, a.case_id) is not None
         assert [str(e.event_id) for e in list_events(conn, EventFilter())] == [a.event_id]
         assert get_event(conn, uuid.UUID(b.event_id)) is None
@@ -336,6 +342,22 @@ def test_in_sql_the_api_role_with_grid_as_scope_sees_nothing_of_grid_b(
         conn.rollback()
         # The next transaction on the same connection is the login role again.
         assert conn.execute("SELECT current_user").fetchone() != ("gridwatch_api",)
+
+
+def test_a_scope_is_bound_by_its_one_area_or_department_and_the_town_by_none(
+    town: Town,
+) -> None:
+    h = town.hierarchy
+    village, grid, unit = "V01", "V01-G01", "V01-G01-U02"
+    assert scope_for(town, Role.GRID_LEADER, GRID_LEADER_A).bound == ("grid", grid)
+    assert scope_for(town, Role.VILLAGE_LEADER, _leader(town, village)).bound == (
+        "village",
+        village,
+    )
+    if h.areas[unit].leader is not None:
+        assert scope_for(town, Role.UNIT_LEADER, _leader(town, unit)).bound == ("unit", unit)
+    assert scope_for(town, Role.DEPARTMENT_STAFF, POLICE).bound == ("department", "police")
+    assert scope_for(town, Role.DUTY_COMMANDER, None).bound is None
 
 
 def test_the_api_role_owns_nothing_bypasses_nothing_and_history_only_grows(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from dispatch.lifecycle import Status
-from gateway.api.deps import CurrentPerson, Db, State
+from gateway.api.deps import Db, GateDep
 from gateway.api.models.cases import CaseDetailPublic, CasePublic
 from gateway.api.params import IsoDateTime, id_query
 from gateway.db.queries import CaseFilter, get_case, list_cases
@@ -18,12 +19,16 @@ MAX_PAGE = 500
 CASE_ID = Path(ge=1, le=2**63 - 1, description="Case id / 案件编号")
 
 
+#: Encodes CaseRow dataclasses to the same JSON as ``CasePublic`` (tests/gateway/test_api.py).
+_ENCODER = msgspec.json.Encoder()
+
+
+# The busiest read: it takes its connection itself (one thread-pool hop, not three)
+# and encodes the rows directly; ``response_model`` still documents the body, and
+# CaseRow has CasePublic's fields. Together about half the list's Python time.
 @router.get("", response_model=list[CasePublic], summary="List cases, newest first")
 def cases(
-    db: Db,
-    principal: CurrentPerson,
-    state: State,
-    response: Response,
+    gate: GateDep,
     status: Annotated[Status | None, Query(description="Only this status")] = None,
     category: Annotated[str | None, id_query("Only this category")] = None,
     unit: Annotated[str | None, id_query("Only this unit id")] = None,
@@ -42,30 +47,32 @@ def cases(
         Query(ge=1, le=2**63 - 1, description="Page on: ids below this (X-Next-Cursor)"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-) -> list[CasePublic]:
+) -> Response:
     """Cases, newest first; the ``X-Next-Cursor`` header pages on / 案件列表."""
-    rows = list_cases(
-        db,
-        CaseFilter(
-            status=None if status is None else status.value,
-            category=category,
-            unit=unit,
-            grid=grid,
-            village=village,
-            department=department,
-            assignee=(principal.person_id or "") if assignee == "mine" else assignee,
-            escalation_level=escalation_level,
-            overdue=overdue,
-            now=state.clock.now(),  # the app's clock: a test's ManualClock too
-            opened_since=opened_since,
-            opened_until=opened_until,
-            before_id=cursor,
-            limit=limit,
-        ),
-    )
-    if len(rows) == limit:
-        response.headers["X-Next-Cursor"] = str(rows[-1].id)
-    return [CasePublic.model_validate(r) for r in rows]
+    with gate.open() as scoped:
+        principal = scoped.principal
+        rows = list_cases(
+            scoped.conn,
+            CaseFilter(
+                status=None if status is None else status.value,
+                category=category,
+                unit=unit,
+                grid=grid,
+                village=village,
+                department=department,
+                assignee=(principal.person_id or "") if assignee == "mine" else assignee,
+                escalation_level=escalation_level,
+                overdue=overdue,
+                now=gate.state.clock.now(),  # the app's clock: a test's ManualClock too
+                opened_since=opened_since,
+                opened_until=opened_until,
+                before_id=cursor,
+                limit=limit,
+                within=principal.scope.bound,
+            ),
+        )
+    headers = {"X-Next-Cursor": str(rows[-1].id)} if len(rows) == limit else None
+    return Response(_ENCODER.encode(rows), media_type="application/json", headers=headers)
 
 
 @router.get(

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
+from psycopg.rows import args_row, class_row
 
 from dispatch.lifecycle import AWAITING_ACCEPT, OPEN_STATUSES
 from gateway.db.queries.filters import where
@@ -74,6 +74,19 @@ class CaseFilter:
     opened_until: datetime | None = None
     before_id: int | None = None
     limit: int = 50
+    #: The caller's ``Scope.bound`` (kind, id): a plan hint, never a permission; row-level
+    #: security decides what is seen. Without it the list walks the primary key
+    #: backwards and checks the policy on every case until it has a page.
+    within: tuple[str, str] | None = None
+
+
+#: ``CaseFilter.within`` kinds and the column each names.
+_WITHIN_COLUMNS = {
+    "unit": "unit_id",
+    "grid": "grid_id",
+    "village": "village_id",
+    "department": "department_id",
+}
 
 
 #: Open and past a deadline that still runs (accept-by only before acceptance).
@@ -100,6 +113,11 @@ def cases_query(f: CaseFilter) -> tuple[sql.Composed, list[Any]]:
         (sql.SQL("opened_at < %s"), f.opened_until),
         (sql.SQL("id < %s"), f.before_id),
     ]
+    if f.within is not None:
+        kind, value = f.within
+        if kind not in _WITHIN_COLUMNS:
+            raise ValueError(f"within kind {kind!r} is not one of {sorted(_WITHIN_COLUMNS)}")
+        conditions.append((sql.SQL("{} = %s").format(sql.Identifier(_WITHIN_COLUMNS[kind])), value))
     if f.overdue is True:
         conditions.append((_OVERDUE, overdue_args))
     elif f.overdue is False:
@@ -113,7 +131,9 @@ def cases_query(f: CaseFilter) -> tuple[sql.Composed, list[Any]]:
 
 def list_cases(conn: psycopg.Connection[Any], f: CaseFilter) -> list[CaseRow]:
     query, params = cases_query(f)
-    with conn.cursor(row_factory=class_row(CaseRow)) as cur:
+    # Positional (the columns are CaseRow's fields in order): class_row builds a
+    # keyword dict per row, about 1 ms more for a page of 50.
+    with conn.cursor(row_factory=args_row(CaseRow)) as cur:
         cur.execute(query, params)
         return cur.fetchall()
 
