@@ -147,22 +147,23 @@ def enter_scope(conn: psycopg.Connection[Any], scope: Scope, devices: list[str])
     ``set_config('role', r, true)`` is ``SET LOCAL ROLE r``; done in the same
     statement as the scope, it costs one round trip.
     """
-    pairs = [("role", API_ROLE), *scope_settings(scope, devices)]
-    conn.execute(
-        sql.SQL("SELECT {}").format(
-            sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in pairs)
-        ),
-        [x for pair in pairs for x in pair],
-    )
+    conn.execute(_ENTER, _entry(scope, devices).params)
 
 
-#: The settings the policies read, as ``set_config`` calls in one SELECT list
-#: (``role`` first: ``set_config('role', r, true)`` is ``SET LOCAL ROLE r``).
-_SET_SCOPE = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in range(7))
-_ACCOUNT = sql.SQL("SELECT role, disabled{} FROM accounts WHERE person_id = %s")
-_KEY = sql.SQL(
-    "SELECT id, name, role, revoked_at IS NOT NULL{} FROM api_keys WHERE secret_sha256 = %s"
+#: The role and the settings the policies read, as ``set_config`` calls in one
+#: SELECT list (``_entry`` gives their parameters).
+_SET_SCOPE = sql.SQL(", ").join(
+    sql.SQL("set_config(%s, %s, true)") for _ in range(1 + len(scope_settings(Scope(), [])))
 )
+_ENTER = sql.SQL("SELECT ") + _SET_SCOPE
+_ACCOUNT = "SELECT role, disabled{} FROM accounts WHERE person_id = %s"
+_KEY = "SELECT id, name, role, revoked_at IS NOT NULL{} FROM api_keys WHERE secret_sha256 = %s"
+#: By (kind, enter): reading the account or key, and with ``enter`` also the scope.
+_SIGN_IN = {
+    (kind, enter): sql.SQL(text).format(sql.SQL(", ") + _SET_SCOPE if enter else sql.SQL(""))
+    for kind, text in (("person", _ACCOUNT), ("key", _KEY))
+    for enter in (False, True)
+}
 
 
 def authenticate(
@@ -209,8 +210,7 @@ def _sign_in(
     if enter:
         guessed = _scope(state, person_id, guess) if guess is not None else _NOBODY
         params.extend(guessed.params)
-    sets = sql.SQL(", ") + _SET_SCOPE if enter else sql.SQL("")
-    row = conn.execute((_KEY if kind == "key" else _ACCOUNT).format(sets), [*params, value])
+    row = conn.execute(_SIGN_IN[kind, enter], [*params, value])
     found = row.fetchone()
     name: str | None
     if kind == "key":
@@ -229,7 +229,7 @@ def _sign_in(
     if role is not guess:
         state.last_role[ident] = role
         if enter:
-            conn.execute(sql.SQL("SELECT ") + _SET_SCOPE, entry.params)
+            conn.execute(_ENTER, entry.params)
     return Principal(subject=subject, person_id=person_id, name=name, role=role, scope=entry.scope)
 
 
