@@ -221,30 +221,17 @@ def decide(
             after = replace(after, duplicate_of=duplicate_of, next_escalation_at=None)
             data["duplicate_of"] = duplicate_of
         case Action.REOPEN:
-            dl = _fresh(ctx, case, now)
-            after = replace(
-                after,
-                reopens=case.reopens + 1,
-                resolved_at=None,
-                closed_at=None,
-                accepted_at=None,
-                accept_by=dl.accept_by,
-                resolve_by=dl.resolve_by,
-                next_escalation_at=dl.accept_by,
-            )
+            after = _start_over(ctx, after, now)
+            after = replace(after, reopens=case.reopens + 1, resolved_at=None, closed_at=None)
         case Action.ASSIGN:
             if assign_to is None:
                 raise ActionInputError("assign_to", None, "who the case goes to")
-            dl = _fresh(ctx, case, now)
+            after = _start_over(ctx, after, now)
             after = replace(
                 after,
                 assignee=assign_to.person,
                 assignee_name=assign_to.name,
                 assignee_area=assign_to.area_id,
-                accepted_at=None,
-                accept_by=dl.accept_by,
-                resolve_by=dl.resolve_by,
-                next_escalation_at=dl.accept_by,
             )
             data.update(assignee=assign_to.person, area=assign_to.area_id, level=assign_to.level)
         case _:
@@ -387,3 +374,16 @@ def _schedule_reminders(
 def _fresh(ctx: Context, case: CaseRow, now: datetime) -> deadlines.Deadlines:
     """Deadlines counted again from now: for rework, reopening and re-routing."""
     return deadlines.compute(ctx.config.deadlines, case.category, case.severity, now, ctx.tz)
+
+
+def _start_over(ctx: Context, case: CaseRow, now: datetime) -> CaseRow:
+    """``case`` waiting to be accepted again, on deadlines counted from now (reopened,
+    re-routed); it escalates when the new accept deadline passes."""
+    dl = _fresh(ctx, case, now)
+    return replace(
+        case,
+        accepted_at=None,
+        accept_by=dl.accept_by,
+        resolve_by=dl.resolve_by,
+        next_escalation_at=dl.accept_by,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypedDict, Unpack
 
 from dispatch.errors import PermissionDenied
 from dispatch.lifecycle import Action, parse_action
@@ -91,47 +92,32 @@ def needs(role: Role, action: Action | str) -> Needs | None:
     return PERMISSIONS[Role(role)].get(_CHECKED_AS.get(act, act))
 
 
-def may_act(
-    role: Role,
-    action: Action | str,
-    *,
-    is_assignee: bool = False,
-    in_department: bool = False,
-    is_raiser: bool = False,
-    target_in_area: bool = False,
-) -> bool:
-    """Whether ``role`` may take ``action`` on a case, given the person's relation to it:
-    the case is assigned to them, belongs to their department, was raised by them, or (a
-    reassignment) its new assignee's area lies inside an area they lead."""
+class Relation(TypedDict, total=False):
+    """The person's relation to the case; each left out is False."""
+
+    is_assignee: bool  # the case is assigned to them
+    in_department: bool  # it belongs to their department
+    is_raiser: bool  # they raised it
+    target_in_area: bool  # a reassignment's new assignee lies inside an area they lead
+
+
+def may_act(role: Role, action: Action | str, **relation: Unpack[Relation]) -> bool:
+    """Whether ``role`` may take ``action`` on a case, given the person's :class:`Relation`
+    to it."""
     found = needs(role, action)
     held = {
         Needs.ANY: True,
-        Needs.ASSIGNEE: is_assignee,
-        Needs.DEPARTMENT: in_department,
-        Needs.RAISER: is_raiser,
-        Needs.AREA: target_in_area,
+        Needs.ASSIGNEE: relation.get("is_assignee", False),
+        Needs.DEPARTMENT: relation.get("in_department", False),
+        Needs.RAISER: relation.get("is_raiser", False),
+        Needs.AREA: relation.get("target_in_area", False),
     }
     return found is not None and held[found]
 
 
-def check(
-    role: Role,
-    action: Action | str,
-    *,
-    is_assignee: bool = False,
-    in_department: bool = False,
-    is_raiser: bool = False,
-    target_in_area: bool = False,
-) -> None:
+def check(role: Role, action: Action | str, **relation: Unpack[Relation]) -> None:
     """PermissionDenied naming the role, the action and what it needs, unless :func:`may_act`."""
-    if not may_act(
-        role,
-        action,
-        is_assignee=is_assignee,
-        in_department=in_department,
-        is_raiser=is_raiser,
-        target_in_area=target_in_area,
-    ):
+    if not may_act(role, action, **relation):
         found = needs(role, action)
         raise PermissionDenied(
             str(role), parse_action(action).value, found.value if found else None

@@ -18,8 +18,8 @@ from psycopg import sql
 
 
 @dataclass(frozen=True, slots=True)
-class CaseRow:
-    """One ``cases`` row (migration 0002)."""
+class _CaseHead:
+    """The leading ``cases`` columns, which a case is opened with and read back as."""
 
     id: int
     source: str
@@ -39,6 +39,12 @@ class CaseRow:
     assignee_name: str | None
     assignee_area: str | None
     route_note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRow(_CaseHead):
+    """One ``cases`` row (migration 0002)."""
+
     escalation_level: int
     escalated_to: str | None
     escalated_to_name: str | None
@@ -65,27 +71,9 @@ class CaseRow:
 
 
 @dataclass(frozen=True, slots=True)
-class NewCase:
+class NewCase(_CaseHead):
     """The columns a case is opened with; the database fills in the rest."""
 
-    id: int
-    source: str
-    category: str
-    severity: int
-    status: str
-    summary: str | None
-    description: str | None
-    lon: float | None
-    lat: float | None
-    unit_id: str | None
-    grid_id: str | None
-    village_id: str | None
-    town_id: str | None
-    department_id: str | None
-    assignee: str | None
-    assignee_name: str | None
-    assignee_area: str | None
-    route_note: str | None
     raised_by: str | None
     device_id: str | None
     opened_at: datetime

@@ -1,4 +1,4 @@
-"""What every rule shares: schedules, and episodes with hysteresis and cooldown.
+"""What every rule shares: schedules, episodes with hysteresis and cooldown, the zone rules' step.
 
 An *episode* is one situation (one object in a zone, one crowd, one parked car).
 It starts once its condition has held for ``min_on_s``, survives gaps shorter
@@ -9,10 +9,11 @@ and ends after a gap that long; the same subject then stays quiet for
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from detectors.tracking import Track
@@ -178,3 +179,45 @@ def matching(
 
 def track_subject(t: Track, since: datetime | None = None) -> Subject:
     return Subject(t.cls, round(t.peak_score or t.score, 3), t.track_id, t.box, since)
+
+
+class ZoneRuleConfig(Protocol):
+    """What a zone rule reads of its config to pick the tracks it looks at."""
+
+    @property
+    def classes(self) -> list[str]: ...
+    @property
+    def min_confidence(self) -> float: ...
+    @property
+    def schedule(self) -> Schedule | None: ...
+
+
+C = TypeVar("C", bound=ZoneRuleConfig)
+
+
+class ZoneRule(ABC, Generic[C]):
+    """A rule over the tracks of its classes inside one zone during its schedule.
+
+    A subclass says only which subjects are present among those tracks and which of
+    them may begin an episode; outside the schedule nothing is present.
+    """
+
+    def __init__(self, cfg: C, zone: Zone, tz: ZoneInfo, episodes: Episodes) -> None:
+        self.cfg, self.zone, self.tz, self.episodes = cfg, zone, tz, episodes
+
+    @abstractmethod
+    def observe(
+        self, ts: datetime, inside: list[Track], tracks: Sequence[Track]
+    ) -> tuple[dict[str, Subject], set[str] | None]:
+        """``present`` and ``trigger`` for :meth:`Episodes.step`, from the tracks ``inside``
+        (and all ``tracks`` of the frame)."""
+
+    def step(self, ts: datetime, tracks: Sequence[Track]) -> list[RuleHit]:
+        if not in_schedule(ts, self.cfg.schedule, self.tz):
+            return self.episodes.step(ts, {})
+        inside = matching(tracks, self.cfg.classes, self.cfg.min_confidence, self.zone)
+        present, trigger = self.observe(ts, inside, tracks)
+        return self.episodes.step(ts, present, trigger)
+
+    def flush(self, ts: datetime) -> list[RuleHit]:
+        return self.episodes.flush(ts)

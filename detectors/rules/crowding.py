@@ -8,31 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from detectors.rules.base import Episodes, Subject, in_schedule, matching
+from detectors.rules.base import Subject, ZoneRule
 from detectors.tracking import Track
-from detectors.types import RuleHit
-from detectors.zones import Zone
 from gridwatch.camera_rules import CrowdingRule
 
 
-class Crowding:
-    def __init__(self, cfg: CrowdingRule, zone: Zone, tz: ZoneInfo, episodes: Episodes) -> None:
-        self.cfg, self.zone, self.tz, self.episodes = cfg, zone, tz, episodes
-
-    def step(self, ts: datetime, tracks: Sequence[Track]) -> list[RuleHit]:
-        present: dict[str, Subject] = {}
-        if in_schedule(ts, self.cfg.schedule, self.tz):
-            inside = matching(tracks, self.cfg.classes, self.cfg.min_confidence, self.zone)
-            if len(inside) >= self.cfg.min_count:
-                present["crowd"] = Subject(
-                    self.cfg.classes[0], None, None, _hull(inside), None, {"count": len(inside)}
-                )
-        return self.episodes.step(ts, present)
-
-    def flush(self, ts: datetime) -> list[RuleHit]:
-        return self.episodes.flush(ts)
+class Crowding(ZoneRule[CrowdingRule]):
+    def observe(
+        self, ts: datetime, inside: list[Track], tracks: Sequence[Track]
+    ) -> tuple[dict[str, Subject], set[str] | None]:
+        if len(inside) < self.cfg.min_count:
+            return {}, None
+        crowd = Subject(
+            self.cfg.classes[0], None, None, _hull(inside), None, {"count": len(inside)}
+        )
+        return {"crowd": crowd}, None
 
 
 def _hull(tracks: Sequence[Track]) -> tuple[float, float, float, float]:

@@ -4,36 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from detectors.rules.base import Episodes, Subject, in_schedule, matching, track_subject
+from detectors.rules.base import Subject, ZoneRule, track_subject
 from detectors.tracking import Track
-from detectors.types import RuleHit
-from detectors.zones import Zone
 from gridwatch.camera_rules import FireSmokeRule, IntrusionRule
 
 
-class Intrusion:
+class Intrusion(ZoneRule[IntrusionRule | FireSmokeRule]):
     """``per="object"``: one episode per track; ``per="zone"``: one while the zone is occupied."""
 
-    def __init__(
-        self, cfg: IntrusionRule | FireSmokeRule, zone: Zone, tz: ZoneInfo, episodes: Episodes
-    ) -> None:
-        self.cfg, self.zone, self.tz, self.episodes = cfg, zone, tz, episodes
-
-    def step(self, ts: datetime, tracks: Sequence[Track]) -> list[RuleHit]:
-        present: dict[str, Subject] = {}
-        if in_schedule(ts, self.cfg.schedule, self.tz):
-            inside = matching(tracks, self.cfg.classes, self.cfg.min_confidence, self.zone)
-            if self.cfg.per == "object":
-                present = {f"t{t.track_id}": track_subject(t) for t in inside}
-            elif inside:
-                top = max(inside, key=lambda t: t.score)
-                s = track_subject(top)
-                present = {
-                    "zone": Subject(s.cls, s.score, s.track_id, s.box, None, {"count": len(inside)})
-                }
-        return self.episodes.step(ts, present)
-
-    def flush(self, ts: datetime) -> list[RuleHit]:
-        return self.episodes.flush(ts)
+    def observe(
+        self, ts: datetime, inside: list[Track], tracks: Sequence[Track]
+    ) -> tuple[dict[str, Subject], set[str] | None]:
+        if self.cfg.per == "object":
+            return {f"t{t.track_id}": track_subject(t) for t in inside}, None
+        if not inside:
+            return {}, None
+        s = track_subject(max(inside, key=lambda t: t.score))
+        zone = Subject(s.cls, s.score, s.track_id, s.box, None, {"count": len(inside)})
+        return {"zone": zone}, None

@@ -11,36 +11,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from detectors.rules.base import Episodes, Subject, in_schedule, matching, track_subject
+from detectors.rules.base import Subject, ZoneRule, track_subject
 from detectors.tracking import Track
-from detectors.types import RuleHit
-from detectors.zones import Zone
 from gridwatch.camera_rules import LeftBehindRule
 
 
-class LeftBehind:
-    def __init__(self, cfg: LeftBehindRule, zone: Zone, tz: ZoneInfo, episodes: Episodes) -> None:
-        self.cfg, self.zone, self.tz, self.episodes = cfg, zone, tz, episodes
-
-    def step(self, ts: datetime, tracks: Sequence[Track]) -> list[RuleHit]:
+class LeftBehind(ZoneRule[LeftBehindRule]):
+    def observe(
+        self, ts: datetime, inside: list[Track], tracks: Sequence[Track]
+    ) -> tuple[dict[str, Subject], set[str] | None]:
         present: dict[str, Subject] = {}
         trigger: set[str] = set()
-        if in_schedule(ts, self.cfg.schedule, self.tz):
-            people = [t.anchor for t in tracks if t.cls == "person"]
-            objs = matching(tracks, self.cfg.classes, self.cfg.min_confidence, self.zone)
-            for t in objs:
-                if t.still_s(ts) < min(2.0, self.cfg.stationary_s):
-                    continue
-                sid = f"t{t.track_id}"
-                present[sid] = track_subject(t, since=t.still_since)
-                x, y = t.anchor
-                reach = self.cfg.owner_radius * max(1.0, t.box[3] - t.box[1])
-                alone = all(abs(px - x) > reach or abs(py - y) > reach for px, py in people)
-                if alone and t.still_s(ts) >= self.cfg.stationary_s:
-                    trigger.add(sid)
-        return self.episodes.step(ts, present, trigger)
-
-    def flush(self, ts: datetime) -> list[RuleHit]:
-        return self.episodes.flush(ts)
+        people = [t.anchor for t in tracks if t.cls == "person"]
+        for t in inside:
+            if t.still_s(ts) < min(2.0, self.cfg.stationary_s):
+                continue
+            sid = f"t{t.track_id}"
+            present[sid] = track_subject(t, since=t.still_since)
+            x, y = t.anchor
+            reach = self.cfg.owner_radius * max(1.0, t.box[3] - t.box[1])
+            alone = all(abs(px - x) > reach or abs(py - y) > reach for px, py in people)
+            if alone and t.still_s(ts) >= self.cfg.stationary_s:
+                trigger.add(sid)
+        return present, trigger
