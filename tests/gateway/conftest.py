@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,23 @@ def publisher(mqtt_broker: tuple[str, int], topic_prefix: str) -> Iterator[Publi
         yield pub
     finally:
         pub.close()
+
+
+def event_body(device: str, seq: int, **extra: Any) -> dict[str, Any]:
+    """A valid contract v1 event from device, with the extra fields added or replaced."""
+    body: dict[str, Any] = {
+        "v": "1.0",
+        "kind": "event",
+        "event_id": str(uuid.uuid4()),
+        "device_id": device,
+        "seq": seq,
+        "ts": datetime.now(UTC).isoformat(),
+        "rule": "intrusion",
+        "category": "intrusion",
+        "score": 0.5,
+    }
+    body.update(extra)
+    return body
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
