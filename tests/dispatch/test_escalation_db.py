@@ -12,7 +12,7 @@ from dispatch.actions import act
 from dispatch.clock import ManualClock
 from dispatch.store import Context
 from dispatch.worker import drain
-from tests.dispatch.conftest import TownFixture, insert_event
+from tests.dispatch.conftest import TownFixture, insert_event, open_fire_case
 
 pytestmark = pytest.mark.services
 
@@ -28,18 +28,10 @@ def level_and_leader(conn: psycopg.Connection[Any], case_id: int) -> tuple[Any, 
 def test_overdue_case_escalates_level_by_level_and_pulls_people_in(
     conn: psycopg.Connection[Any], ctx: Context, zhongmen: TownFixture, clock: ManualClock
 ) -> None:
-    unit = zhongmen.unit(7)
-    chain = zhongmen.town.hierarchy.chain(unit)
-    leaders = [a.leader.person_id for a in chain if a.leader is not None]
-    liaison = chain[0].liaison
-    assert liaison is not None and len(leaders) == 4
     dept = zhongmen.town.department_for("fire_smoke")
     assert dept is not None
-    lon, lat = zhongmen.point_in(unit)
-    insert_event(conn, ts=clock.now(), lon=lon, lat=lat, category="fire_smoke", severity=1)
-    drain(conn, ctx)
-    (case_id,) = conn.execute("SELECT id FROM cases").fetchone() or (None,)
-    assert case_id is not None
+    fire = open_fire_case(conn, ctx, zhongmen, clock, zhongmen.unit(7))
+    case_id, leaders, liaison = fire.case_id, fire.leaders, fire.liaison
 
     clock.advance(timedelta(minutes=4))  # accept_by is 5 minutes after opening
     drain(conn, ctx)
