@@ -17,7 +17,9 @@ from dispatch.clock import ManualClock
 from dispatch.config import load_config
 from dispatch.notify import OutboxNotifier
 from dispatch.store import Context
+from dispatch.worker import drain
 from gridwatch.town import Town, load_town
+from gridwatch.town.hierarchy import Contact
 from gridwatch.town.synth import SynthSpec, SynthTown, synth_town, write_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -115,3 +117,32 @@ def insert_event(
         (event_id, ts, ts, device_id, seq, category, severity, phase, lon, lat, unit_id),
     )
     return event_id
+
+
+@dataclass(frozen=True)
+class FireCase:
+    """A case opened from a severity-1 fire_smoke event, with the people of its unit's chain."""
+
+    case_id: int
+    leaders: list[str]  # the chain's leaders, the unit's first
+    liaison: Contact
+
+
+def open_fire_case(
+    conn: psycopg.Connection[Any],
+    ctx: Context,
+    zhongmen: TownFixture,
+    clock: ManualClock,
+    unit: str,
+) -> FireCase:
+    """Open the first case of the database from a camera event in unit, now on the clock."""
+    chain = zhongmen.town.hierarchy.chain(unit)
+    leaders = [a.leader.person_id for a in chain if a.leader is not None]
+    liaison = chain[0].liaison
+    assert liaison is not None and len(leaders) == 4
+    lon, lat = zhongmen.point_in(unit)
+    insert_event(conn, ts=clock.now(), lon=lon, lat=lat, category="fire_smoke", severity=1)
+    drain(conn, ctx)
+    row = conn.execute("SELECT id FROM cases").fetchone()
+    assert row is not None
+    return FireCase(int(row[0]), leaders, liaison)

@@ -18,7 +18,7 @@ from dispatch.rows import CaseRow
 from dispatch.store import Context, fetch_case
 from dispatch.worker import drain
 from gridwatch.domain import Category, Role
-from tests.dispatch.conftest import TownFixture, insert_event
+from tests.dispatch.conftest import TownFixture, open_fire_case
 
 pytestmark = pytest.mark.services
 
@@ -161,17 +161,8 @@ def test_a_dispute_is_resolved_only_with_a_mediation_outcome(
 def test_a_leader_escalates_by_hand_one_level_like_the_timer_does(
     conn: psycopg.Connection[Any], ctx: Context, zhongmen: TownFixture, clock: ManualClock
 ) -> None:
-    unit = zhongmen.unit(7)
-    chain = zhongmen.town.hierarchy.chain(unit)
-    leaders = [a.leader.person_id for a in chain if a.leader is not None]
-    liaison = chain[0].liaison
-    assert liaison is not None and len(leaders) == 4
-    lon, lat = zhongmen.point_in(unit)
-    insert_event(conn, ts=clock.now(), lon=lon, lat=lat, category="fire_smoke", severity=1)
-    drain(conn, ctx)
-    row = conn.execute("SELECT id FROM cases").fetchone()
-    assert row is not None
-    case_id = int(row[0])
+    fire = open_fire_case(conn, ctx, zhongmen, clock, zhongmen.unit(7))
+    case_id, leaders, liaison = fire.case_id, fire.leaders, fire.liaison
     holder = Actor(leaders[0], Role.UNIT_LEADER)
     clock.advance(timedelta(minutes=1))  # well before the 5-minute accept deadline
     case = act(conn, ctx, case_id, "escalate", holder, "火势较大，请求支援")

@@ -12,7 +12,7 @@ from dispatch.actions import act
 from dispatch.clock import ManualClock
 from dispatch.store import Context
 from dispatch.worker import drain
-from tests.dispatch.conftest import TownFixture, insert_event
+from tests.dispatch.conftest import TownFixture, insert_event, open_fire_case
 
 pytestmark = pytest.mark.services
 
@@ -28,18 +28,10 @@ def level_and_leader(conn: psycopg.Connection[Any], case_id: int) -> tuple[Any, 
 def test_overdue_case_escalates_level_by_level_and_pulls_people_in(
     conn: psycopg.Connection[Any], ctx: Context, zhongmen: TownFixture, clock: ManualClock
 ) -> None:
-    unit = zhongmen.unit(7)
-    chain = zhongmen.town.hierarchy.chain(unit)
-    leaders = [a.leader.person_id for a in chain if a.leader is not None]
-    liaison = chain[0].liaison
-    assert liaison is not None and len(leaders) == 4
     dept = zhongmen.town.department_for("fire_smoke")
     assert dept is not None
-    lon, lat = zhongmen.point_in(unit)
-    insert_event(conn, ts=clock.now(), lon=lon, lat=lat, category="fire_smoke", severity=1)
-    drain(conn, ctx)
-    (case_id,) = conn.execute("SELECT id FROM cases").fetchone() or (None,)
-    assert case_id is not None
+    fire = open_fire_case(conn, ctx, zhongmen, clock, zhongmen.unit(7))
+    case_id, leaders, liaison = fire.case_id, fire.leaders, fire.liaison
 
     clock.advance(timedelta(minutes=4))  # accept_by is 5 minutes after opening
     drain(conn, ctx)
@@ -64,18 +56,11 @@ def test_overdue_case_escalates_level_by_level_and_pulls_people_in(
     } <= notices
 
     # Each level gets escalate_every_minutes (60) before the next rise.
-    clock.advance(timedelta(minutes=59))
-    drain(conn, ctx)
-    assert level_and_leader(conn, case_id) == (1, leaders[1])
-    clock.advance(timedelta(minutes=2))
-    drain(conn, ctx)
-    assert level_and_leader(conn, case_id) == (2, leaders[2])
-    clock.advance(timedelta(minutes=61))
-    drain(conn, ctx)
-    assert level_and_leader(conn, case_id) == (3, leaders[3])
-    clock.advance(timedelta(hours=10))
-    drain(conn, ctx)
-    assert level_and_leader(conn, case_id) == (3, leaders[3])
+    # After 10 more hours it stays at the town level: there is none above.
+    for minutes, level in ((59, 1), (2, 2), (61, 3), (600, 3)):
+        clock.advance(timedelta(minutes=minutes))
+        drain(conn, ctx)
+        assert level_and_leader(conn, case_id) == (level, leaders[level]), f"+{minutes} min"
     rises = conn.execute(
         "SELECT data->>'to_level' FROM case_history WHERE case_id = %s AND action = 'escalated'"
         " ORDER BY id",

@@ -106,6 +106,28 @@ class Dispatchers:
         self.procs += started
         return started
 
+    def run_once(self) -> dict[str, Any]:
+        """Run one `dispatch --once` to completion and return its closing JSON summary."""
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gridwatch.cli",
+                "dispatch",
+                "--once",
+                "--config-dir",
+                self.config_dir,
+                "--database-url",
+                self.db,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return summary
+
     def wait_connected(self, conn: psycopg.Connection[Any], count: int) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -166,24 +188,7 @@ def test_a_dispatcher_killed_mid_stream_and_restarted_opens_every_case_once(
     proc.communicate(timeout=30)
     left = conn.execute("SELECT count(*) FROM dispatch_queue").fetchone()
     assert left is not None and left[0] > 0, "the kill landed after the stream was done"
-    restarted = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gridwatch.cli",
-            "dispatch",
-            "--once",
-            "--config-dir",
-            dispatchers.config_dir,
-            "--database-url",
-            dispatchers.db,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert json.loads(restarted.stdout.strip().splitlines()[-1])["events"] == left[0]
+    assert dispatchers.run_once()["events"] == left[0]
     expected = {frozenset(str(r[0]) for r in rows if r[4] == g) for g in range(120)}
     assert partition(conn) == expected
     assert conn.execute("SELECT count(*), sum(recurrence) FROM cases").fetchone() == (120, 600)
@@ -197,30 +202,13 @@ def test_three_dispatchers_make_exactly_the_cases_one_dispatcher_makes(
 ) -> None:
     rows = build_stream(zhongmen, groups=60, per_group=10)
     load(conn, rows)
-    one = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gridwatch.cli",
-            "dispatch",
-            "--once",
-            "--config-dir",
-            dispatchers.config_dir,
-            "--database-url",
-            dispatchers.db,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert json.loads(one.stdout.strip().splitlines()[-1])["events"] == len(rows)
+    assert dispatchers.run_once()["events"] == len(rows)
     single = partition(conn)
     assert len(single) == 60
     # Forget the cases and queue every event again, then let three processes race.
     conn.execute(
         "TRUNCATE case_events, case_history, case_participants, notifications, case_reminders,"
-        " cases RESTART IDENTITY"
+        " open311_requests, cases RESTART IDENTITY"
     )
     procs = dispatchers.start(3, "--batch", "2")
     dispatchers.wait_connected(conn, 3)

@@ -1,4 +1,5 @@
-"""Edge fixtures: a short cut of vtest.avi and an MQTT subscriber that collects messages."""
+"""Edge fixtures: a short cut of vtest.avi, an MQTT subscriber that collects messages, and the
+edge.yaml of a test box on the test broker."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 CLIP_START, CLIP_FRAMES = 250, 150
 
@@ -113,3 +115,68 @@ def collector(mqtt_broker: tuple[str, int], topic_prefix: str) -> Iterator[Colle
         yield c
     finally:
         c.close()
+
+
+ROAD = [[0, 150], [768, 150], [768, 576], [0, 576]]
+
+
+def write_edge_yaml(
+    tmp_path: Path, prefix: str, host: str, port: int, cams: list[dict[str, Any]]
+) -> Path:
+    cfg = {
+        "box_id": "box-test",
+        # Client ids are global on the broker: keep them apart from concurrent runs.
+        "mqtt": {
+            "host": host,
+            "port": port,
+            "prefix": prefix,
+            "client_id_suffix": "-" + prefix.replace("/", "-"),
+        },
+        "snapshot_dir": str(tmp_path / "snaps"),
+        "state_dir": str(tmp_path / "state"),
+        "status_interval_s": 1.0,
+        "detector": {"options": {"threads": 1}, "workers": 1},
+        "cameras": cams,
+    }
+    path = tmp_path / "edge.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def camera(cam_id: str, stream: str) -> dict[str, Any]:
+    """A camera watching the road of vtest.avi for intrusions, with a homography onto the map."""
+    return {
+        "id": cam_id,
+        "stream": stream,
+        "detect_fps": 5,
+        "zones": [{"name": "road", "polygon": ROAD}],
+        "rules": [{"type": "intrusion", "zone": "road", "cooldown_s": 5}],
+        "homography": [
+            {"px": [0, 576], "lon": 119.0, "lat": 25.45},
+            {"px": [768, 576], "lon": 119.001, "lat": 25.45},
+            {"px": [768, 150], "lon": 119.001, "lat": 25.451},
+            {"px": [0, 150], "lon": 119.0, "lat": 25.451},
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class EdgeRig:
+    """One test's edge box: the test broker under the test's own topic prefix, and its folder."""
+
+    host: str
+    port: int
+    prefix: str
+    folder: Path
+
+    def config(self, cams: list[dict[str, Any]]) -> Path:
+        return write_edge_yaml(self.folder, self.prefix, self.host, self.port, cams)
+
+    def subscribe(self) -> Collector:
+        """A subscriber that joins now; the caller closes it."""
+        return Collector(self.host, self.port, self.prefix)
+
+
+@pytest.fixture
+def rig(tmp_path: Path, mqtt_broker: tuple[str, int], topic_prefix: str) -> EdgeRig:
+    return EdgeRig(mqtt_broker[0], mqtt_broker[1], topic_prefix, tmp_path)

@@ -14,7 +14,6 @@ from uuid import UUID
 
 import numpy as np
 import pytest
-import yaml
 
 from detectors.types import RuleHit
 from edge.camera import EventIds, hit_to_event
@@ -23,9 +22,8 @@ from edge.seq import SeqCounter
 from edge.snapshot import write_snapshot
 from gateway.contract import Batch, Event, MessageKind, Status, parse, parse_topic
 from gridwatch.town.models import HomographyPoint, fit_homography
-from tests.edge.conftest import Collector
+from tests.edge.conftest import Collector, EdgeRig, camera, write_edge_yaml
 
-ROAD = [[0, 150], [768, 150], [768, 576], [0, 576]]
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
@@ -125,35 +123,12 @@ def test_snapshot_hash_is_the_hash_of_the_file(tmp_path: Path) -> None:
     assert snap.ref.startswith("cam-1/20261125/")
 
 
-def _edge_yaml(
-    tmp_path: Path, prefix: str, host: str, port: int, cams: list[dict[str, Any]]
-) -> Path:
-    cfg = {
-        "box_id": "box-test",
-        # Client ids are global on the broker: keep them apart from concurrent runs.
-        "mqtt": {
-            "host": host,
-            "port": port,
-            "prefix": prefix,
-            "client_id_suffix": "-" + prefix.replace("/", "-"),
-        },
-        "snapshot_dir": str(tmp_path / "snaps"),
-        "state_dir": str(tmp_path / "state"),
-        "status_interval_s": 1.0,
-        "detector": {"options": {"threads": 1}, "workers": 1},
-        "cameras": cams,
-    }
-    path = tmp_path / "edge.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
 def test_config_errors_name_the_camera_the_field_and_the_value(tmp_path: Path) -> None:
     cams: list[dict[str, Any]] = [
         {"id": "cam-a", "stream": "rtsp://x/1"},
         {"id": "cam-b", "stream": "rtsp://x/2", "detect_fps": -1, "colour": "red"},
     ]
-    path = _edge_yaml(tmp_path, "p", "127.0.0.1", 1883, cams)
+    path = write_edge_yaml(tmp_path, "p", "127.0.0.1", 1883, cams)
     with pytest.raises(EdgeConfigError) as info:
         load_edge_config(path)
     text = str(info.value)
@@ -167,32 +142,11 @@ def test_config_errors_name_the_camera_the_field_and_the_value(tmp_path: Path) -
 # --------------------------------------------------------------------------- on video
 
 
-def _camera(cam_id: str, stream: str) -> dict[str, Any]:
-    return {
-        "id": cam_id,
-        "stream": stream,
-        "detect_fps": 5,
-        "zones": [{"name": "road", "polygon": ROAD}],
-        "rules": [{"type": "intrusion", "zone": "road", "cooldown_s": 5}],
-        "homography": [
-            {"px": [0, 576], "lon": 119.0, "lat": 25.45},
-            {"px": [768, 576], "lon": 119.001, "lat": 25.45},
-            {"px": [768, 150], "lon": 119.001, "lat": 25.451},
-            {"px": [0, 150], "lon": 119.0, "lat": 25.451},
-        ],
-    }
-
-
 @pytest.mark.slow
 def test_edge_command_publishes_events_with_snapshots_and_retained_status(
-    tmp_path: Path,
-    vtest_clip: Path,
-    collector: Collector,
-    mqtt_broker: tuple[str, int],
-    topic_prefix: str,
+    tmp_path: Path, vtest_clip: Path, collector: Collector, rig: EdgeRig
 ) -> None:
-    host, port = mqtt_broker
-    path = _edge_yaml(tmp_path, topic_prefix, host, port, [_camera("cam-a", str(vtest_clip))])
+    path = rig.config([camera("cam-a", str(vtest_clip))])
     started = datetime.now(UTC)
     proc = subprocess.run(
         [sys.executable, "-m", "gridwatch.cli", "edge", "--config", str(path), "--duration", "6"],
@@ -208,7 +162,7 @@ def test_edge_command_publishes_events_with_snapshots_and_retained_status(
     msgs = collector.drain(timeout=1.0)
     events = []
     for m in msgs:
-        device, kind = parse_topic(topic_prefix, m.topic)
+        device, kind = parse_topic(rig.prefix, m.topic)
         if kind is MessageKind.EVENT:
             ev = parse(kind, m.payload, device_id=device)
             assert isinstance(ev, Event)
@@ -242,7 +196,7 @@ def test_edge_command_publishes_events_with_snapshots_and_retained_status(
 
     # A subscriber that comes later still finds the status, retained: offline after a
     # clean stop, and it names the last event's sequence number.
-    late = Collector(host, port, topic_prefix)
+    late = rig.subscribe()
     try:
         kept = late.wait_for(lambda m: m.topic.endswith("cam-a/status"), timeout=5)
     finally:
@@ -255,17 +209,12 @@ def test_edge_command_publishes_events_with_snapshots_and_retained_status(
 
 @pytest.mark.slow
 def test_bad_camera_url_is_named_and_the_other_camera_keeps_running(
-    tmp_path: Path,
-    vtest_clip: Path,
-    collector: Collector,
-    mqtt_broker: tuple[str, int],
-    topic_prefix: str,
+    tmp_path: Path, vtest_clip: Path, collector: Collector, rig: EdgeRig
 ) -> None:
     from edge.agent import EdgeAgent
 
-    host, port = mqtt_broker
-    cams = [_camera("cam-good", str(vtest_clip)), _camera("cam-bad", "file:///no/such/cam.avi")]
-    cfg = load_edge_config(_edge_yaml(tmp_path, topic_prefix, host, port, cams))
+    cams = [camera("cam-good", str(vtest_clip)), camera("cam-bad", "file:///no/such/cam.avi")]
+    cfg = load_edge_config(rig.config(cams))
     agent = EdgeAgent(cfg)
     assert set(agent.errors) == {"cam-bad"}
     assert "camera cam-bad: stream 'file:///no/such/cam.avi'" in agent.errors["cam-bad"]
@@ -318,14 +267,9 @@ def test_edge_command_reports_a_bad_config_and_exits_2(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_killed_edge_leaves_its_last_will_as_retained_offline_status(
-    tmp_path: Path,
-    vtest_clip: Path,
-    collector: Collector,
-    mqtt_broker: tuple[str, int],
-    topic_prefix: str,
+    tmp_path: Path, vtest_clip: Path, collector: Collector, rig: EdgeRig
 ) -> None:
-    host, port = mqtt_broker
-    path = _edge_yaml(tmp_path, topic_prefix, host, port, [_camera("cam-k", str(vtest_clip))])
+    path = rig.config([camera("cam-k", str(vtest_clip))])
     proc = subprocess.Popen(
         [sys.executable, "-m", "gridwatch.cli", "edge", "--config", str(path)],
         stdout=subprocess.DEVNULL,
@@ -350,7 +294,7 @@ def test_killed_edge_leaves_its_last_will_as_retained_offline_status(
     assert will is not None, "no last will after kill -9"
     status = parse(MessageKind.STATUS, will.payload)
     assert isinstance(status, Status) and status.detail == "connection lost (last will)"
-    late = Collector(host, port, topic_prefix)
+    late = rig.subscribe()
     try:
         kept = late.wait_for(lambda m: m.topic.endswith("cam-k/status"), timeout=5)
     finally:

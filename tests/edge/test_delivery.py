@@ -11,8 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from gateway.db.migrate import migrate
 from gateway.process import Gateway
 from gridwatch.services import EmbeddedMosquitto, free_port
 from gridwatch.settings import get_settings
+from tests.gateway.conftest import wait_for
 
 DEVICES = ["edge-a", "edge-b"]
 
@@ -91,17 +91,6 @@ def _box(stack: Stack, state: Path, **kw: Any) -> SyntheticBox:
     ).start()
 
 
-def _until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what} (last {value!r})")
-        time.sleep(0.1)
-
-
 def _assert_complete(stack: Stack, device: str, count: int) -> None:
     """Every event stored exactly once, and the device's seqs 0..count-1 without a gap."""
     assert stack.stored(device) == (count, count, count, 0, count - 1)
@@ -117,17 +106,17 @@ def test_broker_stopped_while_10000_events_are_made_all_arrive_once_without_gaps
     try:
         for dev in DEVICES:
             pub = box.publishers[dev]
-            _until(lambda: pub.connected, 10, f"{dev} connected")  # noqa: B023
+            wait_for(lambda: pub.connected, 10, f"{dev} connected")  # noqa: B023
             box.produce(dev, 100)
-        _until(lambda: box.outbox.total_items == 0, 30, "the first 200 committed")
+        wait_for(lambda: box.outbox.total_items == 0, 30, "the first 200 committed")
         stack.broker.stop()
-        _until(lambda: not any(p.connected for p in box.publishers.values()), 10, "offline")
+        wait_for(lambda: not any(p.connected for p in box.publishers.values()), 10, "offline")
         for dev in DEVICES:
             box.produce(dev, 5000)
         # All of it waits on disk while the broker is away.
         assert box.outbox.total_items == 2 * 4900
         stack.restart_broker()
-        _until(lambda: box.outbox.total_items == 0, 120, "the outbox to drain")
+        wait_for(lambda: box.outbox.total_items == 0, 120, "the outbox to drain")
         # Live acks also tell the box how far its clock is from the gateway's.
         offset = box.publishers[DEVICES[0]].clock_offset_s
         assert offset is not None and abs(offset) < 2.0
@@ -145,7 +134,7 @@ def test_broker_killed_mid_stream_the_unsaved_events_are_replayed_from_the_outbo
     box = _box(stack, tmp_path / "edge", courier=CourierConfig(resend_after_s=3.0))
     dev = DEVICES[0]
     try:
-        _until(lambda: box.publishers[dev].connected, 10, "connected")
+        wait_for(lambda: box.publishers[dev].connected, 10, "connected")
         produced = 0
         # Keep publishing until the broker has taken messages the gateway has not
         # committed yet, then kill it: those are in the broker's memory only.
@@ -162,7 +151,7 @@ def test_broker_killed_mid_stream_the_unsaved_events_are_replayed_from_the_outbo
         box.produce(dev, produced + 500)
         produced += 500
         stack.restart_broker()
-        _until(lambda: box.outbox.total_items == 0, 60, "the outbox to drain")
+        wait_for(lambda: box.outbox.total_items == 0, 60, "the outbox to drain")
     finally:
         box.stop()
     _assert_complete(stack, dev, produced)
@@ -197,7 +186,7 @@ def test_edge_process_killed_mid_stream_and_restarted_loses_and_repeats_nothing(
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _until(lambda: stack.stored(dev)[0] >= 500, 30, "500 events stored")
+        wait_for(lambda: stack.stored(dev)[0] >= 500, 30, "500 events stored")
         first.send_signal(signal.SIGKILL)
     finally:
         first.wait(10)

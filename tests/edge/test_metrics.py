@@ -9,7 +9,7 @@ import pytest
 
 from edge.camera import next_due
 from edge.config import load_edge_config
-from tests.edge.test_agent import _camera, _edge_yaml
+from tests.edge.conftest import EdgeRig, camera
 
 
 @pytest.mark.parametrize(
@@ -30,12 +30,11 @@ def test_detect_schedule_makes_up_jitter_and_drops_when_far_behind(
 
 @pytest.mark.slow
 def test_metrics_endpoint_reports_fps_detector_latency_outbox_and_drops(
-    tmp_path: Path, vtest_clip: Path, mqtt_broker: tuple[str, int], topic_prefix: str
+    vtest_clip: Path, rig: EdgeRig
 ) -> None:
     from edge.agent import EdgeAgent
 
-    host, port = mqtt_broker
-    path = _edge_yaml(tmp_path, topic_prefix, host, port, [_camera("cam-m", str(vtest_clip))])
+    path = rig.config([camera("cam-m", str(vtest_clip))])
     cfg = load_edge_config(path).model_copy(update={"metrics_port": 0})
     agent = EdgeAgent(cfg)
     agent.start()

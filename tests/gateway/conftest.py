@@ -1,10 +1,13 @@
-"""Fixtures for gateway tests: a migrated database, a running gateway, an MQTT publisher."""
+"""Fixtures for gateway tests: a migrated database, the town of the config folder, a running
+gateway (whole, or its API alone), the case API on a manual clock, an MQTT publisher."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -17,7 +20,11 @@ from gateway.db.migrate import migrate
 from gateway.process import Gateway
 from gridwatch.services import free_port
 from gridwatch.settings import Settings, get_settings
+from gridwatch.town import Town, load_town
 from tests.gateway.auth_support import TEST_SECRET
+from tests.gateway.case_api_support import Day, case_day
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 #: Device id -> unit id, as the town's devices.yaml would give.
 REGISTRY: dict[str, str | None] = {"cam-001": "unit-a", "cam-002": "unit-b", "box-7": None}
@@ -44,6 +51,30 @@ def gw_settings(
         http_port=free_port(),
         jwt_secret=TEST_SECRET,
     )
+
+
+@pytest.fixture(scope="module")
+def town() -> Town:
+    """The town of the repository's config folder."""
+    return load_town(CONFIG)
+
+
+@pytest.fixture
+def api(gw_settings: Settings, town: Town) -> Iterator[Gateway]:
+    """The gateway with its API and without MQTT ingest."""
+    gw = Gateway(gw_settings, town=town, ingest=False)
+    gw.start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+@pytest.fixture
+def day(migrated_db: str, town: Town) -> Iterator[Day]:
+    """The case API on a manual clock; see case_api_support.case_day."""
+    with case_day(migrated_db, town) as d:
+        yield d
 
 
 @pytest.fixture
@@ -99,6 +130,23 @@ def publisher(mqtt_broker: tuple[str, int], topic_prefix: str) -> Iterator[Publi
         yield pub
     finally:
         pub.close()
+
+
+def event_body(device: str, seq: int, **extra: Any) -> dict[str, Any]:
+    """A valid contract v1 event from device, with the extra fields added or replaced."""
+    body: dict[str, Any] = {
+        "v": "1.0",
+        "kind": "event",
+        "event_id": str(uuid.uuid4()),
+        "device_id": device,
+        "seq": seq,
+        "ts": datetime.now(UTC).isoformat(),
+        "rule": "intrusion",
+        "category": "intrusion",
+        "score": 0.5,
+    }
+    body.update(extra)
+    return body
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

@@ -3,40 +3,23 @@ another grid's leader cannot even find the case, readers may not act."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
-import pytest
 
 from dispatch.worker import drain, make_context
 from gateway.process import Gateway
 from gridwatch.domain import Role
 from gridwatch.settings import Settings
-from gridwatch.town import Town, load_town
+from gridwatch.town import Town
 from tests.dispatch.conftest import insert_event
 from tests.gateway.auth_support import bearer, token_for
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 UNIT = "V01-G01-U02"
-
-
-@pytest.fixture(scope="module")
-def town() -> Town:
-    return load_town(CONFIG)
-
-
-@pytest.fixture
-def api(gw_settings: Settings, town: Town) -> Iterator[Gateway]:
-    gw = Gateway(gw_settings, town=town, ingest=False)
-    gw.start()
-    try:
-        yield gw
-    finally:
-        gw.stop()
 
 
 def open_case(dsn: str, town: Town) -> dict[str, Any]:

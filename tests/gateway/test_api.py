@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,32 +17,17 @@ from gateway.api.live import LiveHub
 from gateway.process import Gateway
 from gridwatch.domain import Role
 from gridwatch.settings import Settings
-from gridwatch.town import Town, load_town
+from gridwatch.town import Town
 from tests.gateway.auth_support import DUTY, bearer, token_for
 from tests.gateway.conftest import wait_for
 
 CONFIG = Path(__file__).parent.parent.parent / "config"
 
 
-@pytest.fixture(scope="module")
-def town() -> Town:
-    return load_town(CONFIG)
-
-
 @pytest.fixture
 def duty(gw_settings: Settings) -> dict[str, str]:
     """Headers of the duty commander, who sees the whole town."""
     return bearer(token_for(gw_settings, DUTY, Role.DUTY_COMMANDER))
-
-
-@pytest.fixture
-def api(gw_settings: Settings, town: Town) -> Iterator[Gateway]:
-    gw = Gateway(gw_settings, town=town, ingest=False)
-    gw.start()
-    try:
-        yield gw
-    finally:
-        gw.stop()
 
 
 def insert_event(

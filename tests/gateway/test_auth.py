@@ -24,18 +24,13 @@ from gateway.process import Gateway
 from gridwatch.cli import main
 from gridwatch.domain import Role
 from gridwatch.settings import Settings
-from gridwatch.town import Town, load_town
+from gridwatch.town import Town
 from tests.gateway.auth_support import DUTY, PASSWORD, TEST_SECRET, bearer, token_for
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 GRID_LEADER = "P00003"  # leader of grid V01-G01
 VILLAGE_LEADER = "P00002"  # leader of village V01
 POLICE = "P01337"  # department staff, police
-
-
-@pytest.fixture(scope="module")
-def town() -> Town:
-    return load_town(CONFIG)
 
 
 def config(**kw: object) -> TokenConfig:

@@ -3,7 +3,6 @@ escalate, replays act once, size and rate limits, and an audit log nobody rewrit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -12,29 +11,16 @@ import pytest
 
 from gateway.api.limits import MAX_BODY, MAX_QUERY_VALUE
 from gateway.api.throttle import TokenBucket
-from gridwatch.town import Town, load_town
+from gridwatch.town import Town
 from tests.gateway.case_api_support import (
-    CONFIG,
     OTHER_UNIT,
     UNIT,
     Day,
     act,
-    case_day,
     open_case,
 )
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture(scope="module")
-def town() -> Town:
-    return load_town(CONFIG)
-
-
-@pytest.fixture
-def day(migrated_db: str, town: Town) -> Iterator[Day]:
-    with case_day(migrated_db, town) as d:
-        yield d
 
 
 def history_count(day: Day, case_id: int) -> int:

@@ -10,37 +10,23 @@ in the history with its actor and in the audit log with its request id.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
-from gridwatch.town import Town, load_town
+from gridwatch.town import Town
 from tests.gateway.case_api_support import (
-    CONFIG,
     PHOTO,
     Day,
     act,
     at,
-    case_day,
     local,
     open_case,
 )
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture(scope="module")
-def town() -> Town:
-    return load_town(CONFIG)
-
-
-@pytest.fixture
-def day(migrated_db: str, town: Town) -> Iterator[Day]:
-    with case_day(migrated_db, town) as d:
-        yield d
 
 
 def deadlines(case: dict[str, Any]) -> tuple[datetime | None, ...]:

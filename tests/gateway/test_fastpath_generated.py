@@ -223,6 +223,14 @@ def _pick(rnd: random.Random, sample: Sample) -> dict[str, Any] | None:
     return rnd.choice(objs) if objs else None
 
 
+def _pick_field(rnd: random.Random, sample: Sample) -> tuple[dict[str, Any], str] | None:
+    """An object of the sample and one of the fields its role defines."""
+    obj = _pick(rnd, sample)
+    if obj is None:
+        return None
+    return obj, rnd.choice(FIELDS[_role(obj, sample)])
+
+
 def _with_key(obj: dict[str, Any], key: str, value: Any, first: bool) -> None:
     """Add ``key`` first or last (object order matters to duplicate keys)."""
     if first:
@@ -247,32 +255,32 @@ def m_drop(rnd: random.Random, s: Sample) -> str | None:
 
 
 def m_null(rnd: random.Random, s: Sample) -> str | None:
-    obj = _pick(rnd, s)
-    if obj is None:
+    picked = _pick_field(rnd, s)
+    if picked is None:
         return None
-    key = rnd.choice(FIELDS[_role(obj, s)])
+    obj, key = picked
     obj[key] = None
     return f"null {key}"
 
 
-def m_value(rnd: random.Random, s: Sample) -> str | None:
-    obj = _pick(rnd, s)
-    if obj is None:
+def _set_field(
+    rnd: random.Random, s: Sample, values: Callable[[str], list[Any]], op: str
+) -> str | None:
+    picked = _pick_field(rnd, s)
+    if picked is None:
         return None
-    key = rnd.choice(FIELDS[_role(obj, s)])
-    value = rnd.choice(POOLS[key])
+    obj, key = picked
+    value = rnd.choice(values(key))
     obj[key] = s.put(copy.deepcopy(value))
-    return f"{key}={value!r}"[:80]
+    return f"{key}{op}{value!r}"[:80]
+
+
+def m_value(rnd: random.Random, s: Sample) -> str | None:
+    return _set_field(rnd, s, POOLS.__getitem__, "=")
 
 
 def m_wrong_type(rnd: random.Random, s: Sample) -> str | None:
-    obj = _pick(rnd, s)
-    if obj is None:
-        return None
-    key = rnd.choice(FIELDS[_role(obj, s)])
-    value = rnd.choice(WRONG_TYPES)
-    obj[key] = s.put(copy.deepcopy(value))
-    return f"{key}:={value!r}"[:80]
+    return _set_field(rnd, s, lambda _key: WRONG_TYPES, ":=")
 
 
 def m_unknown_key(rnd: random.Random, s: Sample) -> str | None:

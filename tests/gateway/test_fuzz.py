@@ -27,7 +27,7 @@ from gateway.ingest.classify import Received, classify
 from gateway.process import Gateway
 from gridwatch.services import EmbeddedMosquitto, make_workdir
 from gridwatch.settings import Settings
-from tests.gateway.conftest import REGISTRY, scalar, wait_for
+from tests.gateway.conftest import REGISTRY, event_body, scalar, wait_for
 
 BAD_PER_KIND = 1_700  # x 6 kinds > 10,000
 #: Kind of bad message -> a phrase its dead-letter reason must contain.
@@ -39,22 +39,6 @@ REASONS = {
     "nan": "NaN",
     "nul": "NUL",
 }
-
-
-def _event(device: str, seq: int, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "v": "1.0",
-        "kind": "event",
-        "event_id": str(uuid.uuid4()),
-        "device_id": device,
-        "seq": seq,
-        "ts": datetime.now(UTC).isoformat(),
-        "rule": "intrusion",
-        "category": "intrusion",
-        "score": 0.5,
-    }
-    body.update(extra)
-    return body
 
 
 def _status(device: str, **extra: Any) -> dict[str, Any]:
@@ -77,7 +61,7 @@ def _batch(device: str, seq: int, **item_extra: Any) -> dict[str, Any]:
         "device_id": device,
         "seq": seq,
         "ts": datetime.now(UTC).isoformat(),
-        "items": [_event(device, seq, **item_extra)],
+        "items": [event_body(device, seq, **item_extra)],
     }
 
 
@@ -85,7 +69,7 @@ def bad_message(kind: str, rng: random.Random) -> tuple[str, str, bytes]:
     """(device in topic, message kind, payload) of one generated bad message."""
     dev = rng.choice(["cam-001", "cam-002", "box-7"])
     mk = rng.choice(["event", "status", "batch"])
-    valid = {"event": _event(dev, 1), "status": _status(dev), "batch": _batch(dev, 1)}[mk]
+    valid = {"event": event_body(dev, 1), "status": _status(dev), "batch": _batch(dev, 1)}[mk]
     text = json.dumps(valid)
     if kind == "malformed":
         choice = rng.randrange(4)
@@ -118,7 +102,11 @@ def bad_message(kind: str, rng: random.Random) -> tuple[str, str, bytes]:
     if kind == "device":
         if rng.random() < 0.5:
             ghost = f"ghost-{rng.randrange(10_000)}"
-            body = {"event": _event(ghost, 1), "status": _status(ghost), "batch": _batch(ghost, 1)}
+            body = {
+                "event": event_body(ghost, 1),
+                "status": _status(ghost),
+                "batch": _batch(ghost, 1),
+            }
             return ghost, mk, json.dumps(body[mk]).encode()
         spoofed = "cam-002" if dev != "cam-002" else "cam-001"
         return spoofed, mk, text.encode()
@@ -134,7 +122,10 @@ def bad_message(kind: str, rng: random.Random) -> tuple[str, str, bytes]:
         body = (
             _batch(dev, 1, summary=evil)
             if mk == "batch"
-            else {"event": _event(dev, 1, **{key: evil}), "status": _status(dev, **{key: evil})}[mk]
+            else {
+                "event": event_body(dev, 1, **{key: evil}),
+                "status": _status(dev, **{key: evil}),
+            }[mk]
         )
         return dev, mk, json.dumps(body).encode()
     raise AssertionError(kind)
@@ -202,7 +193,7 @@ def test_fuzz_stream_dead_letters_every_bad_message_and_stores_every_valid_one(
     for i, (dev, mk, payload, _) in enumerate(bad):
         stream.append((topic(settings.topic_prefix, dev, mk), payload))
         if i % 10 == 0:
-            body = _event(rng.choice(["cam-001", "cam-002"]), seq)
+            body = event_body(rng.choice(["cam-001", "cam-002"]), seq)
             seq += 1
             valid.append(body)
             stream.append((topic(settings.topic_prefix, body["device_id"], "event"),

@@ -13,27 +13,18 @@ import pytest
 
 from gateway.process import Gateway
 from gridwatch.settings import Settings
-from tests.gateway.conftest import Publisher, scalar, wait_for
+from tests.gateway.conftest import Publisher, event_body, scalar, wait_for
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract_v1"
 
 
 def event(device: str = "cam-001", seq: int = 1, **extra: object) -> dict[str, object]:
-    body: dict[str, object] = {
-        "v": "1.0",
-        "kind": "event",
-        "event_id": str(uuid.uuid4()),
-        "device_id": device,
-        "seq": seq,
-        "ts": datetime.now(UTC).isoformat(),
-        "rule": "intrusion",
-        "category": "intrusion",
+    located = {
         "score": 0.8,
         "point": {"lon": 119.0075, "lat": 25.4541},
         "snapshot": {"sha256": "ab" * 32, "ref": "snapshots/x.jpg"},
     }
-    body.update(extra)
-    return body
+    return event_body(device, seq, **{**located, **extra})
 
 
 def raw(body: dict[str, object]) -> bytes:

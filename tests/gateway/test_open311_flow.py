@@ -23,16 +23,11 @@ from gateway.api.app import create_app
 from gateway.auth.store import create_key
 from gridwatch.domain import Role
 from gridwatch.settings import Settings
-from gridwatch.town import Town, load_town
+from gridwatch.town import Town
 
 CONFIG = Path(__file__).parent.parent.parent / "config"
 KEY = ""  # the platform key of the test's database, set by the ``platform_key`` fixture
 KEY_ROW_ID = 0
-
-
-@pytest.fixture(scope="module")
-def town() -> Town:
-    return load_town(CONFIG)
 
 
 class Server:

@@ -13,15 +13,10 @@ import pytest
 
 from gateway.process import Gateway
 from gridwatch.settings import Settings
-from gridwatch.town import Town, load_town
+from gridwatch.town import Town
 from tests.gateway.conftest import Publisher, scalar, wait_for
 
 CONFIG = Path(__file__).parent.parent.parent / "config"
-
-
-@pytest.fixture(scope="module")
-def town() -> Town:
-    return load_town(CONFIG)
 
 
 @pytest.fixture

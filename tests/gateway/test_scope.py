@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +39,7 @@ from gateway.db.queries import (
 from gateway.process import Gateway
 from gridwatch.domain import Role
 from gridwatch.settings import Settings
-from gridwatch.town import Town, load_town
+from gridwatch.town import Town
 from tests.gateway.auth_support import bearer, token_for
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -121,11 +120,6 @@ def _seed(dsn: str, unit: str, grid: str, village: str, device: str, person: str
     return Side(grid, unit, device, person, case_id, report_id, event_id, int(row[0]))
 
 
-@pytest.fixture(scope="module")
-def town() -> Town:
-    return load_town(CONFIG)
-
-
 @pytest.fixture
 def world(gw_settings: Settings, town: Town) -> tuple[Side, Side]:
     dsn = gw_settings.database_url
@@ -138,16 +132,6 @@ def _leader(town: Town, area: str) -> str:
     leader = town.hierarchy.areas[area].leader
     assert leader is not None
     return leader.person_id
-
-
-@pytest.fixture
-def api(gw_settings: Settings, town: Town) -> Iterator[Gateway]:
-    gw = Gateway(gw_settings, town=town, ingest=False)
-    gw.start()
-    try:
-        yield gw
-    finally:
-        gw.stop()
 
 
 def _path(template: str, side: Side) -> str:
