@@ -49,25 +49,15 @@ def _overrides(app: Any) -> None:
 
 
 def main() -> int:
-    import uvicorn
-
     from gateway.api.app import create_app
+    from gateway.process import http_server
     from gridwatch.settings import get_settings
     from gridwatch.town import load_town
 
     settings = get_settings()
     app = create_app(settings, load_town(settings.config_dir))
     _overrides(app)
-    # As gateway/process.py configures it.
-    config = uvicorn.Config(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=2,
-    )
-    uvicorn.Server(config).run()
+    http_server(app, settings).run()
     return 0
 
 

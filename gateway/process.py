@@ -19,10 +19,25 @@ from gateway.ingest.consumer import Consumer, ConsumerConfig
 from gateway.ingest.registry import registry_from_town
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from gridwatch.settings import Settings
     from gridwatch.town import Town
 
 log = logging.getLogger(__name__)
+
+
+def http_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
+    """The uvicorn server the gateway runs its app on (the bench runs the same one)."""
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+    return uvicorn.Server(config)
 
 
 class GatewayError(Exception):
@@ -66,15 +81,7 @@ class Gateway:
         self._thread: threading.Thread | None = None
         if api:
             app = create_app(settings, town, ingest=self.consumer)
-            config = uvicorn.Config(
-                app,
-                host=settings.http_host,
-                port=settings.http_port,
-                log_level="warning",
-                lifespan="on",
-                timeout_graceful_shutdown=2,
-            )
-            self._server = uvicorn.Server(config)
+            self._server = http_server(app, settings)
 
     @property
     def url(self) -> str:

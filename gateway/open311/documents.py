@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from dispatch import rows as cases
 from gateway.open311.catalogue import Catalogue, Lang, Service, Text
 from gateway.open311.render import Node, w3c
 from gateway.open311.states import shown
@@ -20,28 +21,9 @@ SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 
 
 @dataclass(frozen=True, slots=True)
-class CaseRow:
-    """What a request document needs from a case and the Open311 request that raised it."""
+class CaseRow(cases.CaseRow):
+    """A case, and the Open311 request that raised it (None for a case raised otherwise)."""
 
-    id: int
-    category: str
-    status: str
-    summary: str | None
-    description: str | None
-    lon: float | None
-    lat: float | None
-    unit_id: str | None
-    grid_id: str | None
-    village_id: str | None
-    department_id: str | None
-    escalation_level: int
-    recurrence: int
-    duplicate_of: int | None
-    mediation_outcome: str | None
-    opened_at: datetime
-    updated_at: datetime
-    accept_by: datetime | None
-    resolve_by: datetime | None
     service_code: str | None = None
     address_string: str | None = None
     media_url: str | None = None

@@ -2,7 +2,8 @@
 
 Thin: each route reads the request, calls :mod:`gateway.open311.service` and
 renders the answer as the path's format. Every failure a client can cause is a
-400, 401, 404 or 429 in the spec's ``errors``/``error`` shape, never a 500.
+400, 401, 404 or 429 in the spec's ``errors``/``error`` shape, never a 500: the
+routes raise :class:`Open311Error` and :func:`install` renders it.
 """
 
 from __future__ import annotations
@@ -155,14 +156,11 @@ def _client(principal: Principal | None, request: Request) -> str:
 def discovery(
     fmt: FmtPath, request: Request, conn: Connection, state: State, settings: SettingsDep
 ) -> Response:
-    try:
-        caller(conn, state, request, public_ok=settings.open311_public)
-        f = _format(fmt)
-        base = str(request.base_url).rstrip("/") + PREFIX + "/v2/"
-        doc = documents.discovery_doc(base, "2025-09-16T00:00:00Z", "gridwatch")
-        return answer(f, "discovery", doc)
-    except Open311Error as err:
-        return error_answer(_fmt_of_path(request.url.path), err)
+    caller(conn, state, request, public_ok=settings.open311_public)
+    f = _format(fmt)
+    base = str(request.base_url).rstrip("/") + PREFIX + "/v2/"
+    doc = documents.discovery_doc(base, "2025-09-16T00:00:00Z", "gridwatch")
+    return answer(f, "discovery", doc)
 
 
 @router.get("/v2/services.{fmt}", summary="GET Service List")
@@ -174,13 +172,10 @@ def services(
     settings: SettingsDep,
     town: TownDep,
 ) -> Response:
-    try:
-        caller(conn, state, request, public_ok=settings.open311_public)
-        f = _format(fmt)
-        lang = _lang(request, _args(request), settings.lang)
-        return answer(f, "services", documents.services_doc(service.town_catalogue(town), lang))
-    except Open311Error as err:
-        return error_answer(_fmt_of_path(request.url.path), err)
+    caller(conn, state, request, public_ok=settings.open311_public)
+    f = _format(fmt)
+    lang = _lang(request, _args(request), settings.lang)
+    return answer(f, "services", documents.services_doc(service.town_catalogue(town), lang))
 
 
 @router.get("/v2/services/{code}.{fmt}", summary="GET Service Definition")
@@ -193,16 +188,13 @@ def service_definition(
     settings: SettingsDep,
     town: TownDep,
 ) -> Response:
-    try:
-        caller(conn, state, request, public_ok=settings.open311_public)
-        f = _format(fmt)
-        lang = _lang(request, _args(request), settings.lang)
-        found = service.town_catalogue(town).get(code)
-        if found is None:
-            raise Open311Error([(404, f"service_code={show(code)}: no such service")])
-        return answer(f, "service_definition", documents.definition_doc(found, lang))
-    except Open311Error as err:
-        return error_answer(_fmt_of_path(request.url.path), err)
+    caller(conn, state, request, public_ok=settings.open311_public)
+    f = _format(fmt)
+    lang = _lang(request, _args(request), settings.lang)
+    found = service.town_catalogue(town).get(code)
+    if found is None:
+        raise Open311Error([(404, f"service_code={show(code)}: no such service")])
+    return answer(f, "service_definition", documents.definition_doc(found, lang))
 
 
 async def form_items(request: Request) -> list[tuple[str, str]] | Open311Error:
@@ -277,47 +269,41 @@ def create_request(
     settings: SettingsDep,
     town: TownDep,
 ) -> Response:
-    try:
-        form_key = None if isinstance(form, Open311Error) else dict(form).get("api_key")
-        # The caller first: an unauthenticated request learns nothing about its body.
-        principal = caller(
-            conn, state, request, public_ok=settings.open311_public, form_key=form_key
-        )
-        f = _format(fmt)
-        if isinstance(form, Open311Error):
-            raise form
-        req = parse_create(form, service.town_catalogue(town))
-        client = _client(principal, request)
-        if principal is None:
-            wait = _limiter(request, settings.open311_public_per_hour).hit(client)
-            if wait:
-                limited = Open311Error(
-                    [(429, f"too many requests from this address; retry in {wait:.0f} s")]
-                )
-                resp = error_answer(f, limited)
-                resp.headers["Retry-After"] = str(max(1, int(wait)))
-                return resp
-        idem = request.headers.get("idempotency-key")
-        if idem is not None and not (0 < len(idem.strip()) <= 128):
-            raise Open311Error.bad("Idempotency-Key", idem, "1 to 128 characters")
-        lang = _lang(request, _args(request), settings.lang)
-        # The intake runs as the service role, like the dispatcher: the caller's
-        # credential authorised the report; routing decides whose case it becomes.
-        created = service.create(
-            conn,
-            town,
-            req,
-            client=client,
-            idempotency_key=idem,
-            now=datetime.now(UTC),
-            config_dir=settings.config_dir,
-            zone=settings.zone,
-            lang=lang,
-        )
-        return answer(f, "service_requests", created.document)
-    except Open311Error as err:
-        conn.rollback()
-        return error_answer(_fmt_of_path(request.url.path), err)
+    form_key = None if isinstance(form, Open311Error) else dict(form).get("api_key")
+    # The caller first: an unauthenticated request learns nothing about its body.
+    principal = caller(conn, state, request, public_ok=settings.open311_public, form_key=form_key)
+    f = _format(fmt)
+    if isinstance(form, Open311Error):
+        raise form
+    req = parse_create(form, service.town_catalogue(town))
+    client = _client(principal, request)
+    if principal is None:
+        wait = _limiter(request, settings.open311_public_per_hour).hit(client)
+        if wait:
+            limited = Open311Error(
+                [(429, f"too many requests from this address; retry in {wait:.0f} s")]
+            )
+            resp = error_answer(f, limited)
+            resp.headers["Retry-After"] = str(max(1, int(wait)))
+            return resp
+    idem = request.headers.get("idempotency-key")
+    if idem is not None and not (0 < len(idem.strip()) <= 128):
+        raise Open311Error.bad("Idempotency-Key", idem, "1 to 128 characters")
+    lang = _lang(request, _args(request), settings.lang)
+    # The intake runs as the service role, like the dispatcher: the caller's
+    # credential authorised the report; routing decides whose case it becomes.
+    created = service.create(
+        conn,
+        town,
+        req,
+        client=client,
+        idempotency_key=idem,
+        now=datetime.now(UTC),
+        config_dir=settings.config_dir,
+        zone=settings.zone,
+        lang=lang,
+    )
+    return answer(f, "service_requests", created.document)
 
 
 def _reader(
@@ -340,17 +326,14 @@ def list_requests(
     settings: SettingsDep,
     town: TownDep,
 ) -> Response:
-    try:
-        public = _reader(conn, state, request, settings.open311_public_read)
-        f = _format(fmt)
-        args = _args(request)
-        ctx = service.context(town, _lang(request, args, settings.lang), settings.zone)
-        query = parse_requests_query(args, ctx.catalogue, datetime.now(UTC))
-        rows = store.fetch_cases(conn, query, residents_only=public)
-        doc = service.request_documents(rows, ctx, extended=flag(args, "extended_attributes"))
-        return answer(f, "service_requests", doc)
-    except Open311Error as err:
-        return error_answer(_fmt_of_path(request.url.path), err)
+    public = _reader(conn, state, request, settings.open311_public_read)
+    f = _format(fmt)
+    args = _args(request)
+    ctx = service.context(town, _lang(request, args, settings.lang), settings.zone)
+    query = parse_requests_query(args, ctx.catalogue, datetime.now(UTC))
+    rows = store.fetch_cases(conn, query, residents_only=public)
+    doc = service.request_documents(rows, ctx, extended=flag(args, "extended_attributes"))
+    return answer(f, "service_requests", doc)
 
 
 @router.get("/v2/requests/{request_id}.{fmt}", summary="GET Service Request")
@@ -363,19 +346,16 @@ def get_request(
     settings: SettingsDep,
     town: TownDep,
 ) -> Response:
-    try:
-        public = _reader(conn, state, request, settings.open311_public_read)
-        f = _format(fmt)
-        args = _args(request)
-        ctx = service.context(town, _lang(request, args, settings.lang), settings.zone)
-        row = store.fetch_case(conn, case_id(request_id), residents_only=public)
-        if row is None:
-            # Outside the caller's scope reads the same as missing.
-            raise Open311Error([(404, f"service_request_id={show(request_id)}: no such request")])
-        doc = service.request_documents([row], ctx, extended=flag(args, "extended_attributes"))
-        return answer(f, "service_requests", doc)
-    except Open311Error as err:
-        return error_answer(_fmt_of_path(request.url.path), err)
+    public = _reader(conn, state, request, settings.open311_public_read)
+    f = _format(fmt)
+    args = _args(request)
+    ctx = service.context(town, _lang(request, args, settings.lang), settings.zone)
+    row = store.fetch_case(conn, case_id(request_id), residents_only=public)
+    if row is None:
+        # Outside the caller's scope reads the same as missing.
+        raise Open311Error([(404, f"service_request_id={show(request_id)}: no such request")])
+    doc = service.request_documents([row], ctx, extended=flag(args, "extended_attributes"))
+    return answer(f, "service_requests", doc)
 
 
 @router.get("/v2/tokens/{token}.{fmt}", summary="GET service_request_id from a token")
@@ -387,14 +367,11 @@ def get_token(
     state: State,
     settings: SettingsDep,
 ) -> Response:
-    try:
-        # Whoever may submit may resolve the token they were given (a 128-bit secret).
-        caller(conn, state, request, public_ok=settings.open311_public)
-        f = _format(fmt)
-        _args(request)
-        return answer(f, "service_requests", service.token_document(conn, token))
-    except Open311Error as err:
-        return error_answer(_fmt_of_path(request.url.path), err)
+    # Whoever may submit may resolve the token they were given (a 128-bit secret).
+    caller(conn, state, request, public_ok=settings.open311_public)
+    f = _format(fmt)
+    _args(request)
+    return answer(f, "service_requests", service.token_document(conn, token))
 
 
 def _open311_validation(request: Request, exc: Exception) -> Response | None:
@@ -411,10 +388,18 @@ def _open311_validation(request: Request, exc: Exception) -> Response | None:
 
 
 def install(app: FastAPI) -> None:
-    """Mount the routes, and answer validation errors under /open311 in Open311's format."""
+    """Mount the routes, and answer their errors and validation errors in Open311's format.
+
+    A route raises :class:`Open311Error` for anything a client got wrong; the
+    request's transaction rolls back and the client gets the spec's errors document.
+    """
     from fastapi.exception_handlers import request_validation_exception_handler
 
     app.include_router(router)
+
+    async def open311_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Open311Error)
+        return error_answer(_fmt_of_path(request.url.path), exc)
 
     async def handler(request: Request, exc: Exception) -> Response:
         mine = _open311_validation(request, exc)
@@ -423,4 +408,5 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return await request_validation_exception_handler(request, exc)
 
+    app.add_exception_handler(Open311Error, open311_error)
     app.add_exception_handler(RequestValidationError, handler)

@@ -17,16 +17,15 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from dispatch import rows as cases
+from dispatch.rows import column_list
 from gateway.open311.documents import CaseRow
 from gateway.open311.forms import CreateRequest
 from gateway.open311.query import RequestQuery
 from gateway.open311.states import STATUSES_OF
 
-_CASE_COLUMNS = sql.SQL(
-    """c.id, c.category, c.status, c.summary, c.description, c.lon, c.lat,
-    c.unit_id, c.grid_id, c.village_id, c.department_id, c.escalation_level,
-    c.recurrence, c.duplicate_of, c.mediation_outcome, c.opened_at, c.updated_at,
-    c.accept_by, c.resolve_by, r.service_code, r.address_string, r.media_url"""
+_CASE_COLUMNS = sql.SQL("{case}, r.service_code, r.address_string, r.media_url").format(
+    case=column_list(cases.CaseRow, "c")
 )
 
 _FIRST_REQUEST = sql.SQL(
