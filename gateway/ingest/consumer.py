@@ -279,9 +279,7 @@ class Consumer:
             return [], None
 
     def _classifier_done(self) -> bool:
-        return (
-            self._classifier is None or not self._classifier.is_alive()
-        ) and self._ready.empty()
+        return (self._classifier is None or not self._classifier.is_alive()) and self._ready.empty()
 
     def _connect_db(self) -> psycopg.Connection:
         while True:
