@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gridwatch.domain import CATEGORIES
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 EVENT = (
@@ -45,7 +47,8 @@ EVENT = (
     '"track_id":{seq},"box":[10.0,20.0,110.0,220.0],"point":{{"lon":119.0075,"lat":25.4541}},'
     '"snapshot":{{"sha256":"{sha}","ref":"snapshots/{dev}/{seq}.jpg"}}}}'
 )
-CATEGORIES = ("intrusion", "dumping", "fire", "flood", "parking")
+#: The synthetic events cycle through the first five of the domain's categories.
+BENCH_CATEGORIES = CATEGORIES[:5]
 
 
 def device_name(i: int) -> str:
@@ -77,7 +80,9 @@ def make_batch(dev: int, first: int, count: int) -> bytes:
     ts = datetime.now(UTC).isoformat()
     tpl = _item_template(dev).replace("@TS@", ts)
     # Argument order follows the template: event_id, seq, category, track_id, ref path.
-    items = ",".join(tpl % (s, s, CATEGORIES[s % 5], s, s) for s in range(first, first + count))
+    items = ",".join(
+        tpl % (s, s, BENCH_CATEGORIES[s % 5], s, s) for s in range(first, first + count)
+    )
     last = first + count - 1
     return (
         f'{{"v":"1.0","kind":"batch","device_id":"{name}","seq":{last},"ts":"{ts}",'
