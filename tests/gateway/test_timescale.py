@@ -185,3 +185,38 @@ def test_timescale_policies_run_and_queries_read_the_aggregates(timescale_dsn: s
         sensors = sensor_hourly(conn, "box-7", now - timedelta(hours=3), now + timedelta(hours=1))
         assert sum(s.n for s in sensors) == 12
         assert conn.execute("SELECT gridwatch_maintain()").fetchone() is not None
+
+
+@pytest.mark.slow
+def test_timescale_api_role_reads_only_its_units_events_through_the_view(
+    timescale_dsn: str,
+) -> None:
+    _migrate(timescale_dsn)
+    with _connect(timescale_dsn) as conn:
+        conn.execute(
+            "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, extra)"
+            " SELECT gen_random_uuid(), now() - g * interval '1 day', 'cam-scope', 5000 + g,"
+            " 'intrusion', 'fire', CASE WHEN g % 2 = 0 THEN 'uA' ELSE 'uB' END, '{}'"
+            " FROM generate_series(0, 20) g"
+        )
+        # Old chunks compressed: the scope must hold on them too.
+        conn.execute(
+            "SELECT compress_chunk(c, true) FROM show_chunks('events',"
+            " older_than => interval '8 days') c"
+        )
+        with conn.transaction():
+            conn.execute("SET LOCAL ROLE gridwatch_api")
+            conn.execute("SELECT set_config('gridwatch.units', '{uA}', true)")
+            seen = conn.execute(
+                "SELECT unit_id, count(*) FROM events_visible WHERE device_id = 'cam-scope'"
+                " GROUP BY unit_id"
+            ).fetchall()
+        assert seen == [("uA", 11)]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("SET LOCAL ROLE gridwatch_api")
+            conn.execute("SELECT count(*) FROM events")
+        chunk = conn.execute("SELECT show_chunks('events') LIMIT 1").fetchone()
+        assert chunk is not None
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("SET LOCAL ROLE gridwatch_api")
+            conn.execute(f"SELECT count(*) FROM {chunk[0]}")

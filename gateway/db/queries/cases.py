@@ -231,7 +231,7 @@ _DETAIL_COLUMNS = sql.SQL(", ").join(
 _CASE_EVENTS = sql.SQL(
     "SELECT ce.event_id, ce.ts, ce.phase, e.device_id, e.rule, e.score, e.summary,"
     " e.snapshot_sha256, e.snapshot_ref FROM case_events ce"
-    " LEFT JOIN events e ON e.event_id = ce.event_id AND e.ts = ce.ts"
+    " LEFT JOIN events_visible e ON e.event_id = ce.event_id AND e.ts = ce.ts"
     " WHERE ce.case_id = %s ORDER BY ce.ts, ce.event_id"
 )
 _HISTORY = sql.SQL(

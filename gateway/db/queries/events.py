@@ -78,9 +78,9 @@ def events_query(f: EventFilter) -> tuple[sql.Composed, list[Any]]:
             (SEEN_AT + sql.SQL(" < %s"), f.until),
         ]
     )
-    query = sql.SQL("SELECT {cols} FROM events{where} ORDER BY {seen} DESC LIMIT %s").format(
-        cols=_COLUMNS, where=clause, seen=SEEN_AT
-    )
+    query = sql.SQL(
+        "SELECT {cols} FROM events_visible{where} ORDER BY {seen} DESC LIMIT %s"
+    ).format(cols=_COLUMNS, where=clause, seen=SEEN_AT)
     return query, [*params, f.limit]
 
 
@@ -93,7 +93,9 @@ def list_events(conn: psycopg.Connection[Any], f: EventFilter) -> list[EventRow]
 
 def get_event(conn: psycopg.Connection[Any], event_id: UUID) -> EventRow | None:
     """One event by id (ids are unique; the key also holds ``ts``)."""
-    query = sql.SQL("SELECT {cols} FROM events WHERE event_id = %s LIMIT 1").format(cols=_COLUMNS)
+    query = sql.SQL("SELECT {cols} FROM events_visible WHERE event_id = %s LIMIT 1").format(
+        cols=_COLUMNS
+    )
     with conn.cursor(row_factory=class_row(EventRow)) as cur:
         cur.execute(query, (event_id,))
         return cur.fetchone()
