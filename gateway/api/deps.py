@@ -125,6 +125,7 @@ def scope_settings(scope: Scope, devices: list[str]) -> list[tuple[str, str]]:
         ("gridwatch.villages", _array(scope.villages)),
         ("gridwatch.departments", _array(scope.departments)),
         ("gridwatch.devices", _array(devices)),
+        ("gridwatch.person", scope.assignee or ""),
     ]
 
 

@@ -53,6 +53,9 @@ class Scope:
     villages: frozenset[str] = frozenset()
     departments: frozenset[str] = frozenset()
     phones: bool = False
+    #: The caller's own person id: the cases assigned to them are theirs wherever they
+    #: are (a case reassigned outside their area). None for API keys and town-wide roles.
+    assignee: str | None = None
     #: The one unit, grid, village or department every case of the scope belongs to,
     #: when there is one (a leader of one area, staff of one department). The case list
     #: filters on it as well: row-level security still decides, but the filter lets
@@ -143,6 +146,7 @@ def scope_for(town: Town, role: Role, person_id: str | None) -> Scope:
         villages=frozenset(villages),
         departments=frozenset(departments),
         phones=phones,
+        assignee=person.id,
         bound=_bound(h, units, grids, villages, departments),
     )
 

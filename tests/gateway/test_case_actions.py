@@ -88,15 +88,12 @@ def test_merge_reassign_and_escalate_by_hand(day: Day, town: Town) -> None:
     assert res.json()["history"][-1]["actor"] == day.people["duty"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="row-level security scopes cases by unit, grid, village and department only:"
-    " the leader a case is reassigned to outside their area cannot see it (0007 cases_scope)",
-)
 def test_the_new_assignee_of_a_reassigned_case_may_act_on_it(day: Day, town: Town) -> None:
     case_id = open_case(day, town)
     res = act(day, "duty", case_id, {"action": "reassign", "area_id": OTHER_UNIT, "note": "错派"})
     assert res.status_code == 200, res.text
+    mine = day.client.get("/api/v1/cases?assignee=mine", headers=day.headers["other_unit"])
+    assert mine.status_code == 200 and case_id in [c["id"] for c in mine.json()]
     assert act(day, "other_unit", case_id, {"action": "accept"}).status_code == 200
 
 
