@@ -130,15 +130,23 @@ class DemoRun:
         )
         return Stage(name, proc, log_path, log_file)
 
-    def stop_stage(self, stage: Stage, timeout: float = 15.0) -> None:
-        if stage.proc.poll() is None:
-            stage.proc.send_signal(signal.SIGTERM)
+    def stop_stages(self, stages: list[Stage], timeout: float = 8.0) -> None:
+        """SIGTERM to every stage at once, then SIGKILL to whatever outlives ``timeout``.
+
+        Together, not one after another, so that the whole demo stops within the
+        10 s that systemd and Docker give before their own SIGKILL.
+        """
+        for stage in stages:
+            if stage.proc.poll() is None:
+                stage.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for stage in stages:
             try:
-                stage.proc.wait(timeout)
+                stage.proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 stage.proc.kill()
                 stage.proc.wait()
-        stage.log_file.close()
+            stage.log_file.close()
 
     def check_alive(self, stages: list[Stage]) -> None:
         for stage in stages:
@@ -179,6 +187,8 @@ class DemoRun:
     # ------------------------------------------------------------------ run
 
     def run(self) -> dict[str, Any]:
+        from psycopg.conninfo import conninfo_to_dict
+
         from gateway.db.migrate import migrate
 
         workdir = make_workdir("gridwatch-demo-")
@@ -219,7 +229,10 @@ class DemoRun:
                 self.say(f"值班令牌 / duty commander's token: {token}")
                 self.say(f"已登录控制台 / console, signed in: {url}#token={token}")
                 self.say(f"控制台 / console: {url}")
-                self.say(f"数据库 / database: {db_where}, broker: {mq_where} {host}:{port}")
+                dbname = conninfo_to_dict(dsn).get("dbname")
+                self.say(
+                    f"数据库 / database: {db_where} {dbname}, broker: {mq_where} {host}:{port}"
+                )
                 stages.append(
                     self.start_stage("edge", ["edge", "--config", str(edge_yaml)], env, workdir)
                 )
@@ -227,8 +240,7 @@ class DemoRun:
                 while time.monotonic() < deadline:
                     self.check_alive(stages)
                     time.sleep(0.5)
-                edge = stages.pop()
-                self.stop_stage(edge)
+                self.stop_stages([stages.pop()])  # the edge: no new events, then drain
                 self.drain(dsn)
                 result = self.summary(dsn, edge_yaml)
                 result.update(
@@ -236,8 +248,7 @@ class DemoRun:
                 )
                 return result
         finally:
-            for stage in reversed(stages):
-                self.stop_stage(stage)
+            self.stop_stages(stages)
             if not self.keep:
                 shutil.rmtree(workdir, ignore_errors=True)
             else:

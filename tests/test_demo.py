@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 from gridwatch.services import free_port
+from gridwatch.settings import Settings
 from gridwatch.town import load_town
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,3 +129,69 @@ def test_demo_with_no_services_reachable_starts_its_own() -> None:
     assert result["database"] == "embedded" and result["broker"] == "embedded", output[-2000:]
     assert result["events"] >= 1 and result["cases"] >= 1
     check_cameras(result)
+
+
+def _children(pid: int) -> set[int]:
+    """Every live process descended from ``pid`` (read from /proc)."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        parent[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_demo_stopped_with_sigterm_leaves_no_process_and_no_database() -> None:
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    env = dict(os.environ)
+    env.pop("GRIDWATCH_DATABASE_URL", None)
+    env.pop("GRIDWATCH_MQTT_PORT", None)
+    with subprocess.Popen(
+        [sys.executable, "-m", "gridwatch.cli", "demo", "--duration", "600"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        dbname = ""
+        for line in proc.stdout:
+            lines.append(line)
+            if "/ database:" in line:  # said once the gateway and dispatcher answer
+                dbname = line.split("/ database:", 1)[1].split(",")[0].split()[-1]
+                break
+        assert dbname.startswith("gridwatch_demo_"), "".join(lines)[-3000:]
+        time.sleep(3)  # the edge starts next
+        children = _children(proc.pid)
+        assert len(children) >= 3, f"gateway and dispatcher expected, found {children}"
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=15)
+        rest = proc.stdout.read()
+    assert code == 130, "".join(lines)[-2000:] + rest[-2000:]
+    left = {p for p in children if _alive(p)}
+    assert not left, f"processes left behind after SIGTERM: {left}"
+    maintenance = make_conninfo(Settings().database_url, dbname="postgres")
+    with psycopg.connect(maintenance) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (dbname,))
+        assert row.fetchone() == (0,), f"database {dbname} left behind"

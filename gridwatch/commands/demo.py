@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+from types import FrameType
 
 from gridwatch.commands import Subparsers
 
@@ -45,6 +47,10 @@ def _run(args: argparse.Namespace) -> int:
         http_port=args.port,
         keep=args.keep,
     )
+    # systemd, Docker and `timeout` stop a program with SIGTERM: unwind as for Ctrl-C,
+    # so that the stages are stopped and the run's database dropped (the finally
+    # blocks of DemoRun.run), and ignore a second signal while that cleanup runs.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = run.run()
     except (DemoError, ServiceError) as exc:
@@ -54,3 +60,9 @@ def _run(args: argparse.Namespace) -> int:
         return 130
     print(main_json(result), flush=True)
     return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
