@@ -57,17 +57,29 @@ class SseClient(threading.Thread):
             self.error = exc
 
 
-def run_demo(env: dict[str, str]) -> tuple[dict[str, Any], SseClient | None, str]:
-    client: SseClient | None = None
-    lines: list[str] = []
-    with subprocess.Popen(
-        [sys.executable, "-m", "gridwatch.cli", "demo", "--duration", DURATION],
+def local_services_env() -> dict[str, str]:
+    """This process's environment with the settings' defaults: the machine's services."""
+    env = dict(os.environ)
+    env.pop("GRIDWATCH_DATABASE_URL", None)
+    env.pop("GRIDWATCH_MQTT_PORT", None)
+    return env
+
+
+def start_demo(env: dict[str, str], duration: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gridwatch.cli", "demo", "--duration", duration],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    ) as proc:
+    )
+
+
+def run_demo(env: dict[str, str]) -> tuple[dict[str, Any], SseClient | None, str]:
+    client: SseClient | None = None
+    lines: list[str] = []
+    with start_demo(env, DURATION) as proc:
         assert proc.stdout is not None
         token = ""
         for line in proc.stdout:
@@ -102,10 +114,7 @@ def check_cameras(result: dict[str, Any]) -> None:
 @pytest.mark.slow
 @pytest.mark.services
 def test_demo_with_local_services_every_camera_reaches_its_unit_leader() -> None:
-    env = dict(os.environ)
-    env.pop("GRIDWATCH_DATABASE_URL", None)
-    env.pop("GRIDWATCH_MQTT_PORT", None)
-    result, client, output = run_demo(env)
+    result, client, output = run_demo(local_services_env())
     assert result["events"] >= 1 and result["cases"] >= 1
     assert result["database"] == "settings" and result["broker"] == "settings", output[-2000:]
     check_cameras(result)
@@ -162,17 +171,7 @@ def test_demo_stopped_with_sigterm_leaves_no_process_and_no_database() -> None:
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    env = dict(os.environ)
-    env.pop("GRIDWATCH_DATABASE_URL", None)
-    env.pop("GRIDWATCH_MQTT_PORT", None)
-    with subprocess.Popen(
-        [sys.executable, "-m", "gridwatch.cli", "demo", "--duration", "600"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as proc:
+    with start_demo(local_services_env(), "600") as proc:
         assert proc.stdout is not None
         lines: list[str] = []
         dbname = ""
