@@ -96,6 +96,7 @@ def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[
 
     from gateway.contract import Event, dumps, topic
     from gateway.db.migrate import migrate
+    from gridwatch.retained import clear_retained
     from gridwatch.services import create_database, drop_database, free_port
 
     name = f"gwbench_dispatch_{uuid.uuid4().hex[:8]}"
@@ -248,6 +249,7 @@ def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[
             except subprocess.TimeoutExpired:
                 p.kill()
         drop_database(admin, name)
+        clear_retained(mqtt_host, mqtt_port, prefix)  # the gateway's acks, on a shared broker
     lat_sorted = sorted(latencies)
 
     def pct(q: float) -> float | None:

@@ -148,6 +148,17 @@ class DemoRun:
                 stage.proc.wait()
             stage.log_file.close()
 
+    def clear_retained(self, host: str, port: int, prefix: str) -> None:
+        """Leave no retained status or ack of this run on a shared broker."""
+        from gridwatch.retained import clear_retained
+
+        try:
+            n = clear_retained(host, port, prefix)
+        except (OSError, TimeoutError) as exc:
+            self.say(f"未能清除保留消息 / could not clear retained messages under {prefix}: {exc}")
+        else:
+            log.info("cleared %d retained messages under %s", n, prefix)
+
     def check_alive(self, stages: list[Stage]) -> None:
         for stage in stages:
             if stage.proc.poll() is not None:
@@ -203,50 +214,57 @@ class DemoRun:
                 ),
             ):
                 prefix = f"{self.settings.topic_prefix}/demo-{self.run_id}"
-                http_port = self.http_port or free_port()
-                jwt_secret = secrets.token_urlsafe(48)
-                env = dict(os.environ)
-                env.update(
-                    GRIDWATCH_DATABASE_URL=dsn,
-                    GRIDWATCH_MQTT_HOST=host,
-                    GRIDWATCH_MQTT_PORT=str(port),
-                    GRIDWATCH_TOPIC_PREFIX=prefix,
-                    GRIDWATCH_SHARE_GROUP=f"demo-{self.run_id}",
-                    GRIDWATCH_HTTP_HOST="127.0.0.1",
-                    GRIDWATCH_HTTP_PORT=str(http_port),
-                    GRIDWATCH_CONFIG_DIR=str(Path(self.settings.config_dir).resolve()),
-                    # A key of this run only: its tokens die with it.
-                    GRIDWATCH_JWT_SECRET=jwt_secret,
-                    PYTHONUNBUFFERED="1",
-                )
-                migrate(dsn, service_role=self.settings.service_role)
-                token = self.duty_token(dsn, jwt_secret)
-                edge_yaml = self.edge_config(workdir, host, port, prefix)
-                stages.append(self.start_stage("gateway", ["gateway"], env, workdir))
-                stages.append(self.start_stage("dispatch", ["dispatch"], env, workdir))
-                url = f"http://127.0.0.1:{http_port}/"
-                self.wait_http(url + "health", stages)
-                self.say(f"值班令牌 / duty commander's token: {token}")
-                self.say(f"已登录控制台 / console, signed in: {url}#token={token}")
-                self.say(f"控制台 / console: {url}")
-                dbname = conninfo_to_dict(dsn).get("dbname")
-                self.say(
-                    f"数据库 / database: {db_where} {dbname}, broker: {mq_where} {host}:{port}"
-                )
-                stages.append(
-                    self.start_stage("edge", ["edge", "--config", str(edge_yaml)], env, workdir)
-                )
-                deadline = time.monotonic() + self.duration
-                while time.monotonic() < deadline:
-                    self.check_alive(stages)
-                    time.sleep(0.5)
-                self.stop_stages([stages.pop()])  # the edge: no new events, then drain
-                self.drain(dsn)
-                result = self.summary(dsn, edge_yaml)
-                result.update(
-                    console_url=url, database=db_where, broker=mq_where, run_id=self.run_id
-                )
-                return result
+                try:
+                    http_port = self.http_port or free_port()
+                    jwt_secret = secrets.token_urlsafe(48)
+                    env = dict(os.environ)
+                    env.update(
+                        GRIDWATCH_DATABASE_URL=dsn,
+                        GRIDWATCH_MQTT_HOST=host,
+                        GRIDWATCH_MQTT_PORT=str(port),
+                        GRIDWATCH_TOPIC_PREFIX=prefix,
+                        GRIDWATCH_SHARE_GROUP=f"demo-{self.run_id}",
+                        GRIDWATCH_HTTP_HOST="127.0.0.1",
+                        GRIDWATCH_HTTP_PORT=str(http_port),
+                        GRIDWATCH_CONFIG_DIR=str(Path(self.settings.config_dir).resolve()),
+                        # A key of this run only: its tokens die with it.
+                        GRIDWATCH_JWT_SECRET=jwt_secret,
+                        PYTHONUNBUFFERED="1",
+                    )
+                    migrate(dsn, service_role=self.settings.service_role)
+                    token = self.duty_token(dsn, jwt_secret)
+                    edge_yaml = self.edge_config(workdir, host, port, prefix)
+                    stages.append(self.start_stage("gateway", ["gateway"], env, workdir))
+                    stages.append(self.start_stage("dispatch", ["dispatch"], env, workdir))
+                    url = f"http://127.0.0.1:{http_port}/"
+                    self.wait_http(url + "health", stages)
+                    self.say(f"值班令牌 / duty commander's token: {token}")
+                    self.say(f"已登录控制台 / console, signed in: {url}#token={token}")
+                    self.say(f"控制台 / console: {url}")
+                    dbname = conninfo_to_dict(dsn).get("dbname")
+                    self.say(
+                        f"数据库 / database: {db_where} {dbname}, broker: {mq_where} {host}:{port}"
+                    )
+                    stages.append(
+                        self.start_stage("edge", ["edge", "--config", str(edge_yaml)], env, workdir)
+                    )
+                    deadline = time.monotonic() + self.duration
+                    while time.monotonic() < deadline:
+                        self.check_alive(stages)
+                        time.sleep(0.5)
+                    self.stop_stages([stages.pop()])  # the edge: no new events, then drain
+                    self.drain(dsn)
+                    result = self.summary(dsn, edge_yaml)
+                    result.update(
+                        console_url=url, database=db_where, broker=mq_where, run_id=self.run_id
+                    )
+                    return result
+                finally:
+                    # Inside the with: the stages go before their database and broker.
+                    self.stop_stages(stages)
+                    stages.clear()
+                    if mq_where == "settings":
+                        self.clear_retained(host, port, prefix)
         finally:
             self.stop_stages(stages)
             if not self.keep:

@@ -15,6 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from gridwatch.retained import clear_retained
+from gridwatch.services import mqtt_reachable
+
 RUN_ID = uuid.uuid4().hex[:8]
 #: The fixtures through which every test reaches PostgreSQL or Mosquitto; fixtures built
 #: on them (fresh_db, migrated_db, running_gateway, publisher, collector...) count too,
@@ -55,15 +58,26 @@ def fresh_db(pg_admin_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def mqtt_broker() -> tuple[str, int]:
     """(host, port) of the shared Mosquitto."""
+    return _shared_broker()
+
+
+def _shared_broker() -> tuple[str, int]:
     spec = os.environ.get("GRIDWATCH_TEST_MQTT", "127.0.0.1:1883")
     host, _, port = spec.rpartition(":")
     return host, int(port)
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    """A topic prefix no other test or run uses."""
-    return f"gwtest/{RUN_ID}/{uuid.uuid4().hex[:8]}"
+def topic_prefix() -> Iterator[str]:
+    """A topic prefix no other test or run uses; its retained messages go with the test.
+
+    Not through ``mqtt_broker``: a test that only names topics needs no broker.
+    """
+    prefix = f"gwtest/{RUN_ID}/{uuid.uuid4().hex[:8]}"
+    yield prefix
+    broker = _shared_broker()
+    if mqtt_reachable(*broker, timeout=0.5):
+        clear_retained(*broker, prefix)
 
 
 @pytest.fixture
