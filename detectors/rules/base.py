@@ -5,6 +5,9 @@ It starts once its condition has held for ``min_on_s``, survives gaps shorter
 than ``min_off_s`` (a box flickering across the zone border, a missed detection),
 and ends after a gap that long; the same subject then stays quiet for
 ``cooldown_s``. Its key is stable for the whole episode and never reused.
+
+The rules about objects that stopped moving (parking, left behind) share one step too:
+:class:`StillRule`.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ from gateway.auth.tokens import issue_token
 from gateway.db.migrate import migrate
 from gateway.process import Gateway
 from gridwatch.domain import Role
-from gridwatch.services import create_database, drop_database, free_port
+from gridwatch.services import free_port, scratch_database
 from gridwatch.settings import Settings, get_settings
 from gridwatch.town import Town, load_town
 from tests.conftest import RUN_ID
@@ -122,8 +122,7 @@ def town() -> Town:
 @pytest.fixture(scope="module")
 def api_settings(pg_admin_url: str, mqtt_broker: tuple[str, int]) -> Iterator[Settings]:
     name = f"gwtest_{RUN_ID}_st_{uuid.uuid4().hex[:6]}"
-    dsn = create_database(pg_admin_url, name)
-    try:
+    with scratch_database(pg_admin_url, name) as dsn:
         migrate(dsn)
         yield get_settings(
             database_url=dsn,
@@ -136,8 +135,6 @@ def api_settings(pg_admin_url: str, mqtt_broker: tuple[str, int]) -> Iterator[Se
             # Generated logins must not lock the seeded one out.
             token_rate_per_min=10_000,
         )
-    finally:
-        drop_database(pg_admin_url, name)
 
 
 @pytest.fixture(scope="module")
