@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _cases, _load
 from bench._boxref import box_ref
+from bench._pg import admin_dsn, bench_database
 from bench.dispatch import ZHONGMEN, make_town
 
 TARGETS = {"requests_per_s": ">= 500", "p99_ms": "< 100", "cases": ">= 1000000"}
@@ -48,12 +49,6 @@ CURSOR_PARAM = "cursor"
 PAGE = 50
 #: Which pages each round of requests asks for: half first pages, then deeper ones.
 PAGE_MIX = (1, 2, 1, 3, 1, 4, 1, 5, 1, 20)
-
-
-def _admin_dsn() -> str:
-    return os.environ.get(
-        "GRIDWATCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
 
 
 def _get(url: str, headers: dict[str, str]) -> tuple[list[dict[str, Any]], str | None]:
@@ -132,19 +127,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import psycopg
 
     from gateway.db.migrate import migrate
-    from gridwatch.services import create_database, drop_database, free_port
+    from gridwatch.services import free_port
 
     started = time.perf_counter()
     result: dict[str, Any] = {"box_ref": box_ref(), "cpus": os.cpu_count()}
     result["load_avg_1m_at_start"] = round(os.getloadavg()[0], 2)
-    admin = _admin_dsn()
-    name = f"gwbench_api_{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="gwbench-town-") as tmp, ExitStack() as stack:
         t0 = time.perf_counter()
         town = make_town(Path(tmp))
         result["town"] = {**ZHONGMEN, "synth_s": round(time.perf_counter() - t0, 1)}
-        dsn = create_database(admin, name)
-        stack.callback(drop_database, admin, name)
+        dsn = stack.enter_context(bench_database(admin_dsn(), "api"))
         migrate(dsn)
         with psycopg.connect(dsn) as conn:
             result["load"] = _cases.load(conn, town, args.cases, args.days)

@@ -33,6 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._pg import admin_dsn
+
 BASELINES = {
     "shapely_strtree_bulk_points_per_s": [660_000, 690_000],
     "shapely_one_point_us": 12,
@@ -82,12 +84,6 @@ def bench_locate(town: Any, points: int, repeat: int = 3) -> dict[str, Any]:
 # --------------------------------------------------------------------------- e2e
 
 
-def _pg_admin() -> str:
-    return os.environ.get(
-        "GRIDWATCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-
-
 def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[str, Any]:
     import numpy as np
     import paho.mqtt.client as mqtt
@@ -100,7 +96,7 @@ def bench_e2e(town: Any, config_dir: Path, seconds: float, rate: float) -> dict[
     from gridwatch.services import create_database, drop_database, free_port
 
     name = f"gwbench_dispatch_{uuid.uuid4().hex[:8]}"
-    admin = _pg_admin()
+    admin = admin_dsn()
     dsn = create_database(admin, name)
     prefix = f"gwbench/{uuid.uuid4().hex[:8]}"
     mqtt_host = os.environ.get("GRIDWATCH_MQTT_HOST", "127.0.0.1")

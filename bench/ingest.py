@@ -41,6 +41,8 @@ from gridwatch.domain import CATEGORIES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._pg import bench_database, parse_args
+
 EVENT = (
     '{{"kind":"event","event_id":"{eid}","device_id":"{dev}","seq":{seq},"ts":"{ts}",'
     '"rule":"intrusion","category":"{cat}","severity":2,"cls":"person","score":0.81,'
@@ -256,28 +258,20 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=1000, help="events per Batch message (<= 1000)")
     p.add_argument("--window", type=int, default=6000, help="items per device beyond its mark")
     p.add_argument("--baseline-seconds", type=float, default=10.0)
-    p.add_argument(
-        "--admin-dsn",
-        default=os.environ.get(
-            "GRIDWATCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    p.add_argument("--json", action="store_true", help="(the last line is JSON anyway)")
-    args = p.parse_args()
+    args = parse_args(p)
 
+    with bench_database(args.admin_dsn, "ingest") as dsn:
+        return run(args, dsn)
+
+
+def run(args: argparse.Namespace, dsn: str) -> int:
+    """The benchmark on the empty database ``dsn``; prints the result, returns the exit code."""
     import psycopg
 
     from dispatch.pending import depth
     from gateway.db.migrate import migrate
-    from gridwatch.services import (
-        EmbeddedMosquitto,
-        create_database,
-        drop_database,
-        make_workdir,
-    )
+    from gridwatch.services import EmbeddedMosquitto, make_workdir
 
-    dbname = f"gwbench_ingest_{uuid.uuid4().hex[:8]}"
-    dsn = create_database(args.admin_dsn, dbname)
     workdir = make_workdir("gridwatch-bench-ingest-")
     broker = EmbeddedMosquitto(workdir / "mosquitto").start()
     ctx = mp.get_context("spawn")
@@ -390,7 +384,6 @@ def main() -> int:
                 proc.kill()
         manager.shutdown()
         broker.stop()
-        drop_database(args.admin_dsn, dbname)
     print(json.dumps(result, ensure_ascii=False))
     return 0 if result and result["lost"] == 0 and result["duplicated"] == 0 else 1
 

@@ -28,7 +28,6 @@ import os
 import random
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,8 @@ from typing import Any
 from gridwatch.domain import CATEGORIES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._pg import bench_database, parse_args
 
 #: The synthetic events spread over the first eight of the domain's categories.
 BENCH_CATEGORIES = list(CATEGORIES[:8])
@@ -99,25 +100,14 @@ def main() -> int:
     p.add_argument("--days", type=int, default=8)
     p.add_argument("--units", type=int, default=600)
     p.add_argument("--repeat", type=int, default=300)
-    p.add_argument(
-        "--admin-dsn",
-        default=os.environ.get(
-            "GRIDWATCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    p.add_argument("--json", action="store_true", help="(the last line is JSON anyway)")
-    args = p.parse_args()
+    args = parse_args(p)
 
     import psycopg
 
     from gateway.db.migrate import migrate
     from gateway.db.queries import EventFilter, hourly_counts, latest_per_unit, list_events
-    from gridwatch.services import create_database, drop_database
 
-    dbname = f"gwbench_queries_{uuid.uuid4().hex[:8]}"
-    dsn = create_database(args.admin_dsn, dbname)
-    result: dict[str, Any] = {}
-    try:
+    with bench_database(args.admin_dsn, "queries") as dsn:
         migrate(dsn)
         with psycopg.connect(dsn, autocommit=True) as conn:
             fill_s = fill(conn, args.events, args.days, args.units)
@@ -159,8 +149,6 @@ def main() -> int:
             "target_p99_ms": 50,
             "cpus": os.cpu_count(),
         }
-    finally:
-        drop_database(args.admin_dsn, dbname)
     print(json.dumps(result))
     return 0
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -27,6 +27,8 @@ from detectors.engine import build_camera_rules
 from detectors.types import Detections, DetectorError
 from gridwatch.camera_rules import CameraRulesConfig, RuleConfig, ZoneConfig
 from gridwatch.configfile import check_file
+
+T = TypeVar("T")
 
 MIN_IOU = 0.5
 T0 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
@@ -73,27 +75,31 @@ class Score:
         return Score(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
 
 
+def count_matches(
+    found: Sequence[T], truth: Sequence[T], iou: Callable[[T, T], float], min_iou: float
+) -> int:
+    """How many one-to-one pairs greedy matching makes, from the highest IoU down to
+    ``min_iou``: intervals here, boxes in the detector tests."""
+    pairs = sorted(
+        ((iou(f, t), i, j) for i, f in enumerate(found) for j, t in enumerate(truth)),
+        reverse=True,
+    )
+    used_f: set[int] = set()
+    used_t: set[int] = set()
+    for value, i, j in pairs:
+        if value < min_iou:
+            break
+        if i not in used_f and j not in used_t:
+            used_f.add(i)
+            used_t.add(j)
+    return len(used_f)
+
+
 def match(
     detected: Sequence[Interval], labelled: Sequence[Interval], min_iou: float = MIN_IOU
 ) -> Score:
     """One-to-one matching, greedy by IoU: each pair at ``min_iou`` or more is a hit."""
-    pairs = sorted(
-        (
-            (temporal_iou(d, g), i, j)
-            for i, d in enumerate(detected)
-            for j, g in enumerate(labelled)
-        ),
-        reverse=True,
-    )
-    used_d: set[int] = set()
-    used_g: set[int] = set()
-    for iou, i, j in pairs:
-        if iou < min_iou:
-            break
-        if i not in used_d and j not in used_g:
-            used_d.add(i)
-            used_g.add(j)
-    tp = len(used_d)
+    tp = count_matches(detected, labelled, temporal_iou, min_iou)
     return Score(tp, len(detected) - tp, len(labelled) - tp)
 
 

@@ -10,7 +10,8 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
 
 import uvicorn
 
@@ -110,3 +111,16 @@ class Gateway:
             self._thread = None
         if self.consumer is not None:
             self.consumer.stop()
+
+    def __enter__(self) -> Self:
+        """Started for the ``with`` block, stopped when it ends however it ends."""
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -31,21 +31,29 @@ class Category(StrEnum):
 #: Category ids in their canonical order.
 CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
 
+#: Category names people read, in Chinese.
+_CATEGORY_ZH: dict[Category, str] = {
+    Category.INTRUSION: "闯入",
+    Category.LOITERING: "徘徊",
+    Category.CROWDING: "人员聚集",
+    Category.ILLEGAL_PARKING: "违章停车",
+    Category.LINE_CROSSING: "越线",
+    Category.ABANDONED_OBJECT: "遗留物品",
+    Category.CAMERA_TAMPER: "摄像头遮挡/移动",
+    Category.FIRE_SMOKE: "烟火",
+    Category.SENSOR_ALARM: "传感器告警",
+    Category.FLOOD: "积水内涝",
+    Category.DISPUTE: "矛盾纠纷",
+    Category.SANITATION: "环境卫生",
+    Category.OTHER: "其他",
+}
+#: English names other than the category id in words.
+_CATEGORY_EN: dict[Category, str] = {
+    Category.FIRE_SMOKE: "fire or smoke",
+}
 #: Category names people read: (Chinese, English).
 CATEGORY_NAMES: dict[str, tuple[str, str]] = {
-    Category.INTRUSION: ("闯入", "intrusion"),
-    Category.LOITERING: ("徘徊", "loitering"),
-    Category.CROWDING: ("人员聚集", "crowding"),
-    Category.ILLEGAL_PARKING: ("违章停车", "illegal parking"),
-    Category.LINE_CROSSING: ("越线", "line crossing"),
-    Category.ABANDONED_OBJECT: ("遗留物品", "abandoned object"),
-    Category.CAMERA_TAMPER: ("摄像头遮挡/移动", "camera tamper"),
-    Category.FIRE_SMOKE: ("烟火", "fire or smoke"),
-    Category.SENSOR_ALARM: ("传感器告警", "sensor alarm"),
-    Category.FLOOD: ("积水内涝", "flood"),
-    Category.DISPUTE: ("矛盾纠纷", "dispute"),
-    Category.SANITATION: ("环境卫生", "sanitation"),
-    Category.OTHER: ("其他", "other"),
+    c: (_CATEGORY_ZH[c], _CATEGORY_EN.get(c, c.value.replace("_", " "))) for c in Category
 }
 
 

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -272,6 +273,17 @@ def drop_database(admin_dsn: str, name: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+@contextlib.contextmanager
+def scratch_database(admin_dsn: str, name: str) -> Iterator[str]:
+    """Database ``name`` for the ``with`` block, dropped when it ends however it ends;
+    yields its DSN."""
+    dsn = create_database(admin_dsn, name)
+    try:
+        yield dsn
+    finally:
+        drop_database(admin_dsn, name)
 
 
 def make_workdir(prefix: str = "gridwatch-") -> Path:

@@ -45,14 +45,10 @@ def pg_admin_url() -> str:
 @pytest.fixture
 def fresh_db(pg_admin_url: str) -> Iterator[str]:
     """A new, empty database for this test; dropped afterwards. Yields its DSN."""
-    from gridwatch.services import create_database, drop_database
+    from gridwatch.services import scratch_database
 
-    name = f"gwtest_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    dsn = create_database(pg_admin_url, name)
-    try:
+    with scratch_database(pg_admin_url, f"gwtest_{RUN_ID}_{uuid.uuid4().hex[:8]}") as dsn:
         yield dsn
-    finally:
-        drop_database(pg_admin_url, name)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,9 @@ It starts once its condition has held for ``min_on_s``, survives gaps shorter
 than ``min_off_s`` (a box flickering across the zone border, a missed detection),
 and ends after a gap that long; the same subject then stays quiet for
 ``cooldown_s``. Its key is stable for the whole episode and never reused.
+
+The rules about objects that stopped moving (parking, left behind) share one step too:
+:class:`StillRule`.
 """
 
 from __future__ import annotations
@@ -221,3 +224,46 @@ class ZoneRule(ABC, Generic[C]):
 
     def flush(self, ts: datetime) -> list[RuleHit]:
         return self.episodes.flush(ts)
+
+
+class StillRuleConfig(ZoneRuleConfig, Protocol):
+    """What a rule about objects that stopped moving reads of its config besides."""
+
+    @property
+    def stationary_s(self) -> float: ...
+
+
+S = TypeVar("S", bound=StillRuleConfig)
+
+#: An object still for this long (or ``stationary_s``, if shorter) is present: a box
+#: that has not drifted for a couple of seconds keeps its episode going.
+STILL_KEEP_S = 2.0
+
+
+class StillRule(ZoneRule[S]):
+    """Objects standing still in the zone, dated back to when they stopped.
+
+    One is present once still for :data:`STILL_KEEP_S`, and may begin an episode once
+    still for ``stationary_s`` if :meth:`fires` agrees.
+    """
+
+    def observe(
+        self, ts: datetime, inside: list[Track], tracks: Sequence[Track]
+    ) -> tuple[dict[str, Subject], set[str] | None]:
+        present: dict[str, Subject] = {}
+        trigger: set[str] = set()
+        keep_s = min(STILL_KEEP_S, self.cfg.stationary_s)
+        for t in inside:
+            still = t.still_s(ts)
+            if still < keep_s:
+                continue
+            sid = f"t{t.track_id}"
+            present[sid] = track_subject(t, since=t.still_since)
+            if still >= self.cfg.stationary_s and self.fires(t, tracks):
+                trigger.add(sid)
+        return present, trigger
+
+    def fires(self, still: Track, tracks: Sequence[Track]) -> bool:
+        """Whether ``still``, long enough still, may begin an episode, given the frame's
+        ``tracks``; any may."""
+        return True

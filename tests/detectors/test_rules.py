@@ -291,33 +291,29 @@ PARK_AND_GO = (
 
 
 @pytest.mark.parametrize(
-    ("name", "rules", "frames", "expected"),
+    ("name", "frames", "expected"),
     [
-        ("parks and leaves", [PARK], PARK_AND_GO, [(69, "start"), (150, "end")]),
+        ("parks and leaves", PARK_AND_GO, [(69, "start"), (150, "end")]),
         (
             "stops briefly",
-            [PARK],
             walk(7, "car", 0, 200, 20)
             + still_frames(7, "car", 200, 200, 30)
             + walk(7, "car", 200, 450, 20),
             [],
         ),
-        ("drives through", [PARK], walk(7, "car", 0, 450, 60), []),
-        ("person is no vehicle", [PARK], still_frames(7, "person", 200, 200, 100), []),
-        ("parks outside zone", [PARK], still_frames(7, "truck", 400, 200, 100), []),
+        ("drives through", walk(7, "car", 0, 450, 60), []),
+        ("person is no vehicle", still_frames(7, "person", 200, 200, 100), []),
+        ("parks outside zone", still_frames(7, "truck", 400, 200, 100), []),
         # Box jitter of 3 px while parked does not end the event.
         (
             "jitter",
-            [PARK],
             [[(7, "bus", 200 + (3 if k % 3 else 0), 200)] for k in range(120)] + empty(40),
             [(50, "start"), (149, "end")],
         ),
     ],
 )
-def test_parking(
-    name: str, rules: list[dict[str, Any]], frames: list[list[Obj]], expected: list[tuple[int, str]]
-) -> None:
-    hits = run(rules, frames)
+def test_parking(name: str, frames: list[list[Obj]], expected: list[tuple[int, str]]) -> None:
+    hits = run([PARK], frames)
     assert phases(hits) == expected, name
 
 

@@ -12,10 +12,13 @@ import pytest
 
 from detectors.backends import BACKENDS, create_detector
 from detectors.coco import COCO_CLASSES
+from detectors.eval import count_matches
 from detectors.types import Detections, DetectorError, ModelError
 from gridwatch import assets
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "vision" / "vtest_frame300.json"
+#: A detection finds a hand-drawn box when their IoU is at least this.
+BOX_IOU = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -82,23 +85,6 @@ def _iou(a: list[float], b: list[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _matched(truth: list[list[float]], found: list[list[float]], thr: float = 0.5) -> int:
-    """Greedy one-to-one matching of hand boxes to detections at IoU >= thr."""
-    pairs = sorted(
-        ((_iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)),
-        reverse=True,
-    )
-    used_t: set[int] = set()
-    used_f: set[int] = set()
-    for iou, i, j in pairs:
-        if iou < thr:
-            break
-        if i not in used_t and j not in used_f:
-            used_t.add(i)
-            used_f.add(j)
-    return len(used_t)
-
-
 def test_finds_hand_labelled_people_and_car_on_frame_300(
     model_path: Path, frame300: npt.NDArray[np.uint8]
 ) -> None:
@@ -114,8 +100,8 @@ def test_finds_hand_labelled_people_and_car_on_frame_300(
         truth.setdefault(item["cls"], []).append(item["xyxy"])
 
     assert len(truth["person"]) >= 6
-    assert _matched(truth["person"], by_cls.get("person", [])) >= 6
-    assert _matched(truth["car"], by_cls.get("car", [])) >= 1
+    assert count_matches(by_cls.get("person", []), truth["person"], _iou, BOX_IOU) >= 6
+    assert count_matches(by_cls.get("car", []), truth["car"], _iou, BOX_IOU) >= 1
     assert found.confidence.min() >= 0.3
     assert (found.xyxy[:, 2] <= 768).all() and (found.xyxy[:, 3] <= 576).all()
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from dispatch.clock import ManualClock
 from dispatch.config import load_config
@@ -117,6 +118,14 @@ def insert_event(
         (event_id, ts, ts, device_id, seq, category, severity, phase, lon, lat, unit_id),
     )
     return event_id
+
+
+def case_history(
+    conn: psycopg.Connection[Any], case_id: int, columns: str
+) -> list[tuple[Any, ...]]:
+    """The history rows of a case, oldest first, as ``columns`` (an SQL select list)."""
+    query = sql.SQL("SELECT {} FROM case_history WHERE case_id = %s ORDER BY id")
+    return conn.execute(query.format(sql.SQL(columns)), (case_id,)).fetchall()
 
 
 @dataclass(frozen=True)

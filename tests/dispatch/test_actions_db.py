@@ -18,7 +18,7 @@ from dispatch.rows import CaseRow
 from dispatch.store import Context, fetch_case
 from dispatch.worker import drain
 from gridwatch.domain import Category, Role
-from tests.dispatch.conftest import TownFixture, open_fire_case
+from tests.dispatch.conftest import TownFixture, case_history, open_fire_case
 
 pytestmark = pytest.mark.services
 
@@ -88,11 +88,7 @@ def test_follow_up_unsatisfied_returns_the_case_for_rework_and_counts_it(
     case = act(conn, ctx, case_id, "rate_satisfied", "resident-13800000000", rating=5)
     assert (case.status, case.returns, case.rating) == ("verified", 1, 5)
     act(conn, ctx, case_id, "close", "system")
-    trail = conn.execute(
-        "SELECT action, from_status, to_status, actor FROM case_history WHERE case_id = %s"
-        " ORDER BY id",
-        (case_id,),
-    ).fetchall()
+    trail = case_history(conn, case_id, "action, from_status, to_status, actor")
     assert [t[0] for t in trail] == [
         "created",
         "assigned",
@@ -178,11 +174,8 @@ def test_a_leader_escalates_by_hand_one_level_like_the_timer_does(
         "SELECT title FROM notifications WHERE case_id = %s AND kind = 'escalated'", (case_id,)
     ).fetchone()
     assert told is not None and "提级" in told[0]
-    last = conn.execute(
-        "SELECT actor, action, note FROM case_history WHERE case_id = %s ORDER BY id DESC",
-        (case_id,),
-    ).fetchone()
-    assert last is not None and last[:2] == (leaders[0], "escalate")
+    last = case_history(conn, case_id, "actor, action, note")[-1]
+    assert last[:2] == (leaders[0], "escalate")
     assert "火势较大" in last[2]
     # The timer carries on from the level the leader raised it to.
     clock.advance(timedelta(minutes=61))
@@ -209,11 +202,7 @@ def test_merging_a_duplicate_moves_its_recurrence_to_the_original(
     assert (case.status, case.duplicate_of, case.next_escalation_at) == ("duplicate", b, None)
     original = reread(conn, b)
     assert original.recurrence == 3
-    merged = conn.execute(
-        "SELECT actor, action, data->>'case_id' FROM case_history WHERE case_id = %s"
-        " ORDER BY id DESC",
-        (b,),
-    ).fetchone()
+    merged = case_history(conn, b, "actor, action, data->>'case_id'")[-1]
     assert merged == ("P-duty", "merged_case", str(a))
     c = intake_with(conn, ctx, report(zhongmen, 19))
     with pytest.raises(ActionInputError, match="duplicate_of"):

@@ -8,7 +8,6 @@ import httpx
 import psycopg
 import pytest
 
-from dispatch.clock import ManualClock
 from dispatch.store import Context
 from dispatch.worker import drain
 from gateway.api.models.cases import CasePublic
@@ -29,27 +28,21 @@ def fetch_all(
     settings = get_settings(database_url=dsn, http_host="127.0.0.1", http_port=free_port())
     with psycopg.connect(dsn) as conn:
         _, key = create_key(conn, "tests", Role.PLATFORM, "tests")  # sees the whole town
-    gw = Gateway(settings, town=town.town, ingest=False)
-    gw.start()
-    try:
-        with httpx.Client(base_url=gw.url, timeout=10, headers={"X-API-Key": key}) as client:
-            return [client.get(path, params=params) for path, params in paths]
-    finally:
-        gw.stop()
+    with (
+        Gateway(settings, town=town.town, ingest=False) as gw,
+        httpx.Client(base_url=gw.url, timeout=10, headers={"X-API-Key": key}) as client,
+    ):
+        return [client.get(path, params=params) for path, params in paths]
 
 
 def test_cases_list_filters_and_detail_shows_events_and_history(
-    db: str,
-    conn: psycopg.Connection[Any],
-    ctx: Context,
-    zhongmen: TownFixture,
-    clock: ManualClock,
+    db: str, conn: psycopg.Connection[Any], ctx: Context, zhongmen: TownFixture
 ) -> None:
     units = [zhongmen.unit(20), zhongmen.unit(21)]
     for n, (unit, cat) in enumerate(zip(units, ("fire_smoke", "illegal_parking"), strict=True)):
         lon, lat = zhongmen.point_in(unit)
         insert_event(
-            conn, ts=clock.now(), lon=lon, lat=lat, category=cat, seq=n, device_id=f"cam-{n}"
+            conn, ts=ctx.clock.now(), lon=lon, lat=lat, category=cat, seq=n, device_id=f"cam-{n}"
         )
     drain(conn, ctx)
     first = conn.execute("SELECT id FROM cases WHERE unit_id = %s", (units[0],)).fetchone()

@@ -23,7 +23,7 @@ from dispatch.rows import CaseRow
 from dispatch.store import Context, fetch_case
 from dispatch.worker import drain
 from gridwatch.domain import Role
-from tests.dispatch.conftest import TZ, TownFixture, insert_event
+from tests.dispatch.conftest import TZ, TownFixture, case_history, insert_event
 
 pytestmark = pytest.mark.services
 
@@ -126,11 +126,7 @@ def test_a_day_from_event_to_close_with_one_return_for_rework(
     )
     assert case.returns == 1
 
-    trail = conn.execute(
-        "SELECT at, actor, action, from_status, to_status, data FROM case_history"
-        " WHERE case_id = %s ORDER BY id",
-        (case_id,),
-    ).fetchall()
+    trail = case_history(conn, case_id, "at, actor, action, from_status, to_status, data")
     steps = [(at.astimezone(TZ), actor, action, frm, to) for at, actor, action, frm, to, _ in trail]
     assert steps == [
         (local(16, 9), "dispatcher", "created", None, "new"),

@@ -62,12 +62,8 @@ def town() -> Town:
 @pytest.fixture
 def api(gw_settings: Settings, town: Town) -> Iterator[Gateway]:
     """The gateway with its API and without MQTT ingest."""
-    gw = Gateway(gw_settings, town=town, ingest=False)
-    gw.start()
-    try:
+    with Gateway(gw_settings, town=town, ingest=False) as gw:
         yield gw
-    finally:
-        gw.stop()
 
 
 @pytest.fixture
@@ -79,15 +75,11 @@ def day(migrated_db: str, town: Town) -> Iterator[Day]:
 
 @pytest.fixture
 def running_gateway(gw_settings: Settings) -> Iterator[Gateway]:
-    gw = Gateway(gw_settings, registry=REGISTRY)
-    gw.start()
-    try:
+    with Gateway(gw_settings, registry=REGISTRY) as gw:
         assert gw.consumer is not None
         assert gw.consumer.wait_connected(10), "gateway did not connect to MQTT"
         time.sleep(0.2)  # let the SUBACK arrive before tests publish
         yield gw
-    finally:
-        gw.stop()
 
 
 class Publisher:

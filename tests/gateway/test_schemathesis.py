@@ -20,7 +20,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +43,15 @@ from schemathesis.specs.openapi.checks import (
 from gateway.auth.config import token_config
 from gateway.auth.store import add_account, create_key
 from gateway.auth.tokens import issue_token
-from gateway.contract import topic
 from gateway.db.migrate import migrate
 from gateway.process import Gateway
 from gridwatch.domain import Role
-from gridwatch.services import create_database, drop_database, free_port
+from gridwatch.services import free_port, scratch_database
 from gridwatch.settings import Settings, get_settings
 from gridwatch.town import Town, load_town
 from tests.conftest import RUN_ID
 from tests.gateway.auth_support import PASSWORD, TEST_SECRET
+from tests.gateway.seed_support import UnitRows, seed_unit
 
 pytestmark = pytest.mark.slow
 
@@ -95,19 +94,6 @@ class Caller:
     ids: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Seeded:
-    """Rows of one unit: a machine case, a resident's report, an event with a
-    snapshot, a device status and a dead letter that can be replayed."""
-
-    unit: str
-    device: str
-    case_id: int
-    report_id: int
-    event_id: str
-    dead_letter_id: int
-
-
 @dataclass
 class Run:
     """What the run saw: statuses per operation, and every failed check."""
@@ -128,65 +114,6 @@ class Run:
             )
 
 
-def _case_row(conn: psycopg.Connection[Any], unit: str, source: str, dept: str | None) -> int:
-    grid, village = unit.rsplit("-", 1)[0], unit.split("-", 1)[0]
-    now = datetime.now(UTC)
-    row = conn.execute(
-        "INSERT INTO cases (source, category, severity, status, summary, unit_id, grid_id,"
-        " village_id, town_id, department_id, assignee, opened_at, first_event_at,"
-        " last_event_at, accept_by, resolve_by, updated_at)"
-        " VALUES (%s, 'intrusion', 2, 'assigned', '有人闯入', %s, %s, %s, 'T01', %s, %s,"
-        " %s, %s, %s, %s, %s, %s) RETURNING id",
-        (source, unit, grid, village, dept, "P00006", now, now, now,
-         now + timedelta(hours=1), now + timedelta(days=1), now),
-    ).fetchone()  # fmt: skip
-    assert row is not None
-    case_id = int(row[0])
-    conn.execute(
-        "INSERT INTO case_history (case_id, at, actor, action, to_status)"
-        " VALUES (%s, now(), 'dispatcher', 'created', 'assigned')",
-        (case_id,),
-    )
-    conn.execute(
-        "INSERT INTO case_participants (case_id, person, role, area_id, level, added_at)"
-        " VALUES (%s, 'P00006', 'leader', %s, 0, now())",
-        (case_id, unit),
-    )
-    return case_id
-
-
-def _seed(dsn: str, prefix: str, unit: str, device: str, dept: str | None) -> Seeded:
-    event_id = str(uuid.uuid4())
-    with psycopg.connect(dsn) as conn:
-        case_id = _case_row(conn, unit, "event", dept)
-        report_id = _case_row(conn, unit, "report", dept)
-        conn.execute(
-            "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, lon, lat,"
-            " score, snapshot_sha256, snapshot_ref, summary, extra) VALUES (%s, now(), %s, 1,"
-            " 'intrusion', 'intrusion', %s, 119.0, 25.4, 0.9, %s, 'snap/1.jpg', '闯入', '{}')",
-            (event_id, device, unit, "ab" * 32),
-        )
-        conn.execute(
-            "INSERT INTO case_events (event_id, ts, case_id, phase, attached_at)"
-            " SELECT event_id, ts, %s, 'start', now() FROM events WHERE event_id = %s",
-            (case_id, event_id),
-        )
-        conn.execute(
-            "INSERT INTO device_status (device_id, state, seq, ts, fps, clock_offset_s, payload)"
-            " VALUES (%s, 'online', 1, now(), 5.0, 0.2, '{}')",
-            (device,),
-        )
-        # A whole message (payload_size = its length), so the device admin may replay it.
-        payload = b'{"v": "1.0"}'
-        row = conn.execute(
-            "INSERT INTO dead_letters (topic, device_id, kind, reason, payload, payload_size)"
-            " VALUES (%s, %s, 'event', 'schema: missing ts', %s, %s) RETURNING id",
-            (topic(prefix, device, "event"), device, payload, len(payload)),
-        ).fetchone()
-        assert row is not None
-    return Seeded(unit, device, case_id, report_id, event_id, int(row[0]))
-
-
 @pytest.fixture(scope="module")
 def town() -> Town:
     return load_town(CONFIG)
@@ -195,8 +122,7 @@ def town() -> Town:
 @pytest.fixture(scope="module")
 def api_settings(pg_admin_url: str, mqtt_broker: tuple[str, int]) -> Iterator[Settings]:
     name = f"gwtest_{RUN_ID}_st_{uuid.uuid4().hex[:6]}"
-    dsn = create_database(pg_admin_url, name)
-    try:
+    with scratch_database(pg_admin_url, name) as dsn:
         migrate(dsn)
         yield get_settings(
             database_url=dsn,
@@ -209,8 +135,6 @@ def api_settings(pg_admin_url: str, mqtt_broker: tuple[str, int]) -> Iterator[Se
             # Generated logins must not lock the seeded one out.
             token_rate_per_min=10_000,
         )
-    finally:
-        drop_database(pg_admin_url, name)
 
 
 @pytest.fixture(scope="module")
@@ -220,11 +144,11 @@ def callers(api_settings: Settings) -> list[Caller]:
     town-wide roles (duty commander, device admin, auditor, a platform's API key)."""
     dsn = api_settings.database_url
     prefix = api_settings.topic_prefix
-    own = _seed(dsn, prefix, "V01-G01-U02", "cam-0001", None)
-    grid = _seed(dsn, prefix, "V01-G01-U04", "cam-0002", None)
-    police = _seed(dsn, prefix, "V02-G03-U02", "cam-0013", "police")
+    own = seed_unit(dsn, prefix, "V01-G01-U02", "cam-0001", None)
+    grid = seed_unit(dsn, prefix, "V01-G01-U04", "cam-0002", None)
+    police = seed_unit(dsn, prefix, "V02-G03-U02", "cam-0013", "police")
 
-    def ids(s: Seeded, person: str) -> dict[str, Any]:
+    def ids(s: UnitRows, person: str) -> dict[str, Any]:
         # /cases/{case_id} and /reports/{case_id} share the name: a report is a case.
         return {
             "case_id": s.report_id,
@@ -258,12 +182,8 @@ def callers(api_settings: Settings) -> list[Caller]:
 
 @pytest.fixture(scope="module")
 def gateway(api_settings: Settings, town: Town, callers: list[Caller]) -> Iterator[Gateway]:
-    gw = Gateway(api_settings, town=town, ingest=False)
-    gw.start()
-    try:
+    with Gateway(api_settings, town=town, ingest=False) as gw:
         yield gw
-    finally:
-        gw.stop()
 
 
 @pytest.fixture(scope="module")

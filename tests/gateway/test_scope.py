@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,90 +39,20 @@ from gridwatch.domain import Role
 from gridwatch.settings import Settings
 from gridwatch.town import Town
 from tests.gateway.auth_support import bearer, token_for
+from tests.gateway.seed_support import UnitRows as Side
+from tests.gateway.seed_support import seed_unit
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 GRID_LEADER_A = "P00003"  # leads V01-G01
 POLICE = "P01337"
 
 
-@dataclass(frozen=True)
-class Side:
-    """One grid's rows: a case, a report, an event with a snapshot, a device, a dead letter."""
-
-    grid: str
-    unit: str
-    device: str
-    person: str
-    case_id: int
-    report_id: int
-    event_id: str
-    dead_letter_id: int
-
-
-def _insert_case(conn: psycopg.Connection[Any], side: tuple[str, str, str], source: str,
-                 department: str | None) -> int:  # fmt: skip
-    unit, grid, village = side
-    now = datetime.now(UTC)
-    row = conn.execute(
-        "INSERT INTO cases (source, category, severity, status, unit_id, grid_id, village_id,"
-        " town_id, department_id, assignee, opened_at, first_event_at, last_event_at,"
-        " accept_by, resolve_by, updated_at)"
-        " VALUES (%s, 'intrusion', 2, 'assigned', %s, %s, %s, 'T01', %s, 'P00006',"
-        " %s, %s, %s, %s, %s, %s) RETURNING id",
-        (source, unit, grid, village, department, now, now, now,
-         now - timedelta(hours=1), now + timedelta(hours=1), now),
-    ).fetchone()  # fmt: skip
-    assert row is not None
-    case_id = int(row[0])
-    conn.execute(
-        "INSERT INTO case_history (case_id, at, actor, action, to_status)"
-        " VALUES (%s, now(), 'dispatcher', 'created', 'assigned')",
-        (case_id,),
-    )
-    conn.execute(
-        "INSERT INTO case_participants (case_id, person, role, area_id, level, added_at)"
-        " VALUES (%s, 'P00006', 'leader', %s, 0, now())",
-        (case_id, unit),
-    )
-    return case_id
-
-
-def _seed(dsn: str, unit: str, grid: str, village: str, device: str, person: str,
-          department: str | None) -> Side:  # fmt: skip
-    event_id = str(uuid.uuid4())
-    with psycopg.connect(dsn) as conn:
-        case_id = _insert_case(conn, (unit, grid, village), "event", department)
-        report_id = _insert_case(conn, (unit, grid, village), "report", department)
-        conn.execute(
-            "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id,"
-            " snapshot_sha256, snapshot_ref, extra)"
-            " VALUES (%s, now(), %s, 1, 'intrusion', 'intrusion', %s, %s, 'snap/1.jpg', '{}')",
-            (event_id, device, unit, "ab" * 32),
-        )
-        conn.execute(
-            "INSERT INTO case_events (event_id, ts, case_id, phase, attached_at)"
-            " SELECT event_id, ts, %s, 'start', now() FROM events WHERE event_id = %s",
-            (case_id, event_id),
-        )
-        conn.execute(
-            "INSERT INTO device_status (device_id, state, seq, ts, fps, clock_offset_s, payload)"
-            " VALUES (%s, 'online', 1, now(), 5.0, 0.2, '{}')",
-            (device,),
-        )
-        row = conn.execute(
-            "INSERT INTO dead_letters (topic, device_id, kind, reason, payload, payload_size)"
-            " VALUES (%s, %s, 'event', 'unknown device', 'x', 1) RETURNING id",
-            (f"gw/{device}/event", device),
-        ).fetchone()
-        assert row is not None
-    return Side(grid, unit, device, person, case_id, report_id, event_id, int(row[0]))
-
-
 @pytest.fixture
-def world(gw_settings: Settings, town: Town) -> tuple[Side, Side]:
-    dsn = gw_settings.database_url
-    a = _seed(dsn, "V01-G01-U02", "V01-G01", "V01", "cam-0001", "P00006", None)
-    b = _seed(dsn, "V02-G03-U02", "V02-G03", "V02", "cam-0013", _leader(town, "V02-G03"), "police")
+def world(gw_settings: Settings) -> tuple[Side, Side]:
+    """Grid A's unit V01-G01-U02 and grid B's unit V02-G03-U02, whose cases go to the police."""
+    dsn, prefix = gw_settings.database_url, gw_settings.topic_prefix
+    a = seed_unit(dsn, prefix, "V01-G01-U02", "cam-0001", None)
+    b = seed_unit(dsn, prefix, "V02-G03-U02", "cam-0013", "police")
     return a, b
 
 
@@ -134,13 +62,13 @@ def _leader(town: Town, area: str) -> str:
     return leader.person_id
 
 
-def _path(template: str, side: Side) -> str:
+def _path(template: str, side: Side, town: Town) -> str:
     values = {
         "case_id": side.report_id if template.startswith("/api/v1/reports") else side.case_id,
         "event_id": side.event_id,
         "device_id": side.device,
         "dead_letter_id": side.dead_letter_id,
-        "person_id": side.person,
+        "person_id": _leader(town, side.grid),
         "request_id": side.case_id,  # Open311's service_request_id is the case id
     }
 
@@ -226,8 +154,8 @@ def test_a_grid_leader_gets_404_for_everything_of_another_grid_on_every_endpoint
             for method in sorted(route.methods or ()):
                 if "{" in template:
                     body = BODIES.get(route.path)
-                    mine = client.request(method, _path(template, a), json=body)
-                    theirs = client.request(method, _path(template, b), json=body)
+                    mine = client.request(method, _path(template, a, town), json=body)
+                    theirs = client.request(method, _path(template, b, town), json=body)
                     assert theirs.status_code in (403, 404), (method, route.path, theirs.text)
                     if mine.status_code == 200:
                         seen_items += 1

@@ -1,0 +1,97 @@
+"""Rows of one unit for API tests, written in SQL: cases, an event, a device, a dead letter."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from gateway.contract import topic
+
+#: The unit leader the seeded cases are assigned to (and whose participants they list).
+ASSIGNEE = "P00006"
+
+
+@dataclass(frozen=True)
+class UnitRows:
+    """Rows of one unit: a machine case, a resident's report, an event with a
+    snapshot attached to the case, a device status and a dead letter that can be replayed."""
+
+    unit: str
+    device: str
+    case_id: int
+    report_id: int
+    event_id: str
+    dead_letter_id: int
+
+    @property
+    def grid(self) -> str:
+        return self.unit.rsplit("-", 1)[0]
+
+
+def insert_case(
+    conn: psycopg.Connection[Any], unit: str, source: str, department: str | None
+) -> int:
+    """An assigned intrusion case in ``unit``, with its history and leader; its accept
+    deadline has passed (so it is overdue), its resolve deadline has not."""
+    grid, village = unit.rsplit("-", 1)[0], unit.split("-", 1)[0]
+    now = datetime.now(UTC)
+    row = conn.execute(
+        "INSERT INTO cases (source, category, severity, status, summary, unit_id, grid_id,"
+        " village_id, town_id, department_id, assignee, opened_at, first_event_at,"
+        " last_event_at, accept_by, resolve_by, updated_at)"
+        " VALUES (%s, 'intrusion', 2, 'assigned', '有人闯入', %s, %s, %s, 'T01', %s, %s,"
+        " %s, %s, %s, %s, %s, %s) RETURNING id",
+        (source, unit, grid, village, department, ASSIGNEE, now, now, now,
+         now - timedelta(hours=1), now + timedelta(hours=1), now),
+    ).fetchone()  # fmt: skip
+    assert row is not None
+    case_id = int(row[0])
+    conn.execute(
+        "INSERT INTO case_history (case_id, at, actor, action, to_status)"
+        " VALUES (%s, now(), 'dispatcher', 'created', 'assigned')",
+        (case_id,),
+    )
+    conn.execute(
+        "INSERT INTO case_participants (case_id, person, role, area_id, level, added_at)"
+        " VALUES (%s, %s, 'leader', %s, 0, now())",
+        (case_id, ASSIGNEE, unit),
+    )
+    return case_id
+
+
+def seed_unit(dsn: str, prefix: str, unit: str, device: str, department: str | None) -> UnitRows:
+    """Write :class:`UnitRows` for ``unit`` and ``device``; the cases go to ``department``.
+    ``prefix`` is the topic prefix the dead letter was received on."""
+    event_id = str(uuid.uuid4())
+    with psycopg.connect(dsn) as conn:
+        case_id = insert_case(conn, unit, "event", department)
+        report_id = insert_case(conn, unit, "report", department)
+        conn.execute(
+            "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, lon, lat,"
+            " score, snapshot_sha256, snapshot_ref, summary, extra) VALUES (%s, now(), %s, 1,"
+            " 'intrusion', 'intrusion', %s, 119.0, 25.4, 0.9, %s, 'snap/1.jpg', '闯入', '{}')",
+            (event_id, device, unit, "ab" * 32),
+        )
+        conn.execute(
+            "INSERT INTO case_events (event_id, ts, case_id, phase, attached_at)"
+            " SELECT event_id, ts, %s, 'start', now() FROM events WHERE event_id = %s",
+            (case_id, event_id),
+        )
+        conn.execute(
+            "INSERT INTO device_status (device_id, state, seq, ts, fps, clock_offset_s, payload)"
+            " VALUES (%s, 'online', 1, now(), 5.0, 0.2, '{}')",
+            (device,),
+        )
+        # A whole message (payload_size = its length), so a device admin may replay it.
+        payload = b'{"v": "1.0"}'
+        row = conn.execute(
+            "INSERT INTO dead_letters (topic, device_id, kind, reason, payload, payload_size)"
+            " VALUES (%s, %s, 'event', 'unknown device', %s, %s) RETURNING id",
+            (topic(prefix, device, "event"), device, payload, len(payload)),
+        ).fetchone()
+        assert row is not None
+    return UnitRows(unit, device, case_id, report_id, event_id, int(row[0]))
