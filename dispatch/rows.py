@@ -38,7 +38,7 @@ class _CaseCore:
     assignee_name: str | None
     opened_at: datetime
     last_event_at: datetime
-    # Always set when a case opens; None once a deadline no longer runs.
+    # Set when a case opens; next_escalation_at goes back to None once nothing escalates.
     accept_by: datetime | None
     resolve_by: datetime | None
     next_escalation_at: datetime | None

@@ -50,14 +50,25 @@ class CaseFilter:
     within: tuple[str, str] | None = None
 
 
-#: ``CaseFilter.within`` kinds and the column each names.
-_WITHIN_COLUMNS = {
+#: Areas as ``CaseFilter`` names them (its fields and its ``within`` kinds), and their columns.
+_AREA_COLUMNS = {
     "unit": "unit_id",
     "grid": "grid_id",
     "village": "village_id",
     "department": "department_id",
 }
+#: ``CaseFilter`` fields that ask for one value of the column of the same name.
+_SAME_NAME = ("status", "source", "category", "assignee", "escalation_level")
 
+
+def _equals(column: str) -> sql.Composed:
+    return sql.SQL("{} = %s").format(sql.Identifier(column))
+
+
+#: (``CaseFilter`` field, condition) of every filter that asks for one value of a column.
+_EQUALS = [(name, _equals(name)) for name in _SAME_NAME] + [
+    (name, _equals(column)) for name, column in _AREA_COLUMNS.items()
+]
 
 #: Open and past a deadline that still runs (accept-by only before acceptance).
 _OVERDUE = sql.SQL(
@@ -70,24 +81,16 @@ def cases_query(f: CaseFilter) -> tuple[sql.Composed, list[Any]]:
     """SQL and parameters for the case list, newest first (pure, so it is testable)."""
     overdue_args = (_OPEN, f.now, _AWAITING_ACCEPT, f.now)
     conditions: list[tuple[sql.Composable, Any]] = [
-        (sql.SQL("status = %s"), f.status),
-        (sql.SQL("source = %s"), f.source),
-        (sql.SQL("category = %s"), f.category),
-        (sql.SQL("unit_id = %s"), f.unit),
-        (sql.SQL("grid_id = %s"), f.grid),
-        (sql.SQL("village_id = %s"), f.village),
-        (sql.SQL("department_id = %s"), f.department),
-        (sql.SQL("assignee = %s"), f.assignee),
-        (sql.SQL("escalation_level = %s"), f.escalation_level),
+        *((condition, getattr(f, name)) for name, condition in _EQUALS),
         (sql.SQL("opened_at >= %s"), f.opened_since),
         (sql.SQL("opened_at < %s"), f.opened_until),
         (sql.SQL("id < %s"), f.before_id),
     ]
     if f.within is not None:
         kind, value = f.within
-        if kind not in _WITHIN_COLUMNS:
-            raise ValueError(f"within kind {kind!r} is not one of {sorted(_WITHIN_COLUMNS)}")
-        conditions.append((sql.SQL("{} = %s").format(sql.Identifier(_WITHIN_COLUMNS[kind])), value))
+        if kind not in _AREA_COLUMNS:
+            raise ValueError(f"within kind {kind!r} is not one of {sorted(_AREA_COLUMNS)}")
+        conditions.append((_equals(_AREA_COLUMNS[kind]), value))
     if f.overdue is True:
         conditions.append((_OVERDUE, overdue_args))
     elif f.overdue is False:
