@@ -394,7 +394,8 @@ class Batch:
 
 
 def _assigned_notice(case: NewCase) -> Notice:
-    assert case.assignee is not None
+    # A new case has both deadlines; the type is the stored row's, whose columns allow None.
+    assert case.assignee is not None and case.accept_by and case.resolve_by
     title, body = render("assigned", case.id, case.category)
     return Notice(
         case.assignee,

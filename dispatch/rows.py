@@ -18,8 +18,8 @@ from psycopg import sql
 
 
 @dataclass(frozen=True, slots=True)
-class _CaseHead:
-    """The leading ``cases`` columns, which a case is opened with and read back as."""
+class _CaseCore:
+    """The ``cases`` columns that a case is opened with and that its list shows."""
 
     id: int
     source: str
@@ -27,7 +27,6 @@ class _CaseHead:
     severity: int
     status: str
     summary: str | None
-    description: str | None
     lon: float | None
     lat: float | None
     unit_id: str | None
@@ -37,52 +36,56 @@ class _CaseHead:
     department_id: str | None
     assignee: str | None
     assignee_name: str | None
-    assignee_area: str | None
-    route_note: str | None
+    opened_at: datetime
+    last_event_at: datetime
+    # Set when a case opens; next_escalation_at goes back to None once nothing escalates.
+    accept_by: datetime | None
+    resolve_by: datetime | None
+    next_escalation_at: datetime | None
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
-class CaseRow(_CaseHead):
-    """One ``cases`` row (migration 0002)."""
+class CaseSummary(_CaseCore):
+    """A case as its list shows it: the list's body is exactly these fields."""
 
     escalation_level: int
-    escalated_to: str | None
-    escalated_to_name: str | None
     recurrence: int
     returns: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewCase(_CaseCore):
+    """The columns a case is opened with; the database fills in the rest."""
+
+    description: str | None
+    assignee_area: str | None
+    route_note: str | None
+    raised_by: str | None
+    device_id: str | None
+    first_event_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRow(NewCase):
+    """One ``cases`` row (migration 0002): what it was opened with, and what the
+    database filled in or the actions since have changed."""
+
+    # CaseSummary's own three: a slotted dataclass takes one base only.
+    escalation_level: int
+    recurrence: int
+    returns: int
+    escalated_to: str | None
+    escalated_to_name: str | None
     reopens: int
     rejections: int
     duplicate_of: int | None
     mediation_outcome: str | None
     rating: int | None
     satisfied: bool | None
-    raised_by: str | None
-    device_id: str | None
-    opened_at: datetime
-    first_event_at: datetime
-    last_event_at: datetime
-    accept_by: datetime | None
-    resolve_by: datetime | None
-    next_escalation_at: datetime | None
     accepted_at: datetime | None
     resolved_at: datetime | None
     closed_at: datetime | None
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class NewCase(_CaseHead):
-    """The columns a case is opened with; the database fills in the rest."""
-
-    raised_by: str | None
-    device_id: str | None
-    opened_at: datetime
-    first_event_at: datetime
-    last_event_at: datetime
-    accept_by: datetime
-    resolve_by: datetime
-    next_escalation_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +153,7 @@ class CaseEventRow:
 
 @dataclass(frozen=True, slots=True)
 class HistoryRow:
-    """One ``case_history`` row as written (the id is the database's)."""
+    """One ``case_history`` row (the id is the database's)."""
 
     case_id: int
     at: datetime
@@ -159,7 +162,7 @@ class HistoryRow:
     from_status: str | None
     to_status: str | None
     note: str | None
-    data: Any  # a Jsonb wrapping a dict
+    data: Any  # written as a Jsonb wrapping a dict, read back as the dict
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from gateway.contract import (
     Batch,
@@ -24,6 +23,7 @@ from gateway.contract import (
     parse_topic,
     parse_with_data,
 )
+from gateway.db import rows
 from gateway.ingest.extra import encode as encode_extra
 from gateway.ingest.extra import extra_of, fast_extra
 from gateway.ingest.fastpath import FastEvent, FastReading, parse_batch, parse_event
@@ -57,28 +57,9 @@ class Received:
 
 
 @dataclass(frozen=True, slots=True)
-class EventRow:
-    event_id: UUID
-    ts: datetime
-    received_at: datetime
-    device_id: str
-    seq: int
-    rule: str
-    category: str
-    severity: int
-    phase: str
-    cls: str | None
-    score: float | None
-    track_id: int | None
-    zone: str | None
-    box: list[float] | None
-    lon: float | None
-    lat: float | None
-    unit_id: str | None
-    snapshot_sha256: str | None
-    snapshot_ref: str | None
-    summary: str | None
-    clock_skewed: bool
+class EventRow(rows.EventRow):
+    """An ``events`` row as stored."""
+
     #: JSON of the fields without a column (``gateway.ingest.extra``), or None.
     extra: str | None
 
@@ -126,20 +107,11 @@ class ReadingRow:
 
 
 @dataclass(frozen=True, slots=True)
-class StatusRow:
-    device_id: str
-    state: str
+class StatusRow(rows.DeviceStatus):
+    """A ``device_status`` row as stored (upserted: the device's latest)."""
+
     seq: int
-    ts: datetime
-    last_seen: datetime
-    fps: float | None
-    last_frame_ts: datetime | None
-    sw_version: str | None
-    contract_version: str | None
-    clock_offset_s: float
-    outbox_items: int | None
     dropped: str
-    detail: str | None
     payload: str
 
 

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from gateway.api.models.base import Public
+from gateway.api.models.base import Public, fields_of
+from gateway.db.queries import DeadLetterRow
 
 DeviceState = Literal["online", "offline", "stale", "unknown"]
 
@@ -31,15 +32,6 @@ class DevicePublic(Public):
     detail: str | None
 
 
+@fields_of(DeadLetterRow)
 class DeadLetterPublic(Public):
     """A message ingest refused, with the reason."""
-
-    id: int
-    received_at: datetime
-    topic: str
-    device_id: str | None
-    kind: str | None
-    reason: str
-    payload_size: int
-    replayed_at: datetime | None
-    replayed_by: str | None

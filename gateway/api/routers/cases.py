@@ -19,13 +19,13 @@ MAX_PAGE = 500
 CASE_ID = Path(ge=1, le=2**63 - 1, description="Case id / 案件编号")
 
 
-#: Encodes CaseRow dataclasses to the same JSON as ``CasePublic`` (tests/gateway/test_api.py).
+#: Encodes CaseSummary dataclasses to the same JSON as ``CasePublic`` (tests/gateway/test_api.py).
 _ENCODER = msgspec.json.Encoder()
 
 
 # The busiest read: it takes its connection itself (one thread-pool hop, not three)
 # and encodes the rows directly; ``response_model`` still documents the body, and
-# CaseRow has CasePublic's fields. Together about half the list's Python time.
+# CaseSummary has CasePublic's fields. Together about half the list's Python time.
 @router.get("", response_model=list[CasePublic], summary="List cases, newest first")
 def cases(
     gate: GateDep,

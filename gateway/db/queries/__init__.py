@@ -10,9 +10,6 @@ from gateway.db.queries.cases import (
     CaseDetail,
     CaseEventRow,
     CaseFilter,
-    CaseRow,
-    HistoryRow,
-    ParticipantRow,
     cases_query,
     get_case,
     list_cases,
@@ -25,7 +22,7 @@ from gateway.db.queries.devices import (
     list_dead_letters,
     mark_replayed,
 )
-from gateway.db.queries.events import EventFilter, EventRow, events_query, get_event, list_events
+from gateway.db.queries.events import EventFilter, events_query, get_event, list_events
 from gateway.db.queries.rollups import (
     EventSummary,
     HourlyCount,
@@ -34,20 +31,18 @@ from gateway.db.queries.rollups import (
     latest_per_unit,
     sensor_hourly,
 )
+from gateway.db.rows import EventRow
 
 __all__ = [
     "CaseDetail",
     "CaseEventRow",
     "CaseFilter",
-    "CaseRow",
     "DeadLetterRow",
     "DeviceStatusRow",
     "EventFilter",
     "EventRow",
     "EventSummary",
-    "HistoryRow",
     "HourlyCount",
-    "ParticipantRow",
     "SensorHour",
     "cases_query",
     "dead_letter_payload",

@@ -6,53 +6,23 @@ seen) pages without repeats or gaps while new cases arrive at the top.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import args_row, class_row
+from psycopg.rows import args_row
 
 from dispatch.lifecycle import AWAITING_ACCEPT, OPEN_STATUSES
+from dispatch.rows import CaseRow, CaseSummary, HistoryRow, ParticipantRow, column_list
+from gateway.db.queries.fetch import fetch_all, fetch_one
 from gateway.db.queries.filters import where
 
 _OPEN = sorted(s.value for s in OPEN_STATUSES)
 _AWAITING_ACCEPT = sorted(s.value for s in AWAITING_ACCEPT)
-
-
-@dataclass(frozen=True, slots=True)
-class CaseRow:
-    """A case as the list shows it."""
-
-    id: int
-    source: str
-    category: str
-    severity: int
-    status: str
-    summary: str | None
-    unit_id: str | None
-    grid_id: str | None
-    village_id: str | None
-    town_id: str | None
-    department_id: str | None
-    assignee: str | None
-    assignee_name: str | None
-    escalation_level: int
-    recurrence: int
-    returns: int
-    lon: float | None
-    lat: float | None
-    opened_at: datetime
-    last_event_at: datetime
-    accept_by: datetime | None
-    resolve_by: datetime | None
-    next_escalation_at: datetime | None
-    updated_at: datetime
-
-
-_LIST_COLUMNS = sql.SQL(", ").join(sql.Identifier(f.name) for f in fields(CaseRow))
+_LIST_COLUMNS = column_list(CaseSummary)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +50,25 @@ class CaseFilter:
     within: tuple[str, str] | None = None
 
 
-#: ``CaseFilter.within`` kinds and the column each names.
-_WITHIN_COLUMNS = {
+#: Areas as ``CaseFilter`` names them (its fields and its ``within`` kinds), and their columns.
+_AREA_COLUMNS = {
     "unit": "unit_id",
     "grid": "grid_id",
     "village": "village_id",
     "department": "department_id",
 }
+#: ``CaseFilter`` fields that ask for one value of the column of the same name.
+_SAME_NAME = ("status", "source", "category", "assignee", "escalation_level")
 
+
+def _equals(column: str) -> sql.Composed:
+    return sql.SQL("{} = %s").format(sql.Identifier(column))
+
+
+#: (``CaseFilter`` field, condition) of every filter that asks for one value of a column.
+_EQUALS = [(name, _equals(name)) for name in _SAME_NAME] + [
+    (name, _equals(column)) for name, column in _AREA_COLUMNS.items()
+]
 
 #: Open and past a deadline that still runs (accept-by only before acceptance).
 _OVERDUE = sql.SQL(
@@ -100,24 +81,16 @@ def cases_query(f: CaseFilter) -> tuple[sql.Composed, list[Any]]:
     """SQL and parameters for the case list, newest first (pure, so it is testable)."""
     overdue_args = (_OPEN, f.now, _AWAITING_ACCEPT, f.now)
     conditions: list[tuple[sql.Composable, Any]] = [
-        (sql.SQL("status = %s"), f.status),
-        (sql.SQL("source = %s"), f.source),
-        (sql.SQL("category = %s"), f.category),
-        (sql.SQL("unit_id = %s"), f.unit),
-        (sql.SQL("grid_id = %s"), f.grid),
-        (sql.SQL("village_id = %s"), f.village),
-        (sql.SQL("department_id = %s"), f.department),
-        (sql.SQL("assignee = %s"), f.assignee),
-        (sql.SQL("escalation_level = %s"), f.escalation_level),
+        *((condition, getattr(f, name)) for name, condition in _EQUALS),
         (sql.SQL("opened_at >= %s"), f.opened_since),
         (sql.SQL("opened_at < %s"), f.opened_until),
         (sql.SQL("id < %s"), f.before_id),
     ]
     if f.within is not None:
         kind, value = f.within
-        if kind not in _WITHIN_COLUMNS:
-            raise ValueError(f"within kind {kind!r} is not one of {sorted(_WITHIN_COLUMNS)}")
-        conditions.append((sql.SQL("{} = %s").format(sql.Identifier(_WITHIN_COLUMNS[kind])), value))
+        if kind not in _AREA_COLUMNS:
+            raise ValueError(f"within kind {kind!r} is not one of {sorted(_AREA_COLUMNS)}")
+        conditions.append((_equals(_AREA_COLUMNS[kind]), value))
     if f.overdue is True:
         conditions.append((_OVERDUE, overdue_args))
     elif f.overdue is False:
@@ -129,11 +102,11 @@ def cases_query(f: CaseFilter) -> tuple[sql.Composed, list[Any]]:
     return query, [*params, f.limit]
 
 
-def list_cases(conn: psycopg.Connection[Any], f: CaseFilter) -> list[CaseRow]:
+def list_cases(conn: psycopg.Connection[Any], f: CaseFilter) -> list[CaseSummary]:
     query, params = cases_query(f)
-    # Positional (the columns are CaseRow's fields in order): class_row builds a
+    # Positional (the columns are CaseSummary's fields in order): class_row builds a
     # keyword dict per row, about 1 ms more for a page of 50.
-    with conn.cursor(row_factory=args_row(CaseRow)) as cur:
+    with conn.cursor(row_factory=args_row(CaseSummary)) as cur:
         cur.execute(query, params)
         return cur.fetchall()
 
@@ -154,108 +127,38 @@ class CaseEventRow:
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryRow:
-    at: datetime
-    actor: str
-    action: str
-    from_status: str | None
-    to_status: str | None
-    note: str | None
-    data: dict[str, Any]
+class CaseDetail(CaseRow):
+    """One case: its row, plus what it holds and who touched it."""
 
-
-@dataclass(frozen=True, slots=True)
-class ParticipantRow:
-    person: str
-    name: str | None
-    role: str
-    area_id: str | None
-    level: int
-    added_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CaseDetail:
-    """One case: every column people read, plus what it holds and who touched it."""
-
-    id: int
-    source: str
-    category: str
-    severity: int
-    status: str
-    summary: str | None
-    description: str | None
-    unit_id: str | None
-    grid_id: str | None
-    village_id: str | None
-    town_id: str | None
-    department_id: str | None
-    assignee: str | None
-    assignee_name: str | None
-    route_note: str | None
-    escalation_level: int
-    escalated_to: str | None
-    escalated_to_name: str | None
-    recurrence: int
-    returns: int
-    reopens: int
-    rejections: int
-    duplicate_of: int | None
-    mediation_outcome: str | None
-    rating: int | None
-    satisfied: bool | None
-    raised_by: str | None
-    device_id: str | None
-    lon: float | None
-    lat: float | None
-    opened_at: datetime
-    first_event_at: datetime
-    last_event_at: datetime
-    accept_by: datetime | None
-    resolve_by: datetime | None
-    next_escalation_at: datetime | None
-    accepted_at: datetime | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    updated_at: datetime
     events: tuple[CaseEventRow, ...] = ()
     history: tuple[HistoryRow, ...] = ()
     participants: tuple[ParticipantRow, ...] = ()
 
 
-_DETAIL_COLUMNS = sql.SQL(", ").join(
-    sql.Identifier(f.name)
-    for f in fields(CaseDetail)
-    if f.name not in ("events", "history", "participants")
-)
+_DETAIL_COLUMNS = column_list(CaseRow)
 _CASE_EVENTS = sql.SQL(
     "SELECT ce.event_id, ce.ts, ce.phase, e.device_id, e.rule, e.score, e.summary,"
     " e.snapshot_sha256, e.snapshot_ref FROM case_events ce"
     " LEFT JOIN events_visible e ON e.event_id = ce.event_id AND e.ts = ce.ts"
     " WHERE ce.case_id = %s ORDER BY ce.ts, ce.event_id"
 )
-_HISTORY = sql.SQL(
-    "SELECT at, actor, action, from_status, to_status, note, data FROM case_history"
-    " WHERE case_id = %s ORDER BY id"
+_HISTORY = sql.SQL("SELECT {} FROM case_history WHERE case_id = %s ORDER BY id").format(
+    column_list(HistoryRow)
 )
 _PARTICIPANTS = sql.SQL(
-    "SELECT person, name, role, area_id, level, added_at FROM case_participants"
-    " WHERE case_id = %s ORDER BY added_at, role, person"
-)
+    "SELECT {} FROM case_participants WHERE case_id = %s ORDER BY added_at, role, person"
+).format(column_list(ParticipantRow))
 
 
 def get_case(conn: psycopg.Connection[Any], case_id: int) -> CaseDetail | None:
     """One case with its events, history and participants; None when absent (or hidden)."""
     query = sql.SQL("SELECT {cols} FROM cases WHERE id = %s").format(cols=_DETAIL_COLUMNS)
-    with conn.cursor(row_factory=class_row(CaseDetail)) as cur:
-        cur.execute(query, (case_id,))
-        case = cur.fetchone()
+    case = fetch_one(conn, CaseDetail, query, (case_id,))
     if case is None:
         return None
-    with conn.cursor(row_factory=class_row(CaseEventRow)) as cur:
-        events = tuple(cur.execute(_CASE_EVENTS, (case_id,)).fetchall())
-    with conn.cursor(row_factory=class_row(HistoryRow)) as cur:
-        history = tuple(cur.execute(_HISTORY, (case_id,)).fetchall())
-    with conn.cursor(row_factory=class_row(ParticipantRow)) as cur:
-        participants = tuple(cur.execute(_PARTICIPANTS, (case_id,)).fetchall())
-    return replace(case, events=events, history=history, participants=participants)
+    return replace(
+        case,
+        events=tuple(fetch_all(conn, CaseEventRow, _CASE_EVENTS, (case_id,))),
+        history=tuple(fetch_all(conn, HistoryRow, _HISTORY, (case_id,))),
+        participants=tuple(fetch_all(conn, ParticipantRow, _PARTICIPANTS, (case_id,))),
+    )

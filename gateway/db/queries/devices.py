@@ -9,33 +9,21 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 
+from dispatch.rows import column_list
+from gateway.db.queries.fetch import fetch_all, fetch_one
 from gateway.db.queries.filters import where
+from gateway.db.rows import DeviceStatus
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceStatusRow:
+class DeviceStatusRow(DeviceStatus):
     """A device's latest status message; ``stale`` when offline or silent for 120 s."""
 
-    device_id: str
-    state: str
-    ts: datetime
-    last_seen: datetime
-    fps: float | None
-    last_frame_ts: datetime | None
-    sw_version: str | None
-    contract_version: str | None
-    clock_offset_s: float | None
-    outbox_items: int | None
-    detail: str | None
     stale: bool
 
 
-_STATUS = sql.SQL(
-    "SELECT device_id, state, ts, last_seen, fps, last_frame_ts, sw_version, contract_version,"
-    " clock_offset_s, outbox_items, detail, stale FROM device_status_live"
-)
+_STATUS = sql.SQL("SELECT {} FROM device_status_live").format(column_list(DeviceStatusRow))
 
 
 def device_statuses(
@@ -45,9 +33,9 @@ def device_statuses(
     clause, params = where(
         [(sql.SQL("device_id = ANY (%s)"), None if device_ids is None else (list(device_ids),))]
     )
-    with conn.cursor(row_factory=class_row(DeviceStatusRow)) as cur:
-        cur.execute(_STATUS + clause + sql.SQL(" ORDER BY device_id"), params)
-        return cur.fetchall()
+    return fetch_all(
+        conn, DeviceStatusRow, _STATUS + clause + sql.SQL(" ORDER BY device_id"), params
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +53,7 @@ class DeadLetterRow:
     replayed_by: str | None
 
 
-_DEAD_COLUMNS = sql.SQL(
-    "id, received_at, topic, device_id, kind, reason, payload_size, replayed_at, replayed_by"
-)
+_DEAD_COLUMNS = column_list(DeadLetterRow)
 
 
 def list_dead_letters(
@@ -82,21 +68,15 @@ def list_dead_letters(
     query = sql.SQL("SELECT {cols} FROM dead_letters{where} ORDER BY id DESC LIMIT %s").format(
         cols=_DEAD_COLUMNS, where=clause
     )
-    with conn.cursor(row_factory=class_row(DeadLetterRow)) as cur:
-        cur.execute(query, [*params, limit])
-        return cur.fetchall()
+    return fetch_all(conn, DeadLetterRow, query, [*params, limit])
 
 
 def dead_letter_payload(
     conn: psycopg.Connection[Any], dead_letter_id: int
 ) -> tuple[DeadLetterRow, bytes] | None:
     """One dead letter and its stored payload (the first 64 KiB of the message)."""
-    with conn.cursor(row_factory=class_row(DeadLetterRow)) as cur:
-        cur.execute(
-            sql.SQL("SELECT {cols} FROM dead_letters WHERE id = %s").format(cols=_DEAD_COLUMNS),
-            (dead_letter_id,),
-        )
-        row = cur.fetchone()
+    query = sql.SQL("SELECT {cols} FROM dead_letters WHERE id = %s").format(cols=_DEAD_COLUMNS)
+    row = fetch_one(conn, DeadLetterRow, query, (dead_letter_id,))
     if row is None:
         return None
     payload = conn.execute(

@@ -8,49 +8,24 @@ exactly this expression (:data:`SEEN_AT`), alone and per unit and per device.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 
+from dispatch.rows import column_list
+from gateway.db.queries.fetch import fetch_all, fetch_one
 from gateway.db.queries.filters import where
+from gateway.db.rows import EventRow
 
 #: The time an event is listed by (keep in step with the indexes of migration 0007).
 SEEN_AT = sql.SQL("(CASE WHEN clock_skewed THEN received_at ELSE ts END)")
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    """A stored event as the API shows it."""
-
-    event_id: UUID
-    ts: datetime
-    received_at: datetime
-    device_id: str
-    seq: int
-    rule: str
-    category: str
-    severity: int
-    phase: str
-    cls: str | None
-    score: float | None
-    track_id: int | None
-    zone: str | None
-    box: list[float] | None
-    lon: float | None
-    lat: float | None
-    unit_id: str | None
-    snapshot_sha256: str | None
-    snapshot_ref: str | None
-    summary: str | None
-    clock_skewed: bool
-
-
-_COLUMNS = sql.SQL(", ").join(sql.Identifier(f.name) for f in fields(EventRow))
+_COLUMNS = column_list(EventRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +61,7 @@ def events_query(f: EventFilter) -> tuple[sql.Composed, list[Any]]:
 
 def list_events(conn: psycopg.Connection[Any], f: EventFilter) -> list[EventRow]:
     query, params = events_query(f)
-    with conn.cursor(row_factory=class_row(EventRow)) as cur:
-        cur.execute(query, params)
-        return cur.fetchall()
+    return fetch_all(conn, EventRow, query, params)
 
 
 def get_event(conn: psycopg.Connection[Any], event_id: UUID) -> EventRow | None:
@@ -96,6 +69,4 @@ def get_event(conn: psycopg.Connection[Any], event_id: UUID) -> EventRow | None:
     query = sql.SQL("SELECT {cols} FROM events_visible WHERE event_id = %s LIMIT 1").format(
         cols=_COLUMNS
     )
-    with conn.cursor(row_factory=class_row(EventRow)) as cur:
-        cur.execute(query, (event_id,))
-        return cur.fetchone()
+    return fetch_one(conn, EventRow, query, (event_id,))

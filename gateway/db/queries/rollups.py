@@ -18,7 +18,8 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import class_row
+
+from gateway.db.queries.fetch import fetch_all
 
 #: Latest events of each unit asked for: one index descent per unit on
 #: ``events (unit_id, ts DESC)``, whatever the table's size.
@@ -95,9 +96,8 @@ def latest_per_unit(
     before: datetime | str = "infinity",
 ) -> list[EventSummary]:
     """The ``per_unit`` newest events (edge time) of each unit, newest first per unit."""
-    with conn.cursor(row_factory=class_row(EventSummary)) as cur:
-        cur.execute(LATEST_PER_UNIT, {"units": list(units), "per_unit": per_unit, "before": before})
-        return cur.fetchall()
+    params = {"units": list(units), "per_unit": per_unit, "before": before}
+    return fetch_all(conn, EventSummary, LATEST_PER_UNIT, params)
 
 
 def hourly_counts(
@@ -109,15 +109,13 @@ def hourly_counts(
 ) -> list[HourlyCount]:
     """Events per hour bucket and category in [since, until), over all or some units."""
     params = {"since": since, "until": until, "units": list(units) if units else None}
-    with conn.cursor(row_factory=class_row(HourlyCount)) as cur:
-        cur.execute(HOURLY_COUNTS, params)
-        return cur.fetchall()
+    return fetch_all(conn, HourlyCount, HOURLY_COUNTS, params)
 
 
 def sensor_hourly(
     conn: psycopg.Connection[Any], device: str, since: datetime, until: datetime
 ) -> list[SensorHour]:
     """Count, mean, min and max per hour and sensor of one device."""
-    with conn.cursor(row_factory=class_row(SensorHour)) as cur:
-        cur.execute(SENSOR_HOURLY, {"device": device, "since": since, "until": until})
-        return cur.fetchall()
+    return fetch_all(
+        conn, SensorHour, SENSOR_HOURLY, {"device": device, "since": since, "until": until}
+    )
