@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from gridwatch.configfile import Problem
 
 EXIT_INVALID = 2
+#: The ``synth`` options that are SynthSpec's fields.
+_SPEC_OPTIONS = frozenset(
+    ("seed", "villages", "grids", "units", "lon", "lat", "radius_km", "cameras", "sensors")
+)
 
 
 def register(sub: Subparsers) -> None:
@@ -27,18 +31,26 @@ def register(sub: Subparsers) -> None:
     check.add_argument("path", type=Path, help="config folder, or a hierarchy .geojson file")
     check.set_defaults(handler=_check)
 
-    synth = cmds.add_parser("synth", help="generate a synthetic town's config folder")
-    synth.add_argument("--seed", type=int, default=1)
-    synth.add_argument("--villages", type=int, default=21)
-    synth.add_argument("--grids", type=int, default=156)
-    synth.add_argument("--units", type=int, default=579)
-    synth.add_argument("--lon", type=float, default=119.0, help="centre (WGS-84)")
-    synth.add_argument("--lat", type=float, default=25.45, help="centre (WGS-84)")
-    synth.add_argument("--radius-km", type=float, default=6.0)
-    synth.add_argument("--cameras", type=int, default=0, help="0: one per four units")
-    synth.add_argument("--sensors", type=int, default=0, help="0: one per six units")
+    # An option left out is absent from the namespace, so SynthSpec's default holds:
+    # the defaults (Jiaowei's size at Putian) have one home.
+    synth = cmds.add_parser(
+        "synth",
+        help="generate a synthetic town's config folder",
+        argument_default=argparse.SUPPRESS,
+    )
+    synth.add_argument("--seed", type=int)
+    synth.add_argument("--villages", type=int)
+    synth.add_argument("--grids", type=int)
+    synth.add_argument("--units", type=int)
+    synth.add_argument("--lon", type=float, help="centre (WGS-84)")
+    synth.add_argument("--lat", type=float, help="centre (WGS-84)")
+    synth.add_argument("--radius-km", type=float)
+    synth.add_argument("--cameras", type=int, help="0: one per four units")
+    synth.add_argument("--sensors", type=int, help="0: one per six units")
     synth.add_argument("--out", type=Path, default=Path("config"), help="folder to write")
-    synth.add_argument("--force", action="store_true", help="overwrite existing files")
+    synth.add_argument(
+        "--force", action="store_true", default=False, help="overwrite existing files"
+    )
     synth.set_defaults(handler=_synth)
 
     imp = cmds.add_parser("import", help="convert a hierarchy GeoJSON to WGS-84")
@@ -92,17 +104,7 @@ def _synth(args: argparse.Namespace) -> int:
     from gridwatch.town.synth import SynthSpec, synth_town, write_config
 
     try:
-        spec = SynthSpec(
-            seed=args.seed,
-            villages=args.villages,
-            grids=args.grids,
-            units=args.units,
-            lon=args.lon,
-            lat=args.lat,
-            radius_km=args.radius_km,
-            cameras=args.cameras,
-            sensors=args.sensors,
-        )
+        spec = SynthSpec(**{k: v for k, v in vars(args).items() if k in _SPEC_OPTIONS})
     except ValueError as exc:
         print(f"gridwatch config synth: {exc}", file=sys.stderr)
         return EXIT_INVALID
