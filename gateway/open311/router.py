@@ -1,6 +1,7 @@
 """The Open311 GeoReport v2 routes: ``/open311/discovery.{fmt}`` and ``/open311/v2/...``.
 
-Thin: each route reads the request, calls :mod:`gateway.open311.service` and
+Thin: each route takes the request as a :class:`~gateway.open311.call.Call` (who
+calls, in which format and language), calls :mod:`gateway.open311.service` and
 renders the answer as the path's format. Every failure a client can cause is a
 400, 401, 404 or 429 in the spec's ``errors``/``error`` shape, never a 500: the
 routes raise :class:`Open311Error` and :func:`install` renders it.
