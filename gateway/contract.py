@@ -215,14 +215,24 @@ class GeoPoint(BaseModel):
     lat: float = Field(ge=-90, le=90)
 
 
-class Event(_Wire):
+class _FromDevice(_Wire):
+    """What every message a device sends carries: who, in which order, and when.
+
+    The gateway acks the highest ``seq`` committed without a gap, per device.
+    """
+
+    device_id: DeviceId
+    seq: Seq = Field(description="The device's own increasing sequence number")
+    ts: AwareDatetime = Field(
+        description="Edge timestamp: when it happened (an event or its update, a reading, a status)"
+    )
+
+
+class Event(_FromDevice):
     """Something a rule saw: one situation gives one event id, updated as it goes."""
 
     kind: Literal["event"] = "event"
     event_id: UUID
-    device_id: DeviceId
-    seq: Seq = Field(description="The device's own increasing sequence number")
-    ts: AwareDatetime = Field(description="Edge timestamp: when the event (or update) happened")
     rule: ShortText = Field(description="Rule that fired, e.g. intrusion, loitering")
     category: ShortText = Field(description="Problem category, owned by a department")
     severity: int = Field(2, ge=1, le=4, description="1 urgent .. 4 minor")
@@ -249,13 +259,10 @@ class Event(_Wire):
         return self
 
 
-class Reading(_Wire):
+class Reading(_FromDevice):
     """A sensor value at one time."""
 
     kind: Literal["reading"] = "reading"
-    device_id: DeviceId
-    seq: Seq
-    ts: AwareDatetime
     sensor: ShortText = Field(description="Sensor channel, e.g. water_level")
     value: float
     unit: ShortText | None = None
@@ -264,11 +271,10 @@ class Reading(_Wire):
 BatchItem = Annotated[Event | Reading, Field(discriminator="kind")]
 
 
-class Batch(_Wire):
+class Batch(_FromDevice):
     """The bulk kind: many events or readings of one device in one message."""
 
     kind: Literal["batch"] = "batch"
-    device_id: DeviceId
     seq: Seq = Field(description="Sequence number of the last item")
     ts: AwareDatetime = Field(description="When the batch was sent")
     items: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
@@ -289,13 +295,10 @@ class Batch(_Wire):
         return self
 
 
-class Status(_Wire):
+class Status(_FromDevice):
     """Device health; published retained, and registered as the last will (offline)."""
 
     kind: Literal["status"] = "status"
-    device_id: DeviceId
-    seq: Seq
-    ts: AwareDatetime
     state: Literal["online", "offline"]
     fps: float | None = Field(None, ge=0, le=1000)
     last_frame_ts: AwareDatetime | None = None

@@ -38,22 +38,19 @@ class ValidationErrorPublic(BaseModel):
     detail: list[ValidationIssue]
 
 
-UNAUTHORIZED: dict[str, Any] = {
-    "model": ErrorPublic,
-    "description": "No valid token or API key / 未登录或令牌无效",
-}
-FORBIDDEN: dict[str, Any] = {
-    "model": ErrorPublic,
-    "description": "This role may not do this / 无此权限",
-}
-UNREADABLE: dict[str, Any] = {
-    "model": ErrorPublic,
-    "description": "The body could not be read (not UTF-8, not JSON...) / 请求体无法解析",
-}
-INVALID: dict[str, Any] = {
-    "model": ValidationErrorPublic,
-    "description": "A value was refused (a NUL character, a wrong type...) / 参数无效",
-}
+def _answer(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """One declared answer: its body's model and what it means."""
+    return {"model": model, "description": description}
+
+
+UNAUTHORIZED = _answer(ErrorPublic, "No valid token or API key / 未登录或令牌无效")
+FORBIDDEN = _answer(ErrorPublic, "This role may not do this / 无此权限")
+UNREADABLE = _answer(
+    ErrorPublic, "The body could not be read (not UTF-8, not JSON...) / 请求体无法解析"
+)
+INVALID = _answer(
+    ValidationErrorPublic, "A value was refused (a NUL character, a wrong type...) / 参数无效"
+)
 
 
 def _walk(dependant: Dependant) -> list[Dependant]:
@@ -61,6 +58,15 @@ def _walk(dependant: Dependant) -> list[Dependant]:
     for sub in dependant.dependencies:
         out.extend(_walk(sub))
     return out
+
+
+def _has_params(dependant: Dependant) -> bool:
+    return bool(
+        dependant.path_params
+        or dependant.query_params
+        or dependant.header_params
+        or dependant.cookie_params
+    )
 
 
 def declare_errors(routes: Iterable[APIRoute]) -> None:
@@ -74,6 +80,7 @@ def declare_errors(routes: Iterable[APIRoute]) -> None:
         if route.body_field is not None:
             # FastAPI's answer to a body it cannot decode, before any field is read.
             route.responses.setdefault(400, UNREADABLE)
-        # FastAPI declares its own 422 where a route has parameters.
-        if not (route.dependant.query_params or route.dependant.path_params or route.body_field):
+        # FastAPI declares its own 422 where a route or one of its dependencies has
+        # parameters, or a body.
+        if not (route.body_field or any(_has_params(d) for d in tree)):
             route.responses.setdefault(422, INVALID)

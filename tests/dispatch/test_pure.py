@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -20,33 +21,29 @@ LON, LAT = 119.0, 25.45
 DEG_PER_M = 1 / 111_195  # latitude degrees per metre
 
 
-def case(**kw: object) -> OpenCase:
-    base: dict[str, object] = dict(
-        id=1,
-        category="fire_smoke",
-        status="assigned",
-        unit_id="U1",
-        lon=LON,
-        lat=LAT,
-        last_event_at=T0,
-    )
-    base.update(kw)
-    return OpenCase(**base)  # type: ignore[arg-type]
+#: An open case and a new event at the same point and time; each row of a table
+#: changes what it tests.
+CASE = OpenCase(
+    id=1, category="fire_smoke", status="assigned", unit_id="U1", lon=LON, lat=LAT, last_event_at=T0
+)
+EVENT = Incoming(
+    category="fire_smoke",
+    severity=1,
+    unit_id="U1",
+    lon=LON,
+    lat=LAT,
+    at=T0,
+    summary=None,
+    source="event",
+)
 
 
-def new(**kw: object) -> Incoming:
-    base: dict[str, object] = dict(
-        category="fire_smoke",
-        severity=1,
-        unit_id="U1",
-        lon=LON,
-        lat=LAT,
-        at=T0,
-        summary=None,
-        source="event",
-    )
-    base.update(kw)
-    return Incoming(**base)  # type: ignore[arg-type]
+def case(**changes: Any) -> OpenCase:
+    return dataclasses.replace(CASE, **changes)
+
+
+def new(**changes: Any) -> Incoming:
+    return dataclasses.replace(EVENT, **changes)
 
 
 @pytest.mark.parametrize(

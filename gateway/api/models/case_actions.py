@@ -1,4 +1,4 @@
-"""Request bodies of the case actions: one model per action, a union on ``action``.
+"""Request bodies of the case actions: one model per shape of arguments, a union on ``action``.
 
 The body of ``POST /api/v1/cases/{case_id}/actions`` names its action in the
 ``action`` field; pydantic picks the model by that field alone (a discriminated
@@ -50,25 +50,33 @@ def _reason(description: str) -> Any:
     return Field(min_length=1, max_length=NOTE_MAX, pattern=_NO_NUL, description=description)
 
 
-class AcceptAction(_Body):
-    """Take the case on (受理): the resolve deadline now runs."""
+class NoteAction(_Body):
+    """An action whose one argument is an optional note.
 
-    action: Literal["accept"]
-    note: str | None = _note("Optional note")
+    ``accept`` takes the case on (受理): the resolve deadline now runs; ``start``:
+    work has started (处置中); ``verify``: the grid leader has checked the work on
+    the spot (核查); ``escalate`` raises the case one level now, as its deadline
+    would; ``close`` closes a verified case (结案).
+    """
+
+    action: Literal["accept", "start", "verify", "escalate", "close"]
+    note: str | None = _note("Optional note: what was checked, why it needs the next level...")
 
 
-class RejectAction(_Body):
-    """Not ours (退单), with the reason; the case waits to be re-routed."""
+class ReasonAction(_Body):
+    """An action refused without its reason in ``note``.
 
-    action: Literal["reject"]
-    note: str = _reason("Why the case is not yours / 退单理由")
+    ``reject``: not ours (退单), the case waits to be re-routed; ``reopen``: a
+    resolved, verified or closed case opens again, with fresh deadlines; ``return``:
+    back for rework (退回重办), a fresh resolve deadline, counted as a return;
+    ``comment``: a note in the history, the status stays.
+    """
 
-
-class StartAction(_Body):
-    """Work has started (处置中)."""
-
-    action: Literal["start"]
-    note: str | None = _note("Optional note")
+    action: Literal["reject", "reopen", "return", "comment"]
+    note: str = _reason(
+        "Why the case is not yours (退单理由), why it opens again (重新打开理由),"
+        " what is still wrong (退回理由), or the comment (备注)"
+    )
 
 
 class ResolveAction(_Body):
@@ -80,41 +88,6 @@ class ResolveAction(_Body):
     mediation_outcome: Literal["mediated", "failed", "referred"] | None = Field(
         None, description="Required for a dispute case / 纠纷调解结果"
     )
-
-
-class VerifyAction(_Body):
-    """The grid leader has checked the work on the spot (核查)."""
-
-    action: Literal["verify"]
-    note: str | None = _note("What was checked")
-
-
-class ReopenAction(_Body):
-    """A resolved, verified or closed case opens again, with fresh deadlines."""
-
-    action: Literal["reopen"]
-    note: str = _reason("Why it opens again / 重新打开理由")
-
-
-class ReturnAction(_Body):
-    """Back for rework (退回重办): a fresh resolve deadline, counted as a return."""
-
-    action: Literal["return"]
-    note: str = _reason("What is still wrong / 退回理由")
-
-
-class CommentAction(_Body):
-    """A note in the history; the status stays."""
-
-    action: Literal["comment"]
-    note: str = _reason("The comment / 备注")
-
-
-class EscalateAction(_Body):
-    """Raise the case one level now, as its deadline would."""
-
-    action: Literal["escalate"]
-    note: str | None = _note("Why it needs the next level")
 
 
 class ReassignAction(_Body):
@@ -146,27 +119,8 @@ class FollowUpAction(_Body):
     note: str | None = _note("What the resident said; required when unsatisfied (1, 2)")
 
 
-class CloseAction(_Body):
-    """Close a verified case (结案)."""
-
-    action: Literal["close"]
-    note: str | None = _note("Optional note")
-
-
 CaseAction = Annotated[
-    AcceptAction
-    | RejectAction
-    | StartAction
-    | ResolveAction
-    | VerifyAction
-    | ReopenAction
-    | ReturnAction
-    | CommentAction
-    | EscalateAction
-    | ReassignAction
-    | MergeAction
-    | FollowUpAction
-    | CloseAction,
+    NoteAction | ReasonAction | ResolveAction | ReassignAction | MergeAction | FollowUpAction,
     Field(discriminator="action"),
 ]
 

@@ -19,7 +19,6 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 @router.post(
     "/token",
-    response_model=TokenPublic,
     responses={401: {"description": "Wrong id or password"}, 429: {"description": "Slow down"}},
 )
 def token(
@@ -54,7 +53,7 @@ def token(
     )
 
 
-@router.get("/me", response_model=MePublic)
+@router.get("/me")
 def me(principal: CurrentPerson) -> MePublic:
     """The caller, their role and scope / 当前用户."""
     s = principal.scope

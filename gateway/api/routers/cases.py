@@ -78,7 +78,6 @@ def cases(
 
 @router.get(
     "/{case_id}",
-    response_model=CaseDetailPublic,
     summary="One case with its events, history and the people pulled in",
     responses={404: {"description": "No such case, or not yours to see"}},
 )

@@ -65,7 +65,7 @@ def _mine(town: Town, principal: Principal) -> list[Device]:
     )
 
 
-@router.get("/devices", response_model=list[DevicePublic])
+@router.get("/devices")
 def devices(
     db: Db,
     town: TownDep,
@@ -81,9 +81,7 @@ def devices(
     return [d for d in out if status is None or d.status == status][:limit]
 
 
-@router.get(
-    "/devices/{device_id}", response_model=DevicePublic, responses={404: {"description": "None"}}
-)
+@router.get("/devices/{device_id}", responses={404: {"description": "None"}})
 def device(
     db: Db, town: TownDep, principal: CurrentPerson, device_id: Annotated[str, DEVICE_ID]
 ) -> DevicePublic:
@@ -96,7 +94,6 @@ def device(
 
 @router.get(
     "/dead-letters",
-    response_model=list[DeadLetterPublic],
     dependencies=[require(Role.DEVICE_ADMIN)],
 )
 def dead_letters(
@@ -112,7 +109,6 @@ def dead_letters(
 
 @router.post(
     "/dead-letters/{dead_letter_id}/replay",
-    response_model=DeadLetterPublic,
     responses={404: {"description": "None"}, 409: {"description": "Cannot be replayed"}},
 )
 def replay_dead_letter(

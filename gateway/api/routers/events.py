@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 MAX_EVENTS = 1000
 
 
-@router.get("", response_model=list[EventPublic])
+@router.get("")
 def events(
     db: Db,
     device: Annotated[str | None, id_query("Device id / 设备")] = None,
@@ -47,7 +47,7 @@ def events(
     return [EventPublic.model_validate(r) for r in rows]
 
 
-@router.get("/{event_id}", response_model=EventPublic, responses={404: {"description": "None"}})
+@router.get("/{event_id}", responses={404: {"description": "None"}})
 def event(db: Db, event_id: UUID) -> EventPublic:
     """One event / 单个事件."""
     row = get_event(db, event_id)
@@ -58,7 +58,6 @@ def event(db: Db, event_id: UUID) -> EventPublic:
 
 @router.get(
     "/{event_id}/snapshot",
-    response_model=SnapshotPublic,
     responses={404: {"description": "No such event, or no snapshot"}},
 )
 def snapshot(db: Db, principal: CurrentPerson, request: Request, event_id: UUID) -> SnapshotPublic:

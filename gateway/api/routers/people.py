@@ -44,7 +44,7 @@ def _public(person: Person, scope: Scope) -> PersonPublic:
     )
 
 
-@router.get("", response_model=list[PersonPublic])
+@router.get("")
 def people(
     town: TownDep,
     principal: CurrentPerson,
@@ -61,7 +61,7 @@ def people(
     return [_public(p, scope) for p in found[:limit]]
 
 
-@router.get("/{person_id}", response_model=PersonPublic, responses={404: {"description": "None"}})
+@router.get("/{person_id}", responses={404: {"description": "None"}})
 def person(
     town: TownDep, principal: CurrentPerson, person_id: Annotated[str, PERSON_ID]
 ) -> PersonPublic:

@@ -20,7 +20,7 @@ from gateway.db.queries import CaseFilter, get_case, list_cases
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 
-@router.get("", response_model=list[CasePublic])
+@router.get("")
 def reports(
     db: Db,
     status: Annotated[Status | None, Query()] = None,
@@ -43,7 +43,7 @@ def reports(
     return [CasePublic.model_validate(r) for r in rows]
 
 
-@router.get("/{case_id}", response_model=CaseDetailPublic, responses={404: {"description": "None"}})
+@router.get("/{case_id}", responses={404: {"description": "None"}})
 def report(db: Db, case_id: Annotated[int, CASE_ID]) -> CaseDetailPublic:
     found = get_case(db, case_id)
     if found is None or found.source != "report":
