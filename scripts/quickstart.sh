@@ -30,6 +30,13 @@ fi
 case "$what" in
   demo) exec .venv/bin/gridwatch demo "$@" ;;
   test)
+    # Debian tools some tests drive (wrk: the API benchmark's load generator); they skip
+    # with the install command when absent, so a machine without root still runs the rest.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v wrk >/dev/null; then
+      { apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 \
+          && apt-get install -y -q wrk >/dev/null 2>&1; }; } \
+        || echo "apt-get install wrk failed; the API benchmark test will skip" >&2
+    fi
     # WASM TimescaleDB for tests/gateway/test_timescale.py (skips without it).
     pgl=${GRIDWATCH_PGLITE_DIR:-$HOME/.cache/gridwatch/pglite-timescale}
     if command -v npm >/dev/null && [ ! -d "$pgl/node_modules/@electric-sql/pglite-socket" ]; then
