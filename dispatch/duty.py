@@ -165,7 +165,8 @@ def _shift(spec: RosterSpec, at: datetime, tz: ZoneInfo) -> tuple[int, datetime,
 
 
 def on_duty(roster: str, spec: RosterSpec, at: datetime, tz: ZoneInfo) -> OnDuty:
-    """The commander on duty in ``roster`` at ``at`` (aware); NoOneOnDuty when all are away.
+    """The commander on duty in ``roster`` at ``at`` (aware); NoOneOnDuty when all are away,
+    ValueError for a moment whose shift falls outside the calendar (year 1 or 9999).
 
     An override holding ``at`` wins (the latest listed, if several); otherwise the
     rotation's person, unless on leave, when the next in the order not on leave.
@@ -176,7 +177,10 @@ def on_duty(roster: str, spec: RosterSpec, at: datetime, tz: ZoneInfo) -> OnDuty
         start, end = _aware(o.start, tz), _aware(o.end, tz)
         if start <= at < end:
             return OnDuty(roster, o.person, start, end, "override")
-    n, since, until = _shift(spec, at, tz)
+    try:
+        n, since, until = _shift(spec, at, tz)
+    except OverflowError as exc:
+        raise ValueError(f"at {at.isoformat()}: too far from the roster's start") from exc
     away = {lv.person for lv in spec.leave if _aware(lv.start, tz) <= at < _aware(lv.end, tz)}
     order = spec.people
     scheduled = order[n % len(order)]

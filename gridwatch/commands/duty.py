@@ -61,6 +61,9 @@ def _now(args: argparse.Namespace) -> int:
         spec = rosters[rid]
         try:
             duty = on_duty(rid, spec, at, tz)
+        except ValueError as exc:
+            print(f"--at: {exc}", file=sys.stderr)
+            return EXIT_INVALID
         except NoOneOnDuty as exc:
             print(f"{spec.name} / {spec.name_en} ({rid}): 无人值班 / no one on duty: {exc}")
             failed = True

@@ -67,3 +67,11 @@ def test_the_phone_only_for_roles_that_call_people(day: Day) -> None:
     assert day.client.get("/api/v1/duty").status_code == 401
     missing = day.client.get("/api/v1/duty", params={"roster": "street"}, headers=staff)
     assert missing.status_code == 404
+
+
+def test_a_moment_out_of_range_is_refused_naming_at(day: Day) -> None:
+    res = day.client.get(
+        "/api/v1/duty", params={"at": "9999-12-31T23:59:59+00:00"}, headers=day.headers["unit"]
+    )
+    assert res.status_code == 422, res.text
+    assert res.json()["detail"][0]["loc"] == ["query", "at"]

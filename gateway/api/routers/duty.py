@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 
 from dispatch.duty import NoOneOnDuty, on_duty
 from dispatch.errors import ConfigError
@@ -56,6 +57,10 @@ def duty(
             found = on_duty(rid, spec, when, ctx.tz)
         except NoOneOnDuty:
             continue
+        except ValueError as exc:
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("query", "at"), "msg": str(exc), "input": at}]
+            ) from exc
         person = town.people.get(found.person)
         out.append(
             DutyPublic(
