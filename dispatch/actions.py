@@ -373,7 +373,9 @@ def _schedule_reminders(
 
 def _fresh(ctx: Context, case: CaseRow, now: datetime) -> deadlines.Deadlines:
     """Deadlines counted again from now: for rework, reopening and re-routing."""
-    return deadlines.compute(ctx.config.deadlines, case.category, case.severity, now, ctx.tz)
+    return deadlines.compute(
+        ctx.config.deadlines, case.category, case.severity, now, ctx.tz, ctx.config.calendar
+    )
 
 
 def _start_over(ctx: Context, case: CaseRow, now: datetime) -> CaseRow:

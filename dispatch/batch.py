@@ -22,7 +22,8 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from dispatch import deadlines, merge, pending
+from dispatch import deadlines, merge, parked, pending
+from dispatch.errors import CalendarNotCovered
 from dispatch.lifecycle import OPEN_STATUSES, Status
 from dispatch.notify import Notice, render
 from dispatch.routing import Problem, Route, route
@@ -211,7 +212,9 @@ class Batch:
 
     def _create(self, item: Incoming, r: Route, now: datetime) -> int:
         ctx = self.ctx
-        dl = deadlines.compute(ctx.config.deadlines, item.category, item.severity, now, ctx.tz)
+        dl = deadlines.compute(
+            ctx.config.deadlines, item.category, item.severity, now, ctx.tz, ctx.config.calendar
+        )
         status = Status.ASSIGNED if r.assignee else Status.NEW
         # A temporary (negative) id; real ids come in one round trip at flush.
         case_id = -(len(self.cases) + 1)
@@ -447,7 +450,8 @@ def dispatch_batch(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100
 
     The claimed slices are marked dispatched in the same transaction that writes the
     cases (``dispatch.pending``), so a dispatcher killed at any point loses and
-    duplicates nothing.
+    duplicates nothing. An event whose new case would need a deadline past the working
+    calendar is parked instead (``dispatch.parked``).
     """
     with conn.transaction():
         claims, rows = pending.claim(conn, limit)
@@ -466,8 +470,16 @@ def dispatch_batch(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100
         # Sorted locks: two dispatchers with overlapping batches never deadlock.
         take_locks(conn, [lock_key(item.category, r.village_id, r.unit_id) for item, r in items])
         batch = Batch.read(conn, ctx, items)
+        set_aside: list[tuple[UUID, datetime, CalendarNotCovered]] = []
         for item, r in items:
-            batch.place(item, r)
+            try:
+                batch.place(item, r)
+            except CalendarNotCovered as exc:
+                # Raised before place() buffers anything: the batch stays whole.
+                assert item.event_id is not None and item.ts is not None
+                set_aside.append((item.event_id, item.ts, exc))
         batch.flush(conn)
+        if set_aside:
+            parked.park(conn, set_aside, ctx.clock.now())
         pending.finish(conn, claims)
     return len(rows)

@@ -1,4 +1,4 @@
-"""Dispatch configuration: ``deadlines.yaml`` and ``routing.yaml`` in the town's config folder.
+"""Dispatch configuration: ``deadlines.yaml``, ``routing.yaml``, ``calendar.yaml``, ``duty.yaml``.
 
 Category keys in both files must be ids of :class:`gridwatch.domain.Category`, so a
 typo fails ``gridwatch config check`` (and the dispatcher's start) naming the file,
@@ -7,19 +7,31 @@ the key and the value, in the same problem lines as the town's files.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.deadlines import DeadlineRule, DeadlineTable, Severity
+from dispatch.duty import DutyFile, people_problems
 from dispatch.errors import ConfigError
 from dispatch.merge import MergeRule, MergeTable
+from dispatch.workcal import (
+    CalendarFile,
+    WorkCalendar,
+    disagreements,
+    file_problems,
+    package_calendar,
+    with_file,
+)
 from gridwatch.configfile import Problem, check_file
 from gridwatch.fields import CategoryId
 
 DEADLINES_FILE = "deadlines.yaml"
 ROUTING_FILE = "routing.yaml"
+CALENDAR_FILE = "calendar.yaml"
+DUTY_FILE = "duty.yaml"
 
 
 class DeadlinesFile(DeadlineTable):
@@ -58,12 +70,51 @@ def default_deadlines() -> DeadlineTable:
 class DispatchConfig:
     deadlines: DeadlineTable
     merge: MergeTable
+    #: The package's years plus calendar.yaml's: deadlines in working time count on it.
+    calendar: WorkCalendar
+    #: The duty rosters; None without duty.yaml (escalations then reach the town leader).
+    duty: DutyFile | None = None
 
 
-def check_config(config_dir: Path) -> tuple[list[Problem], DispatchConfig | None]:
-    """Every problem of the two files, and the tables when there is none.
+def check_calendar(path: Path) -> tuple[list[Problem], WorkCalendar | None]:
+    """``calendar.yaml``'s problems, and the package's calendar plus its years when none.
 
-    A missing file means the built-in defaults.
+    A missing file means the package's years alone.
+    """
+    base = package_calendar()
+    if not path.exists():
+        return [], base
+    problems, data = check_file(path, CalendarFile)
+    if data is None:
+        return problems, None
+    found = file_problems(data) + disagreements(base, data)
+    problems += [Problem(str(path), p.where, p.value, p.message) for p in found]
+    return problems, None if found else with_file(base, data)
+
+
+def check_duty(
+    path: Path, people: Mapping[str, object] | None
+) -> tuple[list[Problem], DutyFile | None, bool]:
+    """``duty.yaml``'s problems and rosters (None without the file), and whether it is
+    usable; each person id checked against ``people`` (the town's) when given."""
+    if not path.exists():
+        return [], None, True
+    problems, duty = check_file(path, DutyFile)
+    if duty is None:
+        return problems, None, False
+    if people is not None:
+        found = people_problems(duty, people)
+        problems += [Problem(str(path), where, value, msg) for where, value, msg in found]
+    return problems, duty, not problems
+
+
+def check_config(
+    config_dir: Path, people: Mapping[str, object] | None = None
+) -> tuple[list[Problem], DispatchConfig | None]:
+    """Every problem of the four files, and the tables when there is none.
+
+    A missing file means the built-in defaults. ``people`` (the town's, by id) checks
+    the duty rosters' person ids; without it only their form is checked.
     """
     problems: list[Problem] = []
     deadlines: DeadlineTable | None = default_deadlines()
@@ -76,14 +127,20 @@ def check_config(config_dir: Path) -> tuple[list[Problem], DispatchConfig | None
     if rt.exists():
         found, routing = check_file(rt, RoutingFile)
         problems += found
-    if deadlines is None or routing is None:
+    found, calendar = check_calendar(config_dir / CALENDAR_FILE)
+    problems += found
+    found, duty, duty_ok = check_duty(config_dir / DUTY_FILE, people)
+    problems += found
+    if deadlines is None or routing is None or calendar is None or not duty_ok:
         return problems, None
-    return problems, DispatchConfig(deadlines=deadlines, merge=routing.merge)
+    return problems, DispatchConfig(
+        deadlines=deadlines, merge=routing.merge, calendar=calendar, duty=duty
+    )
 
 
-def load_config(config_dir: Path) -> DispatchConfig:
+def load_config(config_dir: Path, people: Mapping[str, object] | None = None) -> DispatchConfig:
     """Read the dispatch tables; ConfigError listing every problem, one a line."""
-    problems, config = check_config(config_dir)
+    problems, config = check_config(config_dir, people)
     if config is None:
         raise ConfigError("\n".join(str(p) for p in problems))
     return config

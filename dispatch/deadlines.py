@@ -2,8 +2,9 @@
 
 Counted in ``GRIDWATCH_TZ``. A rule either counts elapsed time, or working time
 only: working days per China's official calendar (public holidays off, make-up
-working days on, from the ``chinesecalendar`` package), within the configured
-working hours (all day when none are configured).
+working days on; :mod:`dispatch.workcal`), within the configured working hours
+(all day when none are configured). Working time past the calendar's last year
+raises :class:`~dispatch.errors.CalendarNotCovered` instead of guessing.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dispatch.workcal import WorkCalendar, package_calendar
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 MAX_SCAN_DAYS = 3 * 366
@@ -103,15 +105,10 @@ def _minutes(hhmm: str) -> int:
     return int(h) * 60 + int(m)
 
 
-@lru_cache(maxsize=4096)
 def is_workday(day: date) -> bool:
-    """China's official working days; Monday to Friday outside the package's years."""
-    import chinese_calendar
-
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return day.weekday() < 5
+    """China's official working days per the ``chinesecalendar`` package's years alone;
+    CalendarNotCovered outside them."""
+    return package_calendar().is_workday(day)
 
 
 def add_working_time(
@@ -150,8 +147,14 @@ class Deadlines:
 
 
 def compute(
-    table: DeadlineTable, category: str, severity: int, opened: datetime, tz: ZoneInfo
+    table: DeadlineTable,
+    category: str,
+    severity: int,
+    opened: datetime,
+    tz: ZoneInfo,
+    calendar: WorkCalendar,
 ) -> Deadlines:
+    """The case's deadlines; CalendarNotCovered when working time runs past ``calendar``."""
     rule = table.rule(category, severity)
     if not rule.working_time:
         return Deadlines(
@@ -159,9 +162,10 @@ def compute(
             opened + timedelta(minutes=rule.resolve_minutes),
         )
     windows = table.windows()
+    day = calendar.is_workday
     return Deadlines(
-        add_working_time(opened, rule.accept_minutes, tz, windows),
-        add_working_time(opened, rule.resolve_minutes, tz, windows),
+        add_working_time(opened, rule.accept_minutes, tz, windows, day),
+        add_working_time(opened, rule.resolve_minutes, tz, windows, day),
     )
 
 

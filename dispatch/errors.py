@@ -45,3 +45,14 @@ class PermissionDenied(DispatchError):
 
 class CaseNotFound(DispatchError):
     """No case with that id."""
+
+
+class CalendarNotCovered(ConfigError):
+    """A working-time deadline or a start-up in a year the working calendar lacks."""
+
+    def __init__(self, year: int, covered: str) -> None:
+        super().__init__(
+            f"工作日历未覆盖 {year} 年 / the working calendar does not cover {year} "
+            f"(it covers {covered}): add {year} to calendar.yaml (docs/dispatch.md)"
+        )
+        self.year = year

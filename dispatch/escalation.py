@@ -3,7 +3,9 @@
 "The grid blows the whistle, Party members turn up": when a deadline passes (or a
 leader escalates by hand, :func:`rise`) the case rises one level (unit, grid,
 village, town); the new level's leader is notified, and the unit's liaison
-household and the department's contact are pulled in.
+household and the department's contact are pulled in. A rise above village level
+goes to the commander on duty at that moment when a duty roster serves escalations
+(dispatch/duty.py), instead of the town leader.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def plan(
     chain: Sequence[AreaView],
     department_contact: tuple[str, str] | None,
     window: timedelta,
+    commander: tuple[str, str] | None = None,
 ) -> Escalation | None:
     """The escalation ``case`` needs at ``now``, or None when it is not due.
 
@@ -72,7 +75,7 @@ def plan(
     if not is_due(case, now):
         return None
     missed = "accept" if Status(case.status) in AWAITING_ACCEPT else "resolve"
-    return rise(case, now, chain, department_contact, window, missed)
+    return rise(case, now, chain, department_contact, window, missed, commander)
 
 
 def rise(
@@ -82,15 +85,22 @@ def rise(
     department_contact: tuple[str, str] | None,
     window: timedelta,
     missed: str | None = None,
+    commander: tuple[str, str] | None = None,
 ) -> Escalation | None:
-    """The case one level above whoever holds it, due or not; None at the top."""
+    """The case one level above whoever holds it, due or not; None at the top.
+
+    ``commander`` (person id, name): the duty commander on duty now; a rise above
+    village level goes to them, not to the town leader."""
     if case.escalation_level >= TOP_LEVEL:
         return None
     floor = case.assignee_level if case.assignee_level is not None else 0
     to_level = min(max(case.escalation_level, floor) + 1, TOP_LEVEL)
     leader: Participant | None = None
     found = first_leader(chain, to_level)
-    if found is not None:
+    if commander is not None and to_level > int(Level.VILLAGE):
+        area_id = chain[to_level].id if len(chain) > to_level else None
+        leader = Participant("leader", commander[0], commander[1], area_id, to_level)
+    elif found is not None:
         index, area = found
         assert area.leader is not None
         leader = Participant("leader", contact_key(area.leader), area.leader.name, area.id, index)

@@ -6,6 +6,7 @@ can run this together and each case rises once per deadline passed.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from dispatch import deadlines
+from dispatch.duty import escalation_commander
 from dispatch.escalation import TOP_LEVEL, CaseTiming, Escalation, plan, rise
 from dispatch.lifecycle import AWAITING_ACCEPT, AWAITING_RESOLVE, OPEN_STATUSES
 from dispatch.notify import Notice, render
@@ -22,6 +24,8 @@ from dispatch.routing import AreaView
 from dispatch.rows import CaseRow, column_list
 from dispatch.store import Context, add_participant, fetch_case, history, push_live
 from gridwatch.domain import LEVELS
+
+log = logging.getLogger(__name__)
 
 _OPEN = [s.value for s in OPEN_STATUSES]
 
@@ -77,9 +81,25 @@ def escalation_for(
             person = ctx.town.people.get(d.contact)
             dept = (d.contact, person.name if person else d.contact)
     window = deadlines.escalation_window(ctx.config.deadlines, case.category, case.severity)
+    commander = _commander(ctx, now)
     if by_hand:
-        return rise(timing, now, chain, dept, window)
-    return plan(timing, now, chain, dept, window)
+        return rise(timing, now, chain, dept, window, commander=commander)
+    return plan(timing, now, chain, dept, window, commander)
+
+
+def _commander(ctx: Context, now: datetime) -> tuple[str, str] | None:
+    """(id, name) of the duty commander that escalations above village level reach now."""
+    found = escalation_commander(ctx.config.duty, now, ctx.tz)
+    if found is None:
+        if ctx.config.duty is not None and ctx.config.duty.escalations is not None:
+            log.warning(
+                "roster %r has no one on duty at %s; escalations go to the town leader",
+                ctx.config.duty.escalations,
+                now.isoformat(),
+            )
+        return None
+    person = ctx.town.people.get(found.person)
+    return found.person, person.name if person else found.person
 
 
 def escalate_due(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100) -> int:

@@ -100,6 +100,9 @@ def _yaml(text: str, name: str) -> Any:
         snippet = lines[mark.line] if mark and mark.line < len(lines) else ""
         message = f"not YAML: {exc}".split("\n")[0]
         raise _Unparsed(Problem(name, where, repr(snippet[:60]), message)) from exc
+    except ValueError as exc:
+        # PyYAML builds dates itself: 2027-02-30 fails in datetime.date, outside YAMLError.
+        raise _Unparsed(Problem(name, "(file)", str(exc), f"not YAML: {exc}")) from exc
 
 
 def read_json(path: Path, problems: list[Problem]) -> Any:

@@ -68,3 +68,34 @@ def test_a_bad_eval_label_file_fails_the_check(tmp_path: Path) -> None:
     assert "config/labels/vtest.yaml: fps: Input should be greater than 0 (value: -10)" in (
         proc.stdout
     )
+
+
+def _check_at(cwd: Path, when: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gridwatch.cli", "config", "check", "config", "--at", when],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_a_calendar_that_ends_at_2026_fails_the_check_in_2027_naming_the_year(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(CONFIG, tmp_path / "config")
+    proc = _check_at(tmp_path, "2027-01-04T09:00")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "config/calendar.yaml: years: " in proc.stdout
+    assert "does not cover 2027" in proc.stdout and proc.stdout.rstrip().endswith("(value: 2027)")
+    # In November the same folder passes, with a warning that names the missing year.
+    proc = _check_at(tmp_path, "2026-11-15")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "add 2027 to calendar.yaml" in proc.stderr
+    # With 2027 in calendar.yaml (a made-up one, for the test) January passes quietly.
+    (tmp_path / "config" / "calendar.yaml").write_text(
+        "years:\n  2027:\n    holidays: [2027-01-01]\n    workdays: []\n", encoding="utf-8"
+    )
+    proc = _check_at(tmp_path, "2027-01-04")
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stdout + proc.stderr

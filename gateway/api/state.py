@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
     from dispatch.store import Context
+    from dispatch.workcal import Coverage
     from gateway.api.live import LiveHub
     from gateway.auth.principal import Scope
     from gridwatch.domain import Role
@@ -79,12 +80,24 @@ class AppState:
                 raise RuntimeError("case actions need the town config")
             self._dispatch = Context(
                 town=self.town,
-                config=load_config(self.settings.config_dir),
+                config=load_config(self.settings.config_dir, self.town.people),
                 tz=self.settings.zone,
                 clock=self.clock,
                 notifier=OutboxNotifier(),
             )
         return self._dispatch
+
+    def calendar_coverage(self) -> Coverage | None:
+        """How far the working calendar reaches from the app's now; None without a
+        usable dispatch config (no town, or a config that does not load)."""
+        from dispatch.errors import ConfigError
+        from dispatch.workcal import coverage
+
+        try:
+            ctx = self.dispatch_context()
+        except (RuntimeError, ConfigError):
+            return None
+        return coverage(ctx.config.calendar, self.clock.now(), ctx.tz)
 
     def __post_init__(self) -> None:
         self.tokens: TokenConfig = token_config(self.settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,9 +23,18 @@ def register(sub: Subparsers) -> None:
     check = cmds.add_parser(
         "check",
         help="validate every file of a config folder (town, people, devices, departments, "
-        "deadlines, routing, eval labels), or one hierarchy GeoJSON; exit 2 if invalid",
+        "deadlines, routing, calendar, eval labels), or one hierarchy GeoJSON; exit 2 if "
+        "invalid or if the working calendar lacks the current year",
     )
     check.add_argument("path", type=Path, help="config folder, or a hierarchy .geojson file")
+    check.add_argument(
+        "--at",
+        type=moment,
+        default=None,
+        metavar="T",
+        help="check the working calendar as of T (ISO date or time, GRIDWATCH_TZ when it "
+        "has no offset) instead of now",
+    )
     check.set_defaults(handler=_check)
 
     synth = cmds.add_parser(
@@ -63,15 +73,42 @@ def register(sub: Subparsers) -> None:
     imp.set_defaults(handler=_import)
 
 
-def check_folder(path: Path) -> list[Problem]:
-    """Every problem of a config folder: the town's files, the dispatch tables, eval labels."""
-    from detectors.eval import LabelFile
-    from dispatch.config import check_config
-    from gridwatch.configfile import check_file
-    from gridwatch.town import check_path
+def moment(text: str) -> datetime:
+    """``--at``: an ISO date or time; without an offset it is in GRIDWATCH_TZ."""
+    from gridwatch.settings import get_settings
 
-    problems = check_path(path)
-    problems += check_config(path)[0]
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"--at: {text!r}, expected an ISO date or time such as 2027-01-04T09:00"
+        ) from exc
+    return when if when.tzinfo else when.replace(tzinfo=get_settings().zone)
+
+
+def check_folder(path: Path, at: datetime | None = None) -> list[Problem]:
+    """Every problem of a config folder: the town's files, the dispatch tables, eval labels,
+    and a working calendar that lacks the year of ``at`` (default: now)."""
+    from detectors.eval import LabelFile
+    from dispatch.config import CALENDAR_FILE, check_config
+    from dispatch.workcal import coverage
+    from gridwatch.configfile import Problem, check_file
+    from gridwatch.settings import get_settings
+    from gridwatch.town.load import check_config_dir
+
+    town = check_config_dir(path)
+    problems = town.problems
+    found, config = check_config(path, {p.id: p for _, p in town.people})
+    problems += found
+    if config is not None:
+        reach = coverage(config.calendar, at or datetime.now(UTC), get_settings().zone)
+        text = reach.message()
+        if not reach.covered:
+            problems.append(
+                Problem(str(path / CALENDAR_FILE), "years", str(reach.year), text or "")
+            )
+        elif text is not None:
+            print(f"warning: {text}", file=sys.stderr)
     for labels in sorted((path / "labels").glob("*.yaml")):
         problems += check_file(labels, LabelFile)[0]
     return problems
@@ -84,7 +121,7 @@ def _check(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"{path}: (file): no such file or folder (value: {path})", file=sys.stderr)
         return EXIT_INVALID
-    problems = check_folder(path) if path.is_dir() else check_path(path)
+    problems = check_folder(path, args.at) if path.is_dir() else check_path(path)
     for problem in problems:
         print(problem)
     if problems:

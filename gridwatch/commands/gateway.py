@@ -8,8 +8,13 @@ import signal
 import socket
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gridwatch.commands import Subparsers
+
+if TYPE_CHECKING:
+    from gridwatch.settings import Settings
+    from gridwatch.town import Town
 
 
 def register(sub: Subparsers) -> None:
@@ -36,6 +41,7 @@ def register(sub: Subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dispatch.errors import ConfigError
     from gateway.db import MigrationError
     from gateway.db.migrate import migrate
     from gateway.process import Gateway, GatewayError, consumer_config
@@ -59,6 +65,11 @@ def _run(args: argparse.Namespace) -> int:
         town = load_town(config_dir)
     except TownError as exc:
         print(f"城镇配置无效 / town config invalid ({config_dir}): {exc}")
+        return 2
+    try:
+        _calendar_or_refuse(config_dir, settings, town)
+    except ConfigError as exc:
+        print(f"派单配置无效 / dispatch config invalid ({config_dir}): {exc}")
         return 2
     if args.migrate:
         try:
@@ -100,3 +111,19 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         gateway.stop()
     return 0
+
+
+def _calendar_or_refuse(config_dir: Path, settings: Settings, town: Town) -> None:
+    """ConfigError when the dispatch tables (duty rosters included) are bad or the working
+    calendar lacks this year (case actions count deadlines on it); a logged warning
+    when it ends soon."""
+    from datetime import UTC, datetime
+
+    from dispatch.config import load_config
+    from dispatch.workcal import require_coverage
+
+    calendar = load_config(config_dir, town.people).calendar
+    found = require_coverage(calendar, datetime.now(UTC), settings.zone)
+    text = found.message()
+    if text is not None:
+        logging.getLogger("gridwatch.gateway").warning("%s", text)

@@ -14,7 +14,9 @@ from dispatch.deadlines import DeadlineTable, add_working_time, compute, is_work
 from dispatch.errors import ConfigError
 
 SH = ZoneInfo("Asia/Shanghai")
-TABLE = load_config(Path(__file__).resolve().parents[2] / "config").deadlines
+CONFIG = load_config(Path(__file__).resolve().parents[2] / "config")
+TABLE = CONFIG.deadlines
+CAL = CONFIG.calendar
 WINDOWS = TABLE.windows()  # 08:30-12:00 and 14:00-17:30: 420 minutes a working day
 
 
@@ -58,15 +60,15 @@ def test_working_time_over_holidays_and_make_up_days(
 
 def test_dispute_deadlines_move_as_the_calendar_says_while_fire_counts_elapsed_time() -> None:
     opened = at(2025, 9, 30, 16, 0)
-    dl = compute(TABLE, "dispute", 3, opened, SH)
+    dl = compute(TABLE, "dispute", 3, opened, SH, CAL)
     assert (dl.accept_by, dl.resolve_by) == (at(2025, 10, 9, 11, 0), at(2025, 10, 13, 10, 0))
-    fire = compute(TABLE, "fire_smoke", 1, opened, SH)
+    fire = compute(TABLE, "fire_smoke", 1, opened, SH, CAL)
     assert (fire.accept_by, fire.resolve_by) == (
         opened + timedelta(minutes=5),
         opened + timedelta(minutes=60),
     )
     # Category without its own row: the default for the severity.
-    assert compute(TABLE, "loitering", 4, opened, SH).accept_by == opened + timedelta(hours=8)
+    assert compute(TABLE, "loitering", 4, opened, SH, CAL).accept_by == opened + timedelta(hours=8)
 
 
 def test_time_is_counted_in_the_configured_zone() -> None:

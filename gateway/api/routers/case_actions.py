@@ -21,7 +21,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from dispatch.actions import Photo, Reassign, act
-from dispatch.errors import ActionInputError, CaseNotFound, PermissionDenied, TransitionError
+from dispatch.errors import (
+    ActionInputError,
+    CalendarNotCovered,
+    CaseNotFound,
+    PermissionDenied,
+    TransitionError,
+)
 from dispatch.lifecycle import allowed_actions
 from dispatch.permissions import Actor
 from dispatch.store import Context
@@ -36,6 +42,7 @@ from gateway.api.models.case_actions import (
     ResolveAction,
 )
 from gateway.api.models.cases import CaseDetailPublic
+from gateway.api.responses import ErrorPublic
 from gateway.api.routers.cases import CASE_ID
 from gateway.api.throttle import retry_after
 from gateway.auth.principal import Principal
@@ -96,6 +103,10 @@ def actor_of(who: Principal, town: Town) -> Actor:
         404: {"description": "No such case, or not yours to see"},
         409: {"model": Refused, "description": "Not allowed in the case's status"},
         429: {"description": "Too many writes; see Retry-After"},
+        503: {
+            "model": ErrorPublic,
+            "description": "A fresh deadline needs a year the working calendar lacks",
+        },
     },
 )
 def take_action(
@@ -153,6 +164,8 @@ def _run(db: Db, ctx: Context, actor: Actor, case_id: int, body: CaseAction) -> 
         act(db, ctx, case_id, body.action, actor, body.note, **kwargs)
     except CaseNotFound as exc:
         raise HTTPException(404, f"case {case_id} not found / 未找到案件") from exc
+    except CalendarNotCovered as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     except PermissionDenied as exc:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,

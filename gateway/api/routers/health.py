@@ -1,4 +1,5 @@
-"""``GET /health``: database, MQTT, ingest writer, live channel and the dispatch backlog.
+"""``GET /health``: database, MQTT, ingest writer, live channel, the dispatch backlog and
+the working calendar's reach (a warning within 60 days of its end; not "degraded").
 
 Open to anyone, so load balancers and the demo can poll it; it reveals counts only.
 """
@@ -12,8 +13,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 
-from gateway.api.deps import IngestDep, LiveDep, PoolDep
-from gateway.api.models.health import HealthPublic
+from gateway.api.deps import IngestDep, LiveDep, PoolDep, State
+from gateway.api.models.health import CalendarHealth, HealthPublic
+from gateway.api.state import AppState
 
 router = APIRouter(tags=["health"])
 
@@ -23,6 +25,7 @@ _BACKLOG = (
     "SELECT queued_for_dispatch(), extract(epoch FROM now() - min(enqueued_at))::float8"
     " FROM dispatch_batches"
 )
+_PARKED = "SELECT count(*) FROM dispatch_parked"
 
 
 @router.get(
@@ -30,13 +33,15 @@ _BACKLOG = (
     response_model=HealthPublic,
     responses={503: {"model": HealthPublic, "description": "Degraded: the same body"}},
 )
-def health(pool: PoolDep, ingest: IngestDep, hub: LiveDep) -> JSONResponse:
+def health(state: State, pool: PoolDep, ingest: IngestDep, hub: LiveDep) -> JSONResponse:
     """Database and MQTT state / 数据库与消息总线状态."""
     backlog: tuple[Any, ...] | None = None
+    parked: tuple[Any, ...] | None = None
     try:
         with pool.connection(timeout=2.0) as conn:
             conn.execute("SET LOCAL statement_timeout = 2000")
             backlog = conn.execute(_BACKLOG).fetchone()
+            parked = conn.execute(_PARKED).fetchone()
         db_ok = True
     except (psycopg.Error, PoolTimeout, OSError):
         db_ok = False
@@ -53,5 +58,19 @@ def health(pool: PoolDep, ingest: IngestDep, hub: LiveDep) -> JSONResponse:
         ingest=None if ingest is None else ingest.stats.as_dict(),
         dispatch_backlog=None if backlog is None else int(backlog[0]),
         dispatch_oldest_s=None if backlog is None or backlog[1] is None else float(backlog[1]),
+        dispatch_parked=None if parked is None else int(parked[0]),
+        calendar=_calendar(state),
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
+
+
+def _calendar(state: AppState) -> CalendarHealth | None:
+    found = state.calendar_coverage()
+    if found is None:
+        return None
+    return CalendarHealth(
+        year=found.year,
+        last_year=found.last_year,
+        days_left=found.days_left,
+        warning=found.message(),
+    )
