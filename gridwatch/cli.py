@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "users",
     "keys",
     "dispatch",
+    "deliver",
     "edge",
     "demo",
     "eval",

@@ -58,14 +58,30 @@ def check_folder(path: Path) -> list[Problem]:
     """Every problem of a config folder: the town's files, the dispatch tables, eval labels."""
     from detectors.eval import LabelFile
     from dispatch.config import check_config
+    from dispatch.delivery.channels import check_channels
     from gridwatch.configfile import check_file
     from gridwatch.town import check_path
 
     problems = check_path(path)
     problems += check_config(path)[0]
+    problems += check_channels(path, _people(path))[0]
     for labels in sorted((path / "labels").glob("*.yaml")):
         problems += check_file(labels, LabelFile)[0]
     return problems
+
+
+def _people(path: Path) -> dict[str, object] | None:
+    """The folder's people by id, for checking channels.yaml against; None when unreadable."""
+    from gridwatch.configfile import read_yaml
+
+    people_file = path / "people.yaml"
+    if not people_file.exists():
+        return None
+    data = read_yaml(people_file, [])
+    people = data.get("people") if isinstance(data, dict) else None
+    if not isinstance(people, list):
+        return None
+    return {str(p["id"]): p for p in people if isinstance(p, dict) and "id" in p}
 
 
 def _check(args: argparse.Namespace) -> int:
