@@ -68,3 +68,26 @@ def test_a_bad_eval_label_file_fails_the_check(tmp_path: Path) -> None:
     assert "config/labels/vtest.yaml: fps: Input should be greater than 0 (value: -10)" in (
         proc.stdout
     )
+
+
+def test_channels_yaml_naming_an_unknown_person_or_webhook_fails_the_check(tmp_path: Path) -> None:
+    shutil.copytree(CONFIG, tmp_path / "config")
+    (tmp_path / "config" / "channels.yaml").write_text(
+        "webhooks: {platform: {url: 'https://p.example/n'}}\n"
+        "people:\n  P00001: {webhooks: [sms]}\n  NOBODY: {mqtt: false}\n",
+        encoding="utf-8",
+    )
+    proc = _check_in(tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("config/channels.yaml: ")]
+    assert len(lines) == 1, proc.stdout
+    assert "people.P00001.webhooks: webhook 'sms' is not defined under webhooks" in lines[0]
+
+    (tmp_path / "config" / "channels.yaml").write_text(
+        "people:\n  NOBODY: {mqtt: false}\n", encoding="utf-8"
+    )
+    proc = _check_in(tmp_path)
+    assert proc.returncode == 2
+    assert "config/channels.yaml: people.NOBODY: no such person in people.yaml (value: NOBODY)" in (
+        proc.stdout
+    )

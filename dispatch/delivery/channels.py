@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from dispatch.delivery.retry import RetryPolicy
 from dispatch.errors import ConfigError
@@ -83,22 +83,34 @@ class ChannelsFile(_Config):
     default_webhooks: list[WebhookName] = Field(default_factory=list)
     people: dict[PersonId, PersonChannels] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _known_webhooks(self) -> ChannelsFile:
-        bad = [
-            (where, name)
-            for where, names in [("default_webhooks", self.default_webhooks)]
-            + [(f"people.{p}.webhooks", c.webhooks or []) for p, c in self.people.items()]
-            for name in names
-            if name not in self.webhooks
-        ]
-        if bad:
-            where, name = bad[0]
+    # Field validators, not a model validator, so a problem names its key: webhooks is
+    # declared first and is in info.data when these run.
+    @field_validator("default_webhooks")
+    @classmethod
+    def _defaults_defined(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        _check_defined(names, info, "default_webhooks")
+        return names
+
+    @field_validator("people")
+    @classmethod
+    def _people_defined(
+        cls, people: dict[str, PersonChannels], info: ValidationInfo
+    ) -> dict[str, PersonChannels]:
+        for person_id, own in people.items():
+            _check_defined(own.webhooks or [], info, f"people.{person_id}.webhooks")
+        return people
+
+
+def _check_defined(names: list[str], info: ValidationInfo, where: str) -> None:
+    defined = info.data.get("webhooks")
+    if defined is None:  # webhooks itself was invalid and is reported already
+        return
+    for name in names:
+        if name not in defined:
             raise ValueError(
                 f"{where}: webhook {name!r} is not defined under webhooks"
-                f" (defined: {sorted(self.webhooks)})"
+                f" (defined: {sorted(defined)})"
             )
-        return self
 
 
 @dataclass(frozen=True, slots=True)

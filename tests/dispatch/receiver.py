@@ -19,6 +19,8 @@ class Receiver:
     secret: bytes
     #: Answer 503 to this many requests first, before looking at them.
     fail_first: int = 0
+    #: Seconds each request takes, so a worker is caught mid-batch.
+    delay_s: float = 0.0
     port: int = field(default_factory=free_port)
     raw: int = 0  # every POST that arrived
     notices: list[dict[str, Any]] = field(default_factory=list)  # shown, once each
@@ -34,6 +36,8 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/notices"
 
     def handle(self, headers: dict[str, str], body: bytes) -> int:
+        if self.delay_s:
+            time.sleep(self.delay_s)
         with self._lock:
             self.raw += 1
             if self.raw <= self.fail_first:
