@@ -272,3 +272,33 @@ def test_field_app_gets_its_case_notice_after_reconnecting_and_nothing_acknowled
         (person.person_id,),
     ).fetchall()
     assert [r[0] for r in answers] == ["PUBACK 0", "PUBACK 0"]
+
+
+def test_a_notice_nobody_subscribed_to_is_retried_not_taken_as_delivered(
+    conn: psycopg.Connection[Any],
+    ctx: Context,
+    zhongmen: TownFixture,
+    broker: tuple[str, int, str],
+) -> None:
+    host, port, prefix = broker
+    person = next(iter(zhongmen.town.people))
+    spec = ChannelsFile.model_validate({"retry": {**FAST, "max_attempts": 2}})
+    publisher = PahoPublisher(f"deliver-{uuid.uuid4().hex[:8]}", host, port).start()
+    try:
+        assert publisher.wait_connected(10)
+        worker = deliverer(ctx, Channels(spec, prefix), publisher)
+        nid = queue_notice(conn, person, ctx.clock.now())
+        worker.deliver_batch(conn)
+        ctx_clock = ctx.clock
+        assert isinstance(ctx_clock, ManualClock)
+        ctx_clock.advance(timedelta(seconds=1))
+        worker.deliver_batch(conn)
+    finally:
+        publisher.stop()
+    log = conn.execute(
+        "SELECT outcome, answer FROM notification_attempts WHERE notification_id = %s ORDER BY id",
+        (nid,),
+    ).fetchall()
+    assert log == [("retry", "PUBACK 16"), ("retry", "PUBACK 16")]
+    status = conn.execute("SELECT status FROM notifications WHERE id = %s", (nid,)).fetchone()
+    assert status == ("failed",)
