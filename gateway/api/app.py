@@ -33,6 +33,7 @@ from gateway.api.routers import (
     health,
     hierarchy,
     live,
+    notices,
     people,
     reports,
 )
@@ -106,6 +107,7 @@ def create_app(
         cases,
         case_actions,
         reports,
+        notices,
         devices,
         people,
         hierarchy,
