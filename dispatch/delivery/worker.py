@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -96,6 +97,7 @@ class Deliverer:
             notices: list[_Notice] = []
             leased: list[tuple[int, int, dict[str, Any]]] = []
             starts: list[outbox.AttemptStart] = []
+            planned: list[tuple[_Notice, Channel, dict[str, str]]] = []
             stamp = int(now.timestamp())
             for row in rows:
                 message = row.message
@@ -115,23 +117,26 @@ class Deliverer:
                 for ch in channels:
                     if ch.name in acked or ch.name in refused:
                         continue
-                    sent: dict[str, Any] = {"id": row.id, "timestamp": stamp, "body": message}
+                    headers = (
+                        sign(self.secrets[ch.webhook], row.id, stamp, body)
+                        if ch.webhook is not None
+                        else {}
+                    )
+                    # The exact text sent, so the log's signature can be checked against it.
+                    sent = {
+                        "id": row.id,
+                        "timestamp": stamp,
+                        "headers": headers,
+                        "body": body.decode(),
+                    }
                     starts.append(
                         outbox.AttemptStart(row.id, notice.attempt, ch.name, ch.target, sent)
                     )
+                    planned.append((notice, ch, headers))
             outbox.lease(conn, leased, now + timedelta(seconds=policy.lease_s))
             ids_by = outbox.start_attempts(conn, starts, self.worker, now)
-        for notice in notices:
-            for ch in notice.channels:
-                attempt_id = ids_by.get((notice.row.id, ch.name))
-                if attempt_id is None:
-                    continue
-                headers = (
-                    sign(self.secrets[ch.webhook], notice.row.id, stamp, notice.body)
-                    if ch.webhook is not None
-                    else {}
-                )
-                notice.sends.append(_Send(attempt_id, ch, headers))
+        for notice, ch, headers in planned:
+            notice.sends.append(_Send(ids_by[(notice.row.id, ch.name)], ch, headers))
         return notices
 
     def _send(self, send: _Send, body: bytes) -> Answer:
@@ -234,14 +239,13 @@ def run(
 
 
 def make_deliverer(
-    config_dir: Any = None, *, worker: str | None = None, ctx: Context | None = None
+    config_dir: str | Path | None = None, *, worker: str | None = None, ctx: Context | None = None
 ) -> Deliverer:
     """A worker from the town's config and settings (``GRIDWATCH_*``), MQTT started when any
     person is on it. Raises ConfigError (bad channels.yaml, a webhook without a secret),
     TownError on a bad town."""
     import os
     import socket
-    from pathlib import Path
 
     from dispatch.delivery.channels import load_channels, missing_secrets
     from dispatch.delivery.senders import PahoPublisher, UrllibPoster

@@ -101,12 +101,15 @@ def test_webhook_failing_three_times_holds_one_signed_notice_after_four_attempts
         (3, "retry", "HTTP 503", False),
         (4, "acknowledged", "HTTP 200", True),
     ]
-    # Every attempt sent the same id and body; the last one's signature checks out.
+    # Every attempt sent the same id and message, each signed over its own timestamp.
     assert {r[4]["id"] for r in log} == {nid}
-    assert len({json.dumps(r[4]["body"], sort_keys=True) for r in log}) == 1
-    last = log[-1][4]
-    body = json.dumps(last["body"], ensure_ascii=False, separators=(",", ":")).encode()
-    assert signature(SECRET, last["timestamp"], body).startswith("v1=")
+    assert len({json.dumps(json.loads(r[4]["body"]), sort_keys=True) for r in log}) == 1
+    for r in log:
+        sent = r[4]
+        expected = signature(SECRET, sent["timestamp"], sent["body"].encode())
+        assert sent["headers"]["X-Gridwatch-Signature"] == expected
+        assert sent["headers"]["X-Gridwatch-Id"] == str(nid)
+    assert json.loads(log[-1][4]["body"]) == receiver.notices[0]
     row = conn.execute(
         "SELECT status, attempts, delivered_at IS NOT NULL FROM notifications WHERE id = %s",
         (nid,),
