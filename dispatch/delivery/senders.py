@@ -148,7 +148,8 @@ class PahoPublisher:
         return self._connected.wait(timeout_s)
 
     def publish(self, topic: str, payload: bytes, timeout_s: float) -> Answer:
-        if not self._connected.wait(timeout_s):
+        # Not waiting here: with the broker down, every notice of a batch would wait in turn.
+        if not self._connected.is_set():
             why = self.connect_error or f"broker {self.host}:{self.port} not connected"
             return Answer(Outcome.RETRY, "not connected", why)
         info = self._client.publish(topic, payload, qos=1)

@@ -273,6 +273,13 @@ def make_deliverer(
             username=settings.mqtt_username,
             password=settings.mqtt_password,
         ).start()
+        if not mqtt.wait_connected(channels.spec.mqtt.timeout_s):
+            log.warning(
+                "delivery worker %s: broker %s:%d not connected yet; MQTT notices wait",
+                name,
+                settings.mqtt_host,
+                settings.mqtt_port,
+            )
     return Deliverer(
         ctx=ctx,
         channels=channels,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from dispatch.delivery.retry import (
 )
 from dispatch.delivery.signing import MemorySeenIds, SignatureError, check, sign
 from dispatch.delivery.text import NoticeRow, compose
+from gridwatch.cli import main
+from tests.dispatch.conftest import TownFixture
 
 NOW = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
 POLICY = RetryPolicy(max_attempts=4, first_delay_s=1.0, factor=2.0, max_delay_s=5.0, jitter=0.5)
@@ -247,3 +250,26 @@ def test_a_reminder_carries_its_own_deadline_and_a_pulled_in_person_is_asked_to_
     assert reminder.unit.name == "V01-G01-U01"
     pulled = compose(_row("pulled_in"), TZ, lambda u: "一号单元", "zh")
     assert pulled.expected == "attend" and pulled.text.endswith("请到场协助处置。")
+
+
+def test_deliver_refuses_to_start_when_a_webhook_has_no_secret(
+    zhongmen: TownFixture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(zhongmen.config_dir, config)
+    (config / "channels.yaml").write_text(
+        "mqtt: {enabled: false}\nwebhooks: {sms: {url: 'http://127.0.0.1:9/n'}}\n"
+        "default_webhooks: [sms]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("GRIDWATCH_WEBHOOK_SECRETS", '{"platform": "x"}')
+    # No database is reached: the check comes first.
+    code = main(
+        ["deliver", "--once", "--config-dir", str(config), "--database-url", "postgresql://"]
+    )
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "GRIDWATCH_WEBHOOK_SECRETS" in out and "['sms']" in out
