@@ -9,6 +9,7 @@ Topics (``P`` is the deployment's prefix, ``D`` the device id)::
     P/v1/dev/D/batch    Batch of events or readings   edge -> gateway, QoS 1
     P/v1/dev/D/status   Status, retained; also the last will
     P/v1/dev/D/ack      Ack: committed mark, retained  gateway -> edge
+    P/v1/person/U/notice  NoticeMessage to person U   dispatch -> field app, QoS 1
 
 Every device writes only below ``P/v1/dev/D/`` and reads only its ``ack``, so
 per-device broker ACLs are a Mosquitto ``pattern`` line each, with the MQTT
@@ -18,6 +19,7 @@ client id (or user name) equal to the device id::
     pattern write P/v1/dev/%c/batch
     pattern write P/v1/dev/%c/status
     pattern read  P/v1/dev/%c/ack
+    pattern read  P/v1/person/%u/notice    (a field app logs in as its person id)
 
 Compatibility: a gateway accepts any message of its major version, including
 ones that carry optional fields it does not know (boxes upgrade one at a time).
@@ -131,6 +133,19 @@ def parse_topic(prefix: str, topic_name: str) -> tuple[str, MessageKind]:
     except ValueError as exc:
         kinds = [k.value for k in MessageKind]
         raise ContractError(f"topic kind {kind!r} is not one of {kinds}") from exc
+
+
+#: The one topic kind below ``P/v1/person/U/``: notices for person U's field app.
+NOTICE_KIND = "notice"
+
+
+def notice_topic(prefix: str, person_id: str) -> str:
+    """The topic person ``person_id``'s field app subscribes to (QoS 1, persistent session)."""
+    if not _DEVICE_ID_RE.match(person_id):
+        raise ContractError(
+            f"person id {person_id!r} cannot be a topic level: expected {DEVICE_ID_PATTERN}"
+        )
+    return f"{_check_prefix(prefix)}/v{CONTRACT_MAJOR}/person/{person_id}/{NOTICE_KIND}"
 
 
 # --------------------------------------------------------------------------- models
@@ -319,6 +334,37 @@ class Ack(_Wire):
     ts: AwareDatetime
 
 
+class NoticeUnit(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: ShortText
+    name: Text = Field(max_length=128)
+
+
+class NoticeMessage(_Wire):
+    """A notice to a person: the MQTT payload on :func:`notice_topic`, and a webhook's body.
+
+    ``id`` is the notification's id: every retry carries the same one, so a
+    receiver shows a notice once however often it arrives. ``title``/``text`` are
+    Chinese, ``title_en``/``text_en`` English; ``lang`` says which to show.
+    """
+
+    kind: Literal["notice"] = "notice"
+    id: int = Field(ge=1)
+    notice_kind: ShortText = Field(description="assigned, reminder_accept, escalated ...")
+    recipient: ShortText
+    case_id: int | None = Field(None, ge=1)
+    unit: NoticeUnit | None = None
+    deadline: AwareDatetime | None = Field(None, description="In the deployment's time zone")
+    expected: ShortText | None = Field(None, description="accept, resolve, supervise, attend")
+    lang: Literal["zh", "en"] = "zh"
+    title: Text = Field(max_length=200)
+    text: Text = Field(max_length=2000)
+    title_en: Text = Field(max_length=200)
+    text_en: Text = Field(max_length=2000)
+    created_at: AwareDatetime
+
+
 MODELS: dict[MessageKind, type[_Wire]] = {
     MessageKind.EVENT: Event,
     MessageKind.BATCH: Batch,
@@ -437,4 +483,5 @@ def json_schemas() -> dict[str, Any]:
     out: dict[str, Any] = {"contract_version": CONTRACT_VERSION}
     for kind, model in MODELS.items():
         out[kind.value] = TypeAdapter(model).json_schema()
+    out[NOTICE_KIND] = TypeAdapter(NoticeMessage).json_schema()
     return out

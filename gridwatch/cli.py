@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "keys",
     "dispatch",
     "duty",
+    "deliver",
     "edge",
     "demo",
     "eval",

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         description="Retired keys (kid -> secret) still accepted, so keys rotate without "
         "logging everyone out; JSON in GRIDWATCH_JWT_OLD_KEYS",
     )
+    webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="HMAC-SHA256 keys that sign notice webhooks, by webhook name in "
+        "channels.yaml; JSON in GRIDWATCH_WEBHOOK_SECRETS, never in git",
+    )
     token_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86400, description="Bearer token life")
     jwt_issuer: str = Field("gridwatch", min_length=1, max_length=128)
     jwt_audience: str = Field("gridwatch-api", min_length=1, max_length=128)

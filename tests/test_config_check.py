@@ -99,3 +99,26 @@ def test_a_calendar_that_ends_at_2026_fails_the_check_in_2027_naming_the_year(
     )
     proc = _check_at(tmp_path, "2027-01-04")
     assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stdout + proc.stderr
+
+
+def test_channels_yaml_naming_an_unknown_person_or_webhook_fails_the_check(tmp_path: Path) -> None:
+    shutil.copytree(CONFIG, tmp_path / "config")
+    (tmp_path / "config" / "channels.yaml").write_text(
+        "webhooks: {platform: {url: 'https://p.example/n'}}\n"
+        "people:\n  P00001: {webhooks: [sms]}\n  NOBODY: {mqtt: false}\n",
+        encoding="utf-8",
+    )
+    proc = _check_in(tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("config/channels.yaml: ")]
+    assert len(lines) == 1, proc.stdout
+    assert "people.P00001.webhooks: webhook 'sms' is not defined under webhooks" in lines[0]
+
+    (tmp_path / "config" / "channels.yaml").write_text(
+        "people:\n  NOBODY: {mqtt: false}\n", encoding="utf-8"
+    )
+    proc = _check_in(tmp_path)
+    assert proc.returncode == 2
+    assert "config/channels.yaml: people.NOBODY: no such person in people.yaml (value: NOBODY)" in (
+        proc.stdout
+    )

@@ -34,6 +34,7 @@ from gateway.api.routers import (
     health,
     hierarchy,
     live,
+    notices,
     people,
     reports,
 )
@@ -107,6 +108,7 @@ def create_app(
         cases,
         case_actions,
         reports,
+        notices,
         devices,
         people,
         duty,

@@ -91,6 +91,7 @@ def check_folder(path: Path, at: datetime | None = None) -> list[Problem]:
     and a working calendar that lacks the year of ``at`` (default: now)."""
     from detectors.eval import LabelFile
     from dispatch.config import CALENDAR_FILE, check_config
+    from dispatch.delivery.channels import check_channels
     from dispatch.workcal import coverage
     from gridwatch.configfile import Problem, check_file
     from gridwatch.settings import get_settings
@@ -98,8 +99,10 @@ def check_folder(path: Path, at: datetime | None = None) -> list[Problem]:
 
     town = check_config_dir(path)
     problems = town.problems
-    found, config = check_config(path, {p.id: p for _, p in town.people})
+    people = {p.id: p for _, p in town.people}
+    found, config = check_config(path, people)
     problems += found
+    problems += check_channels(path, people)[0]
     if config is not None:
         reach = coverage(config.calendar, at or datetime.now(UTC), get_settings().zone)
         text = reach.message()

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from gridwatch.commands import Subparsers
+from gridwatch.commands.options import add_service_options, stop_on_signals
 
 
 def register(sub: Subparsers) -> None:
@@ -17,15 +18,12 @@ def register(sub: Subparsers) -> None:
     )
     p.add_argument("--once", action="store_true", help="drain the queue, run timers, exit")
     p.add_argument("--batch", type=int, default=100, help="events per transaction")
-    p.add_argument("--config-dir", default=None, help="town config folder (GRIDWATCH_CONFIG_DIR)")
-    p.add_argument("--database-url", default=None, help="DSN (GRIDWATCH_DATABASE_URL)")
+    add_service_options(p)
     p.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     import logging
-    import signal
-    import threading
     from pathlib import Path
 
     import psycopg
@@ -53,9 +51,6 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         print(json.dumps(stats.__dict__))
         return 0
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stats = run(dsn, ctx, stop=stop, batch=args.batch)
+    stats = run(dsn, ctx, stop=stop_on_signals(), batch=args.batch)
     print(json.dumps(stats.__dict__))
     return 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import psycopg
 
 from gateway.auth.config import token_config
@@ -27,3 +30,17 @@ def token_for(settings: Settings, person_id: str, role: Role, *, ttl_s: int | No
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def case_in(conn: psycopg.Connection[Any], unit: str, grid: str, village: str) -> int:
+    """A bare assigned case in ``unit`` (of ``grid`` and ``village``); its id."""
+    now = datetime.now(UTC)
+    row = conn.execute(
+        "INSERT INTO cases (source, category, severity, status, unit_id, grid_id, village_id,"
+        " town_id, opened_at, first_event_at, last_event_at, updated_at)"
+        " VALUES ('event', 'intrusion', 2, 'assigned', %s, %s, %s, 'T01', %s, %s, %s, %s)"
+        " RETURNING id",
+        (unit, grid, village, now, now, now, now),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import jwt
@@ -25,7 +24,7 @@ from gridwatch.cli import main
 from gridwatch.domain import Role
 from gridwatch.settings import Settings
 from gridwatch.town import Town
-from tests.gateway.auth_support import DUTY, PASSWORD, TEST_SECRET, bearer, token_for
+from tests.gateway.auth_support import DUTY, PASSWORD, TEST_SECRET, bearer, case_in, token_for
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 GRID_LEADER = "P00003"  # leader of grid V01-G01
@@ -292,26 +291,13 @@ def test_the_gateway_refuses_to_start_with_the_default_secret(
     assert time.monotonic() - started < 10
 
 
-def _case_in(conn: psycopg.Connection[Any], unit: str, grid: str, village: str) -> int:
-    now = datetime.now(UTC)
-    row = conn.execute(
-        "INSERT INTO cases (source, category, severity, status, unit_id, grid_id, village_id,"
-        " town_id, opened_at, first_event_at, last_event_at, updated_at)"
-        " VALUES ('event', 'intrusion', 2, 'assigned', %s, %s, %s, 'T01', %s, %s, %s, %s)"
-        " RETURNING id",
-        (unit, grid, village, now, now, now, now),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def test_a_changed_role_gives_its_scope_on_the_very_next_request(
     api: Gateway, gw_settings: Settings
 ) -> None:
     token = token_for(gw_settings, GRID_LEADER, Role.GRID_LEADER)
     with psycopg.connect(gw_settings.database_url) as conn:
-        mine = _case_in(conn, "V01-G01-U02", "V01-G01", "V01")
-        other = _case_in(conn, "V02-G03-U02", "V02-G03", "V02")
+        mine = case_in(conn, "V01-G01-U02", "V01-G01", "V01")
+        other = case_in(conn, "V02-G03-U02", "V02-G03", "V02")
 
     def listed() -> set[int]:
         res = httpx.get(f"{api.url}/api/v1/cases", headers=bearer(token), timeout=10)

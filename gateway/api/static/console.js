@@ -200,13 +200,39 @@ async function loadRecent() {
   } catch (err) { /* no cases API in this process */ }
 }
 
+// Notices nobody received after the last retry (docs/notifications.md); their cases have
+// escalated, so a case change is the moment to look again.
+let noticesDue = null;
+async function loadFailedNotices() {
+  noticesDue = null;
+  try {
+    const res = await api("/api/v1/notifications?status=failed&limit=50");
+    if (!res.ok) return;
+    const rows = await res.json();
+    const list = document.getElementById("failed-notices");
+    list.replaceChildren(...rows.map(n => {
+      const li = el("li", { "data-notice-id": n.id });
+      li.append(el("strong", {}, `#${n.case_id ?? "—"} ${n.title} `),
+                el("div", { class: "meta" },
+                   `${time(n.failed_at)} · 收件人 to ${n.recipient_name || n.recipient} · ` +
+                   `${n.attempts} 次 attempts · ${n.last_error || ""}`));
+      return li;
+    }));
+    document.getElementById("failed-count").textContent = rows.length;
+  } catch (err) { /* no notices API in this process */ }
+}
+
+function soonLoadFailedNotices() {
+  if (noticesDue === null) noticesDue = setTimeout(loadFailedNotices, 2000);
+}
+
 function connect() {
   const status = document.getElementById("status");
   const source = new EventSource("/api/v1/live" + (TOKEN ? "?access_token=" + encodeURIComponent(TOKEN) : ""));
   source.onopen = () => { status.textContent = "实时 / live"; status.className = "status on"; };
   source.onerror = () => { status.textContent = "重连中 / reconnecting"; status.className = "status off"; };
   source.addEventListener("event", m => showEvent(JSON.parse(m.data), true));
-  source.addEventListener("case", m => showCase(JSON.parse(m.data)));
+  source.addEventListener("case", m => { showCase(JSON.parse(m.data)); soonLoadFailedNotices(); });
   // The server could not replay everything missed while disconnected: reload the list.
   source.addEventListener("gap", () => {
     document.getElementById("feed").replaceChildren();
@@ -220,4 +246,4 @@ function connect() {
   window.gridwatchLive = source;
 }
 
-drawMap().then(loadRecent).then(connect);
+drawMap().then(loadRecent).then(loadFailedNotices).then(connect);
