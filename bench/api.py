@@ -1,6 +1,7 @@
 """The case API under load: a grid leader's case list on a million stored cases.
 
     gridwatch bench api --json [--cases 1000000] [--seconds 20] [--connections 16]
+                               [--processes 1]
 
 On a synthesized town of 1,114 units (Zhongmen's size, as ``bench dispatch``):
 
@@ -158,20 +159,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         auth_port, base_port = free_port(), free_port()
         py = [sys.executable]
-        gateway = _start(
-            [*py, "-m", "gridwatch.cli", "gateway", "--no-ingest"],
-            {**env, "GRIDWATCH_HTTP_PORT": str(auth_port)},
-            stack,
-        )
-        plain = _start(
-            [*py, str(Path(__file__).resolve().parent / "_api_server.py")],
-            {**env, "GRIDWATCH_HTTP_PORT": str(base_port)},
-            stack,
-        )
+        # --processes of each on one port (SO_REUSEPORT), as a box runs one per core.
+        shared = {"GRIDWATCH_HTTP_REUSE_PORT": "1"} if args.processes > 1 else {}
         auth_base = f"http://127.0.0.1:{auth_port}"
         plain_base = f"http://127.0.0.1:{base_port}"
-        _wait_up(auth_base, gateway)
-        _wait_up(plain_base, plain)
+        for _ in range(args.processes):
+            gateway = _start(
+                [*py, "-m", "gridwatch.cli", "gateway", "--no-ingest"],
+                {**env, **shared, "GRIDWATCH_HTTP_PORT": str(auth_port)},
+                stack,
+            )
+            plain = _start(
+                [*py, str(Path(__file__).resolve().parent / "_api_server.py")],
+                {**env, **shared, "GRIDWATCH_HTTP_PORT": str(base_port)},
+                stack,
+            )
+            _wait_up(auth_base, gateway)
+            _wait_up(plain_base, plain)
         # The leader's own list, unfiltered: row-level security alone picks the grid.
         auth_headers = {"Authorization": f"Bearer {_token(env, leader.person_id)}"}
         auth = _pages(auth_base, "", auth_headers)
@@ -194,6 +198,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result.update(
         {
             "connections": args.connections,
+            "processes": args.processes,
             "seconds": args.seconds,
             "page": PAGE,
             "page_mix": list(PAGE_MIX),
@@ -218,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=float, default=365.0, help="opened over this many days")
     ap.add_argument("--seconds", type=float, default=20.0, help="load per measured list")
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="API processes sharing the port, for the measured list and the baseline alike",
+    )
     args = ap.parse_args(argv)
     result = run(args)
     if not args.json:

@@ -6,6 +6,7 @@ Tests run it in-process on free ports; ``gridwatch gateway`` runs it until a sig
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -38,7 +39,27 @@ def http_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
         lifespan="on",
         timeout_graceful_shutdown=2,
     )
+    if settings.http_reuse_port:
+        return _SharedPortServer(config)
     return uvicorn.Server(config)
+
+
+class _SharedPortServer(uvicorn.Server):
+    """A server on a socket bound with SO_REUSEPORT: one of several processes on one port.
+
+    One Python process serves the API on one core at most; this is how a box runs
+    one per core without a process manager in front (Linux balances the accepts).
+    """
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        if sockets is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((self.config.host, self.config.port))
+            sock.set_inheritable(True)
+            sockets = [sock]
+        super().run(sockets=sockets)
 
 
 class GatewayError(Exception):

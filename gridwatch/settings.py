@@ -48,6 +48,12 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
+    http_reuse_port: bool = Field(
+        False,
+        description="bind the HTTP port with SO_REUSEPORT, so that several gateway processes"
+        " (e.g. `gridwatch gateway --no-ingest`, one per core) share it; the kernel spreads"
+        " the connections",
+    )
 
     model_path: Path | None = Field(None, description="ONNX detector file")
 
