@@ -20,6 +20,7 @@ from edge.camera import CameraRunner
 from edge.config import EdgeConfig
 from edge.courier import Courier, CourierConfig
 from edge.gating import GateConfig, GatedDetector
+from edge.login import camera_logins, camera_tls
 from edge.mosaic import MosaicDetector, PerCropDetector
 from edge.outbox import Outbox
 from edge.publisher import Publisher
@@ -65,6 +66,7 @@ class EdgeAgent:
             batch_items=cfg.outbox.batch_items,
             resend_after_s=cfg.outbox.resend_after_s,
         )
+        logins = camera_logins(cfg, settings)
         self.couriers: list[Courier] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -92,8 +94,9 @@ class EdgeAgent:
                 port=self.port,
                 prefix=self.prefix,
                 will=will,
-                username=cfg.mqtt.username or settings.mqtt_username,
-                password=cfg.mqtt.password or settings.mqtt_password,
+                username=logins[cam.id][0],
+                password=logins[cam.id][1],
+                tls=camera_tls(cfg, settings, cam.id),
                 keepalive_s=cfg.mqtt.keepalive_s,
                 max_inflight=cfg.mqtt.max_inflight,
                 on_connect=self._wake.set,

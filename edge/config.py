@@ -35,18 +35,45 @@ class MqttConfig(_Config):
         pattern=r"^[A-Za-z0-9_\-/]+$",
         description="Topic prefix; default GRIDWATCH_TOPIC_PREFIX",
     )
-    username: str | None = None
+    username: str | None = Field(
+        None, description="One login for every camera; default GRIDWATCH_MQTT_USERNAME"
+    )
     password: str | None = None
+    credentials_file: Path | None = Field(
+        None,
+        description="YAML of device id -> password (gridwatch broker config's "
+        "credentials.yaml, or this box's part of it): each camera logs in as itself",
+    )
+    tls_ca: Path | None = Field(
+        None, description="CA of the broker's certificate (TLS); default GRIDWATCH_MQTT_TLS_CA"
+    )
+    tls_cert_dir: Path | None = Field(
+        None,
+        description="Client certificates, <camera id>.crt and .key, each with the camera id "
+        "as CN (the broker's certificate listener); needs tls_ca",
+    )
     client_id_suffix: str = Field(
         "",
         max_length=40,
         pattern=r"^[A-Za-z0-9_\-.]*$",
-        description="Appended to the device id to form the MQTT client id. Leave empty in "
-        "production (ACLs match %c to the device id); set it when several runs share a "
-        "broker, since a second client with the same id disconnects the first",
+        description="Appended to the device id to form the MQTT client id. The broker's "
+        "ACLs match the user name (%u), not the client id, so production may set it too; "
+        "set it when several runs share a broker, since a second client with the same id "
+        "disconnects the first",
     )
     keepalive_s: int = Field(30, ge=5, le=3600)
     max_inflight: int = Field(100, ge=1, le=10000, description="Unacknowledged QoS 1 messages")
+
+    @model_validator(mode="after")
+    def _one_login(self) -> MqttConfig:
+        if self.credentials_file is not None and self.username is not None:
+            raise ValueError(
+                f"mqtt.credentials_file {str(self.credentials_file)!r} and mqtt.username "
+                f"{self.username!r}: give one (per-camera passwords or one shared login)"
+            )
+        if self.tls_cert_dir is not None and self.tls_ca is None:
+            raise ValueError("mqtt.tls_cert_dir needs mqtt.tls_ca")
+        return self
 
 
 class DetectorConfig(_Config):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.contract import Ack, ContractError, Event, MessageKind, Status, dumps, parse, topic
+from gridwatch.mqtt_tls import MqttTls, apply_login
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Publisher:
         on_connect: Callable[[], None] | None = None,
         client_id: str | None = None,
         on_ack: Callable[[Ack], None] | None = None,
+        tls: MqttTls | None = None,
     ) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
@@ -78,8 +80,7 @@ class Publisher:
         self._client.max_inflight_messages_set(max_inflight)
         self._client.max_queued_messages_set(0)
         self._client.reconnect_delay_set(1, 30)
-        if username is not None:
-            self._client.username_pw_set(username, password)
+        apply_login(self._client, username=username, password=password, tls=tls)
         if will is not None:
             self._client.will_set(
                 topic(prefix, device_id, MessageKind.STATUS), dumps(will), qos=1, retain=True

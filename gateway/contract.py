@@ -12,13 +12,15 @@ Topics (``P`` is the deployment's prefix, ``D`` the device id)::
     P/v1/person/U/notice  NoticeMessage to person U   dispatch -> field app, QoS 1
 
 Every device writes only below ``P/v1/dev/D/`` and reads only its ``ack``, so
-per-device broker ACLs are a Mosquitto ``pattern`` line each, with the MQTT
-client id (or user name) equal to the device id::
+per-device broker ACLs are one Mosquitto ``pattern`` line per kind, with the MQTT
+user name equal to the device id (``%u``: the broker checks the user name, while
+the client id is the client's to choose). ``gridwatch broker config`` writes them
+(docs/mqtt-security.md)::
 
-    pattern write P/v1/dev/%c/event
-    pattern write P/v1/dev/%c/batch
-    pattern write P/v1/dev/%c/status
-    pattern read  P/v1/dev/%c/ack
+    pattern write P/v1/dev/%u/event
+    pattern write P/v1/dev/%u/batch
+    pattern write P/v1/dev/%u/status
+    pattern read  P/v1/dev/%u/ack
     pattern read  P/v1/person/%u/notice    (a field app logs in as its person id)
 
 Compatibility: a gateway accepts any message of its major version, including

@@ -74,6 +74,7 @@ def consumer_config(settings: Settings, **overrides: object) -> ConsumerConfig:
         mqtt_port=settings.mqtt_port,
         mqtt_username=settings.mqtt_username,
         mqtt_password=settings.mqtt_password,
+        mqtt_tls=settings.mqtt_tls,
         topic_prefix=settings.topic_prefix,
         share_group=settings.share_group,
     )

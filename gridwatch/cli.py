@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "protocol",
     "db",
     "gateway",
+    "broker",
     "users",
     "keys",
     "dispatch",

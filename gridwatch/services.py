@@ -76,6 +76,9 @@ class EmbeddedMosquitto:
     workdir: Path
     port: int = 0
     extra_conf: str = ""
+    #: A complete config of its own (``gridwatch broker config``'s) instead of the
+    #: shipped one: its listeners are its own, and ``port`` is the one to wait for.
+    config: Path | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -87,16 +90,21 @@ class EmbeddedMosquitto:
         if not Path(binary).exists():
             raise ServiceError("mosquitto binary not found; install Debian's mosquitto package")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        if not self.port:
-            self.port = free_port()
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text(
-            MOSQUITTO_CONF.read_text()
-            + f"\nlistener {self.port} 127.0.0.1\n"
-            + f"persistence_location {self.workdir}/\n"
-            + f"log_dest file {self.workdir}/mosquitto.log\n"
-            + self.extra_conf
-        )
+        if self.config is not None:
+            if not self.port:
+                raise ServiceError(f"{self.config}: give the port of one of its listeners")
+            conf = self.config
+        else:
+            if not self.port:
+                self.port = free_port()
+            conf = self.workdir / "mosquitto.conf"
+            conf.write_text(
+                MOSQUITTO_CONF.read_text()
+                + f"\nlistener {self.port} 127.0.0.1\n"
+                + f"persistence_location {self.workdir}/\n"
+                + f"log_dest file {self.workdir}/mosquitto.log\n"
+                + self.extra_conf
+            )
         self.proc = subprocess.Popen(
             [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )

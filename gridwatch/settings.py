@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gridwatch.mqtt_tls import MqttTls
 
 #: The secret a checkout ships with: good for tests, refused by ``gridwatch gateway``.
 DEFAULT_JWT_SECRET = "gridwatch-development-secret-change-me"
@@ -43,6 +45,11 @@ class Settings(BaseSettings):
     mqtt_port: int = Field(1883, ge=1, le=65535)
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    mqtt_tls_ca: Path | None = Field(
+        None, description="CA of the broker's certificate; set, the connection is TLS"
+    )
+    mqtt_tls_cert: Path | None = Field(None, description="Client certificate (CN = user name)")
+    mqtt_tls_key: Path | None = Field(None, description="Key of the client certificate")
     topic_prefix: str = Field("gw", pattern=r"^[A-Za-z0-9_\-/]+$")
     share_group: str = Field("gridwatch", pattern=r"^[A-Za-z0-9_\-]+$")
 
@@ -96,6 +103,20 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"GRIDWATCH_TZ={value!r} is not an IANA time zone") from exc
         return value
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> Settings:
+        if (self.mqtt_tls_cert is None) != (self.mqtt_tls_key is None):
+            raise ValueError("GRIDWATCH_MQTT_TLS_CERT and GRIDWATCH_MQTT_TLS_KEY go together")
+        if self.mqtt_tls_cert is not None and self.mqtt_tls_ca is None:
+            raise ValueError("GRIDWATCH_MQTT_TLS_CERT needs GRIDWATCH_MQTT_TLS_CA")
+        return self
+
+    @property
+    def mqtt_tls(self) -> MqttTls | None:
+        if self.mqtt_tls_ca is None:
+            return None
+        return MqttTls(self.mqtt_tls_ca, self.mqtt_tls_cert, self.mqtt_tls_key)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dispatch.delivery.retry import Outcome, http_outcome, puback_outcome
+from gridwatch.mqtt_tls import MqttTls, apply_login
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class PahoPublisher:
         username: str | None = None,
         password: str | None = None,
         keepalive_s: int = 30,
+        tls: MqttTls | None = None,
     ) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
@@ -98,8 +100,7 @@ class PahoPublisher:
         # A notice the broker never acknowledged is retried by the worker, not by paho.
         self._client.max_queued_messages_set(0)
         self._client.reconnect_delay_set(1, 30)
-        if username is not None:
-            self._client.username_pw_set(username, password)
+        apply_login(self._client, username=username, password=password, tls=tls)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish

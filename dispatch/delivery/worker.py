@@ -272,6 +272,7 @@ def make_deliverer(
             settings.mqtt_port,
             username=settings.mqtt_username,
             password=settings.mqtt_password,
+            tls=settings.mqtt_tls,
         ).start()
         if not mqtt.wait_connected(channels.spec.mqtt.timeout_s):
             log.warning(

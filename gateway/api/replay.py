@@ -11,6 +11,7 @@ import uuid
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gridwatch.mqtt_tls import apply_login
 from gridwatch.settings import Settings
 
 
@@ -24,8 +25,12 @@ def publish_once(settings: Settings, topic: str, payload: bytes, timeout: float 
         client_id=f"gridwatch-replay-{uuid.uuid4().hex[:8]}",
         protocol=mqtt.MQTTv5,
     )
-    if settings.mqtt_username:
-        client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+    apply_login(
+        client,
+        username=settings.mqtt_username,
+        password=settings.mqtt_password,
+        tls=settings.mqtt_tls,
+    )
     try:
         client.connect(settings.mqtt_host, settings.mqtt_port)
         client.loop_start()

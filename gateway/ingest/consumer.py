@@ -29,6 +29,7 @@ from paho.mqtt.properties import Properties
 from gateway.contract import CONTRACT_VERSION, Ack, MessageKind, dumps, subscription, topic
 from gateway.ingest.classify import Classified, Received, classify, dead_letter
 from gateway.ingest.writer import WriteResult, write
+from gridwatch.mqtt_tls import MqttTls, apply_login
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class ConsumerConfig:
     mqtt_port: int = 1883
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    mqtt_tls: MqttTls | None = None
     topic_prefix: str = "gw"
     share_group: str | None = "gridwatch"
     client_id: str = field(default_factory=lambda: f"gridwatch-gw-{uuid.uuid4().hex[:10]}")
@@ -121,8 +123,12 @@ class Consumer:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        if config.mqtt_username:
-            self._client.username_pw_set(config.mqtt_username, config.mqtt_password)
+        apply_login(
+            self._client,
+            username=config.mqtt_username,
+            password=config.mqtt_password,
+            tls=config.mqtt_tls,
+        )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
