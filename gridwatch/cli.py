@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "users",
     "keys",
     "dispatch",
+    "report",
     "edge",
     "demo",
     "eval",

@@ -18,6 +18,7 @@ from dispatch.cadence import gather
 from dispatch.cadence.config import CadenceConfig
 from dispatch.cadence.periods import Period, PeriodKind, period_of
 from dispatch.deadlines import DeadlineTable, working_minutes
+from gridwatch.town import Town
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +48,14 @@ def build(
     *,
     area: str | None = None,
     record: bool = False,
+    town_wide: bool = True,
 ) -> dict[str, Any]:
     """The report of the ``kind`` period containing ``day``, as of ``now``.
 
     With ``record``, a complete town-wide fortnight's lowest ranked are stored
-    (once: see :func:`gather.record_named`).
+    (once: see :func:`gather.record_named`). ``town_wide`` False says the connection
+    sees part of the town only (row-level security): nothing is recorded, and the
+    named list keeps the people of that part.
     """
     period = setup.period(kind, day)
     as_of = period.as_of(now)
@@ -88,7 +92,8 @@ def build(
         },
     }
     if period.kind is PeriodKind.FORTNIGHT:
-        report["ranking"] = _ranking(conn, setup, period, facts, as_of, now, area, record)
+        whole = area is None and town_wide
+        report["ranking"] = _ranking(conn, setup, period, facts, as_of, now, whole, record)
     return report
 
 
@@ -153,7 +158,7 @@ def _ranking(
     facts: list[fx.CaseFact],
     as_of: datetime,
     now: datetime,
-    area: str | None,
+    whole: bool,
     record: bool,
 ) -> dict[str, Any]:
     cfg = setup.cadence.ranking
@@ -161,13 +166,13 @@ def _ranking(
     ranking = fx.rank(stats, cfg.weights.weights(), cfg.min_cases)
     bottom = ranking.bottom(cfg.bottom)
     wrote = False
-    if record and area is None and period.complete(now):
+    if record and whole and period.complete(now):
         wrote = gather.record_named(conn, period.first_day, bottom, now)
     in_scope = {p.person for p in stats}
     named = [
         n
         for n in gather.named_at_least(conn, period.first_day, cfg.named_limit)
-        if area is None or n.person in in_scope
+        if whole or n.person in in_scope
     ]
     return {
         "weights": cfg.weights.model_dump(),
@@ -189,3 +194,11 @@ def _ranking(
             for n in named
         ],
     }
+
+
+def town_names(town: Town, lang: str = "zh") -> dict[str, str]:
+    """Names people read for the ids a report shows: areas, departments, people."""
+    names = {a.id: a.name for a in town.hierarchy.areas.values()}
+    names.update({d.id: d.name if lang == "zh" else d.name_en for d in town.departments.values()})
+    names.update({p.id: p.name for p in town.people.values()})
+    return names

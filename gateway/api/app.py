@@ -35,6 +35,7 @@ from gateway.api.routers import (
     live,
     people,
     reports,
+    reviews,
 )
 from gateway.api.routers.console import STATIC_DIR
 from gateway.api.state import AppState, IngestState
@@ -106,6 +107,7 @@ def create_app(
         cases,
         case_actions,
         reports,
+        reviews,
         devices,
         people,
         hierarchy,

@@ -22,7 +22,7 @@ def register(sub: Subparsers) -> None:
     check = cmds.add_parser(
         "check",
         help="validate every file of a config folder (town, people, devices, departments, "
-        "deadlines, routing, eval labels), or one hierarchy GeoJSON; exit 2 if invalid",
+        "deadlines, routing, cadence, eval labels), or one hierarchy GeoJSON; exit 2 if invalid",
     )
     check.add_argument("path", type=Path, help="config folder, or a hierarchy .geojson file")
     check.set_defaults(handler=_check)
@@ -57,12 +57,14 @@ def register(sub: Subparsers) -> None:
 def check_folder(path: Path) -> list[Problem]:
     """Every problem of a config folder: the town's files, the dispatch tables, eval labels."""
     from detectors.eval import LabelFile
+    from dispatch.cadence.config import check_cadence
     from dispatch.config import check_config
     from gridwatch.configfile import check_file
     from gridwatch.town import check_path
 
     problems = check_path(path)
     problems += check_config(path)[0]
+    problems += check_cadence(path)[0]
     for labels in sorted((path / "labels").glob("*.yaml")):
         problems += check_file(labels, LabelFile)[0]
     return problems

@@ -11,6 +11,7 @@ here from docs/reports.md.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -78,6 +79,20 @@ def _twin(s: Script, case_id: int, t: datetime, dispute: bool) -> None:
     s.act(t + minutes(50 + 60 * 70), case_id, "resolve", note="late", **extra)
 
 
+def _twin_then(dispute: bool) -> Callable[[Script, int, datetime], None]:
+    def then(s: Script, case_id: int, t: datetime) -> None:
+        _twin(s, case_id, t, dispute)
+
+    return then
+
+
+def _behave_then(seed: float, dispute: bool) -> Callable[[Script, int, datetime], None]:
+    def then(s: Script, case_id: int, t: datetime) -> None:
+        _behave(s, random.Random(seed), case_id, t, dispute)
+
+    return then
+
+
 def _script(zhongmen: TownFixture) -> tuple[Script, list[str]]:
     units = units_in_distinct_villages(zhongmen, 9)
     s = Script(zhongmen)
@@ -90,21 +105,8 @@ def _script(zhongmen: TownFixture) -> tuple[Script, list[str]]:
                 t = t.replace(hour=9, tzinfo=local(2025, 1, 1).tzinfo)
                 dispute = n == 0
                 category, severity = ("dispute", 2) if dispute else ("other", 2)
-                if i in (6, 7):
-                    s.open_case(
-                        t, unit, category, severity, lambda s, c, t, d=dispute: _twin(s, c, t, d)
-                    )
-                else:
-                    seed = rng.random()
-                    s.open_case(
-                        t,
-                        unit,
-                        category,
-                        severity,
-                        lambda s, c, t, d=dispute, seed=seed: _behave(
-                            s, random.Random(seed), c, t, d
-                        ),
-                    )
+                then = _twin_then(dispute) if i in (6, 7) else _behave_then(rng.random(), dispute)
+                s.open_case(t, unit, category, severity, then)
     return s, units
 
 
