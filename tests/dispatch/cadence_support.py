@@ -121,3 +121,26 @@ def local(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+def accepted_cases(
+    conn: psycopg.Connection[Any],
+    ctx: Context,
+    zhongmen: TownFixture,
+    clock: ManualClock,
+    categories: tuple[str, ...],
+) -> list[str]:
+    """One case per category, each in its own village, opened from 09:00 on Tuesday 16
+    September 2025 ten minutes apart and accepted five minutes later; their units."""
+    units = units_in_distinct_villages(zhongmen, len(categories))
+    s = Script(zhongmen)
+    for i, (unit, category) in enumerate(zip(units, categories, strict=True)):
+        s.open_case(
+            local(2025, 9, 16, 9, 10 * i),
+            unit,
+            category,
+            2,
+            lambda s, c, t: s.act(t + minutes(5), c, "accept"),
+        )
+    s.run(conn, ctx, clock)
+    return units

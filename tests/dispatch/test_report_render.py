@@ -25,13 +25,7 @@ from dispatch.cadence.render import render_html
 from dispatch.cadence.review import build, town_names
 from dispatch.clock import ManualClock
 from dispatch.store import Context
-from tests.dispatch.cadence_support import (
-    Script,
-    local,
-    minutes,
-    setup_for,
-    units_in_distinct_villages,
-)
+from tests.dispatch.cadence_support import accepted_cases, local, setup_for
 from tests.dispatch.conftest import TownFixture
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -90,23 +84,13 @@ def _dejavu_only(tmp: Path) -> Path:
 
 
 def test_the_printed_report_draws_its_chinese_text(
+    tmp_path: Path,
     conn: psycopg.Connection[Any],
     ctx: Context,
-    zhongmen: TownFixture,
     clock: ManualClock,
-    tmp_path: Path,
+    zhongmen: TownFixture,
 ) -> None:
-    units = units_in_distinct_villages(zhongmen, 3)
-    s = Script(zhongmen)
-    for i, unit in enumerate(units):
-        s.open_case(
-            local(2025, 9, 16, 9, 10 * i),
-            unit,
-            ("other", "loitering", "dispute")[i],
-            2,
-            lambda s, c, t: s.act(t + minutes(5), c, "accept"),
-        )
-    s.run(conn, ctx, clock)
+    accepted_cases(conn, ctx, zhongmen, clock, ("other", "loitering", "dispute"))
     clock.set(local(2025, 9, 16, 12))
     report = build(conn, setup_for(ctx), "daily", date(2025, 9, 16), clock.now())
     html = render_html(report, "zh", town_names(zhongmen.town))
