@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "keys",
     "dispatch",
     "report",
+    "points",
     "edge",
     "demo",
     "eval",

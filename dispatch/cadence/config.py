@@ -1,4 +1,4 @@
-"""``cadence.yaml``: when fortnights start, and the fortnightly ranking's formula.
+"""``cadence.yaml``: when fortnights start, the fortnightly ranking's formula, points.
 
 A missing file means the defaults below; a wrong key or value fails ``gridwatch
 config check`` naming the file, the key and the value.
@@ -45,6 +45,18 @@ class RankingConfig(BaseModel):
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
 
 
+class PointsConfig(BaseModel):
+    """Points (积分) each event adds or removes; ``docs/reports.md`` says which event is which."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    on_time_closure: int = Field(3, ge=0, le=1000, description="A case closed on time")
+    verified: int = Field(1, ge=0, le=1000, description="A resolution verified by the grid")
+    satisfied: int = Field(2, ge=0, le=1000, description="A satisfied follow-up (回访满意)")
+    overdue: int = Field(3, ge=0, le=1000, description="Removed: a deadline missed (once a kind)")
+    returned: int = Field(2, ge=0, le=1000, description="Removed: returned for rework (退回重办)")
+
+
 class CadenceConfig(BaseModel):
     """The contents of ``cadence.yaml``."""
 
@@ -54,6 +66,7 @@ class CadenceConfig(BaseModel):
         dt.date(2025, 1, 6), description="The first day of the first fortnight"
     )
     ranking: RankingConfig = Field(default_factory=RankingConfig)
+    points: PointsConfig = Field(default_factory=PointsConfig)
 
 
 def check_cadence(config_dir: Path) -> tuple[list[Problem], CadenceConfig | None]:

@@ -99,6 +99,7 @@ def render_html(
         _on_time_svg(report["charts"]["on_time_by_village"], w, name),
         *_mediation(report["mediation"], w),
     ]
+    parts += _points(report["points"], w, name)
     if "ranking" in report:
         parts += _ranking(report["ranking"], w, name, p["complete"])
     else:
@@ -179,6 +180,13 @@ def _mediation(m: Mapping[str, Any], w: Words) -> list[str]:
     head = [w("disputes"), w("with_outcome"), w("mediated"), w("success_rate")]
     row = [str(m["disputes"]), str(m["with_outcome"]), str(m["mediated"]), pct(m["rate"])]
     return [f"<h2>{escape(w('mediation'))}</h2>", table(head, [row])]
+
+
+def _points(rows: Sequence[Mapping[str, Any]], w: Words, name: Name) -> list[str]:
+    keys = ("earned", "lost", "redeemed", "balance")
+    body = [[name(r["person"]), *(str(r[k]) for k in keys)] for r in rows]
+    head = [w("person"), *(w(k) for k in keys)]
+    return [f"<h2>{escape(w('points'))}</h2>", table(head, body or [[w("none"), "", "", "", ""]])]
 
 
 def _person_cells(r: Mapping[str, Any], name: Name) -> list[str]:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from dispatch.cadence import formulas as fx
-from dispatch.cadence import gather
+from dispatch.cadence import gather, ledger
 from dispatch.cadence.config import CadenceConfig
 from dispatch.cadence.periods import Period, PeriodKind, period_of
 from dispatch.deadlines import DeadlineTable, working_minutes
@@ -61,6 +61,7 @@ def build(
     as_of = period.as_of(now)
     facts = gather.case_facts(conn, period.start, as_of, area, setup.deadlines)
     days = [d.isoformat() for d in period.days]
+    people = fx.people(facts, as_of, setup.span)
     report: dict[str, Any] = {
         "kind": period.kind.value,
         "period": {
@@ -85,7 +86,11 @@ def build(
         ],
         "rates": _rates(facts),
         "mediation": _mediation(fx.mediation(facts)),
-        "people": [_person(p) for p in fx.people(facts, as_of, setup.span)],
+        "people": [_person(p) for p in people],
+        "points": [
+            asdict(s)
+            for s in ledger.standings(conn, [p.person for p in people], period.start, as_of)
+        ],
         "charts": {
             "per_day": fx.per_day(facts, days, lambda t: t.astimezone(setup.tz).date().isoformat()),
             "on_time_by_village": fx.on_time_by(facts, "village"),

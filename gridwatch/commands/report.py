@@ -51,6 +51,7 @@ def _run(args: argparse.Namespace) -> int:
 
     import psycopg
 
+    from dispatch.cadence import ledger
     from dispatch.cadence.config import load_cadence
     from dispatch.cadence.render import render_html
     from dispatch.cadence.review import ReviewSetup, build, town_names
@@ -77,6 +78,8 @@ def _run(args: argparse.Namespace) -> int:
     day = args.date or now.astimezone(setup.tz).date()
     try:
         with psycopg.connect(args.database_url or settings.database_url, autocommit=True) as conn:
+            # The ledger first, so the report's points include the period's last events.
+            ledger.accrue(conn, setup.cadence.points, now, now)
             report = build(
                 conn,
                 setup,
