@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _cases
 from bench._boxref import box_ref
+from bench.api import _admin_dsn
 from bench.dispatch import make_town
 
 TARGETS = {"seconds": "< 10", "cases": ">= 1000000"}
@@ -83,12 +83,6 @@ SELECT coalesce(village_id, ''),
                           AND status = 'closed')
 FROM cases GROUP BY 1 ORDER BY 1
 """
-
-
-def _admin_dsn() -> str:
-    return os.environ.get(
-        "GRIDWATCH_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -160,18 +154,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--json", action="store_true", help="print only the JSON result line")
-    ap.add_argument("--cases", type=int, default=1_000_000)
-    ap.add_argument("--days", type=float, default=365.0, help="opened over this many days")
-    args = ap.parse_args(argv)
+    for flag, kw in (
+        ("--json", {"action": "store_true", "help": "print only the JSON result line"}),
+        ("--cases", {"type": int, "default": 1_000_000}),
+        ("--days", {"type": float, "default": 365.0, "help": "opened over this many days"}),
+    ):
+        parser.add_argument(flag, **kw)  # type: ignore[arg-type]
+    args = parser.parse_args(argv)
     result = run(args)
-    if not args.json:
-        for key, value in result.items():
-            print(f"{key}: {value}")
-    print(json.dumps(result, ensure_ascii=False))
+    lines = [] if args.json else [f"{key}: {value}" for key, value in result.items()]
+    print("\n".join([*lines, json.dumps(result, ensure_ascii=False)]))
     return 0
 
 
