@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         ("--cases", {"type": int, "default": 1_000_000}),
         ("--days", {"type": float, "default": 365.0, "help": "opened over this many days"}),
     ):
-        parser.add_argument(flag, **kw)  # type: ignore[arg-type]
+        parser.add_argument(flag, **kw)
     args = parser.parse_args(argv)
     result = run(args)
     lines = [] if args.json else [f"{key}: {value}" for key, value in result.items()]
