@@ -142,8 +142,11 @@ def record_named(
     """Store who was named in ``fortnight``, once: False when it was already recorded.
 
     The first complete run records; a later run, even over changed data, leaves the
-    record as it was (the table also refuses UPDATE and DELETE, migration 0030).
+    record as it was (the table also refuses UPDATE and DELETE, migration 0030). A
+    fortnight in which nobody was ranked records nothing.
     """
+    if not bottom:
+        return False
     with conn.transaction():
         # One recorder per fortnight at a time, so two runs cannot each add their own list.
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x6772, fortnight.toordinal()))
