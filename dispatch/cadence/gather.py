@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -127,6 +127,29 @@ def escalations(
     """Rises within the period (by the timers or by hand), by the level risen to."""
     rows = conn.execute(_ESCALATIONS, {"start": start, "as_of": as_of, "area": area})
     return {int(level): int(n) for level, n in rows if level is not None}
+
+
+#: A device silent this long counts as offline (the same 120 s as ``device_status_live``).
+SILENT = timedelta(seconds=120)
+
+
+@dataclass(frozen=True, slots=True)
+class Offline:
+    device: str
+    state: str
+    last_seen: datetime
+
+
+def offline_devices(conn: psycopg.Connection[Any], as_of: datetime) -> list[Offline]:
+    """Devices offline at ``as_of`` by the latest status each sent (``device_status`` keeps
+    only that): not online, or silent for :data:`SILENT`; heard of by ``as_of``."""
+    rows = conn.execute(
+        "SELECT device_id, state, last_seen FROM device_status"
+        " WHERE last_seen <= %(as_of)s AND (state <> 'online' OR last_seen < %(silent)s)"
+        " ORDER BY last_seen, device_id",
+        {"as_of": as_of, "silent": as_of - SILENT},
+    )
+    return [Offline(d, s, t) for d, s, t in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,6 +93,7 @@ def render_html(
         f"<h1>{escape(title)}</h1>",
         f'<p class="meta">{escape(w("scope"))}: {escape(scope)} · {escape(w("as_of"))}'
         f" {escape(as_of)} ({escape(p['tz'])}){escape(running)}</p>",
+        *_offline(report.get("devices_offline"), w),
         *_counts(report, w, name),
         *_times(report, w),
         *_rates(report["rates"], w, name),
@@ -115,6 +116,26 @@ def render_html(
         + "\n".join(parts)
         + "\n</body></html>\n"
     )
+
+
+def _offline(rows: Sequence[Mapping[str, Any]] | None, w: Words) -> list[str]:
+    if rows is None:
+        return []
+    keys = ("device", "kind", "state", "last_seen", "hours_offline")
+    body = [
+        [
+            r["device"],
+            w(r["kind"]) if r["kind"] in ("camera", "sensor") else "—",
+            r["state"],
+            r["last_seen"][:16].replace("T", " "),
+            num(r["hours_offline"]),
+        ]
+        for r in rows
+    ]
+    return [
+        f"<h2>{escape(w('devices_offline'))}</h2>",
+        table([w(k) for k in keys], body or [[w("none"), "", "", "", ""]]),
+    ]
 
 
 def _counts(report: Mapping[str, Any], w: Words, name: Name) -> list[str]:

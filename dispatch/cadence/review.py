@@ -6,6 +6,7 @@ Keys are English; ``render`` gives them their Chinese or English names.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
@@ -19,6 +20,14 @@ from dispatch.cadence.config import CadenceConfig
 from dispatch.cadence.periods import Period, PeriodKind, period_of
 from dispatch.deadlines import DeadlineTable, working_minutes
 from gridwatch.town import Town
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    """A device as the daily patrol lists it: its kind and the areas its unit lies in."""
+
+    kind: str  # camera or sensor
+    areas: frozenset[str]  # unit, grid, village, town
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +58,15 @@ def build(
     area: str | None = None,
     record: bool = False,
     town_wide: bool = True,
+    devices: Mapping[str, DeviceView] | None = None,
 ) -> dict[str, Any]:
     """The report of the ``kind`` period containing ``day``, as of ``now``.
 
     With ``record``, a complete town-wide fortnight's lowest ranked are stored
     (once: see :func:`gather.record_named`). ``town_wide`` False says the connection
     sees part of the town only (row-level security): nothing is recorded, and the
-    named list keeps the people of that part.
+    named list keeps the people of that part. A daily report lists the devices
+    offline (``devices`` gives their kinds and areas, for ``area``).
     """
     period = setup.period(kind, day)
     as_of = period.as_of(now)
@@ -96,10 +107,35 @@ def build(
             "on_time_by_village": fx.on_time_by(facts, "village"),
         },
     }
+    if period.kind is PeriodKind.DAILY:
+        report["devices_offline"] = _offline(conn, as_of, area, devices or {})
     if period.kind is PeriodKind.FORTNIGHT:
         whole = area is None and town_wide
         report["ranking"] = _ranking(conn, setup, period, facts, as_of, now, whole, record)
     return report
+
+
+def _offline(
+    conn: psycopg.Connection[Any],
+    as_of: datetime,
+    area: str | None,
+    devices: Mapping[str, DeviceView],
+) -> list[dict[str, Any]]:
+    out = []
+    for d in gather.offline_devices(conn, as_of):
+        view = devices.get(d.device)
+        if area is not None and (view is None or area not in view.areas):
+            continue
+        out.append(
+            {
+                "device": d.device,
+                "kind": view.kind if view else None,
+                "state": d.state,
+                "last_seen": d.last_seen.isoformat(),
+                "hours_offline": (as_of - d.last_seen).total_seconds() / 3600,
+            }
+        )
+    return out
 
 
 def _counts(facts: list[fx.CaseFact], as_of: datetime) -> dict[str, Any]:
@@ -199,6 +235,18 @@ def _ranking(
             for n in named
         ],
     }
+
+
+def town_devices(town: Town) -> dict[str, DeviceView]:
+    """Each device's kind and the areas its unit lies in, for the daily patrol's list."""
+    out = {}
+    for d in town.devices.values():
+        try:
+            areas = frozenset(a.id for a in town.hierarchy.chain(d.unit))
+        except KeyError:
+            areas = frozenset()
+        out[d.id] = DeviceView(d.kind, areas)
+    return out
 
 
 def town_names(town: Town, lang: str = "zh") -> dict[str, str]:

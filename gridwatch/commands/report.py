@@ -54,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     from dispatch.cadence import ledger
     from dispatch.cadence.config import load_cadence
     from dispatch.cadence.render import render_html
-    from dispatch.cadence.review import ReviewSetup, build, town_names
+    from dispatch.cadence.review import ReviewSetup, build, town_devices, town_names
     from dispatch.config import load_config
     from dispatch.errors import ConfigError
     from gridwatch.settings import get_settings
@@ -88,6 +88,7 @@ def _run(args: argparse.Namespace) -> int:
                 now,
                 area=args.scope,
                 record=args.kind == "fortnight" and not args.no_record,
+                devices=town_devices(town),
             )
     except psycopg.OperationalError as exc:
         print(f"数据库不可用 / database unavailable: {exc}")

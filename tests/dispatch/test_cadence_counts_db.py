@@ -211,3 +211,42 @@ def test_daily_and_weekly_counts_equal_independent_sql_across_local_midnight(
     # The case never accepted is still open and overdue when the day ends, and rose.
     assert d17["overdue"] >= 1
     assert build(conn, setup, "daily", date(2025, 9, 17), now)["escalations"]
+
+
+def test_the_daily_patrol_lists_devices_offline_with_their_hours(
+    conn: psycopg.Connection[Any], ctx: Context, zhongmen: TownFixture
+) -> None:
+    from dispatch.cadence.review import town_devices
+
+    devices = sorted(zhongmen.town.devices.values(), key=lambda d: d.id)
+    camera = next(d for d in devices if d.kind == "camera")
+    sensor = next(d for d in devices if d.kind == "sensor")
+    fine = next(d for d in devices if d.id not in (camera.id, sensor.id))
+    end = local(2025, 9, 17)  # the end of the 16th
+    for dev, state, seen in (
+        (camera, "offline", end - minutes(3 * 60)),  # said so, three hours before
+        (sensor, "online", end - minutes(90)),  # went silent 90 minutes before
+        (fine, "online", end - minutes(1)),
+    ):
+        conn.execute(
+            "INSERT INTO device_status (device_id, state, seq, ts, last_seen, payload)"
+            " VALUES (%s, %s, 1, %s, %s, '{}')",
+            (dev.id, state, seen, seen),
+        )
+    views = town_devices(zhongmen.town)
+    report = build(
+        conn, setup_for(ctx), "daily", date(2025, 9, 16), end + minutes(600), devices=views
+    )
+    got = {
+        (r["device"], r["kind"], round(r["hours_offline"], 2)) for r in report["devices_offline"]
+    }
+    assert got == {(camera.id, "camera", 3.0), (sensor.id, "sensor", 1.5)}
+    # Narrowed to the camera's village, the sensor elsewhere drops out (if it is elsewhere).
+    village = zhongmen.town.hierarchy.chain(camera.unit)[2].id
+    scoped = build(
+        conn, setup_for(ctx), "daily", date(2025, 9, 16), end, area=village, devices=views
+    )
+    expected = {d.id for d in (camera, sensor) if village in views[d.id].areas}
+    assert {r["device"] for r in scoped["devices_offline"]} == expected
+    # Weekly and other reports carry no patrol list.
+    assert "devices_offline" not in build(conn, setup_for(ctx), "weekly", date(2025, 9, 16), end)

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from dispatch.cadence.periods import PeriodKind
 from dispatch.cadence.render import render_html
-from dispatch.cadence.review import build, town_names
+from dispatch.cadence.review import build, town_devices, town_names
 from dispatch.errors import ConfigError
 from gateway.api.deps import Db, State, require
 from gateway.api.params import id_query
@@ -63,6 +63,7 @@ def _report(
             now if now.tzinfo else now.replace(tzinfo=UTC),
             area=scope,
             town_wide=who.scope.all,
+            devices=town_devices(state.town) if state.town is not None else None,
         )
     except ValueError as exc:
         raise HTTPException(422, f"{exc} / 报告参数无效") from exc
