@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from dispatch.cadence.config import CadenceConfig, RankingConfig, WeightsConfig
+from dispatch.cadence.render import render_html
 from dispatch.cadence.review import build
 from dispatch.clock import ManualClock
 from dispatch.store import Context
@@ -294,6 +295,14 @@ def test_bottom_five_not_ranked_tie_and_named_twice_equal_independent_sql(
         twice = sorted(p for p, n in expected_named.items() if n >= 2)
         assert [n["person"] for n in ranking["named_twice"]] == twice
     assert twice, "the script names someone twice"
+    # The printed page shows the bottom five term by term, and who was named twice.
+    page = render_html(report, "zh")
+    assert "双周排名" in page and "得分 = 按时办结率×100.0" in page
+    for b in ranking["bottom"]:
+        assert f"<td>{b['score']:.2f}</td>" in page
+    assert all((n["name"] or n["person"]) in page for n in ranking["named_twice"])
+    assert all((p["name"] or p["person"]) in page for p in ranking["not_ranked"])
+    assert "score = on-time rate x 100.0" in render_html(report, "en")
 
     # A later run, with another formula, leaves the record as it was.
     other = CadenceConfig(
