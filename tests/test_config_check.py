@@ -122,3 +122,28 @@ def test_channels_yaml_naming_an_unknown_person_or_webhook_fails_the_check(tmp_p
     assert "config/channels.yaml: people.NOBODY: no such person in people.yaml (value: NOBODY)" in (
         proc.stdout
     )
+
+
+@pytest.mark.parametrize(
+    ("good", "bad", "where"),
+    [
+        ("    overdue: 5\n", "    overdeu: 5\n", "ranking.weights.overdeu"),
+        ("  min_cases: 3\n", "  min_cases: 0\n", "ranking.min_cases"),
+        ("fortnight_start: 2025-01-06\n", "fortnight_start: someday\n", "fortnight_start"),
+    ],
+)
+def test_a_wrong_key_or_value_in_cadence_yaml_fails_the_check(
+    tmp_path: Path, good: str, bad: str, where: str
+) -> None:
+    shutil.copytree(CONFIG, tmp_path / "config")
+    table = tmp_path / "config" / "cadence.yaml"
+    text = table.read_text(encoding="utf-8")
+    assert good in text
+    table.write_text(text.replace(good, bad, 1), encoding="utf-8")
+
+    proc = _check_in(tmp_path)
+
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("config/cadence.yaml: ")]
+    assert len(lines) == 1, proc.stdout
+    assert f": {where}: " in lines[0]

@@ -37,6 +37,7 @@ from gateway.api.routers import (
     notices,
     people,
     reports,
+    reviews,
 )
 from gateway.api.routers.console import STATIC_DIR
 from gateway.api.state import AppState, IngestState
@@ -109,6 +110,7 @@ def create_app(
         case_actions,
         reports,
         notices,
+        reviews,
         devices,
         people,
         duty,

@@ -14,6 +14,7 @@ from gateway.auth.tokens import TokenConfig
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
+    from dispatch.cadence.review import ReviewSetup
     from dispatch.store import Context
     from dispatch.workcal import Coverage
     from gateway.api.live import LiveHub
@@ -67,6 +68,7 @@ class AppState:
     #: the scope a request sets before its row is read (``deps._sign_in``).
     last_role: dict[tuple[str, str | bytes], Role] = field(default_factory=dict)
     _dispatch: Context | None = field(default=None, repr=False)
+    _review: ReviewSetup | None = field(default=None, repr=False)
 
     def dispatch_context(self) -> Context:
         """The dispatcher's context for case actions (deadline tables from the config
@@ -98,6 +100,19 @@ class AppState:
         except (RuntimeError, ConfigError):
             return None
         return coverage(ctx.config.calendar, self.clock.now(), ctx.tz)
+
+    def review_setup(self) -> ReviewSetup:
+        """What reports need: the time zone, ``cadence.yaml`` and the deadline table."""
+        if self._review is None:
+            from dispatch.cadence.config import load_cadence
+            from dispatch.cadence.review import ReviewSetup
+
+            self._review = ReviewSetup(
+                tz=self.settings.zone,
+                cadence=load_cadence(self.settings.config_dir),
+                deadlines=self.dispatch_context().config.deadlines,
+            )
+        return self._review
 
     def __post_init__(self) -> None:
         self.tokens: TokenConfig = token_config(self.settings)

@@ -23,7 +23,7 @@ def register(sub: Subparsers) -> None:
     check = cmds.add_parser(
         "check",
         help="validate every file of a config folder (town, people, devices, departments, "
-        "deadlines, routing, calendar, eval labels), or one hierarchy GeoJSON; exit 2 if "
+        "deadlines, routing, calendar, cadence, eval labels), or one hierarchy GeoJSON; exit 2 if "
         "invalid or if the working calendar lacks the current year",
     )
     check.add_argument("path", type=Path, help="config folder, or a hierarchy .geojson file")
@@ -90,6 +90,7 @@ def check_folder(path: Path, at: datetime | None = None) -> list[Problem]:
     """Every problem of a config folder: the town's files, the dispatch tables, eval labels,
     and a working calendar that lacks the year of ``at`` (default: now)."""
     from detectors.eval import LabelFile
+    from dispatch.cadence.config import check_cadence
     from dispatch.config import CALENDAR_FILE, check_config
     from dispatch.delivery.channels import check_channels
     from dispatch.workcal import coverage
@@ -103,6 +104,7 @@ def check_folder(path: Path, at: datetime | None = None) -> list[Problem]:
     found, config = check_config(path, people)
     problems += found
     problems += check_channels(path, people)[0]
+    problems += check_cadence(path)[0]
     if config is not None:
         reach = coverage(config.calendar, at or datetime.now(UTC), get_settings().zone)
         text = reach.message()
