@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from gateway.process import Gateway
@@ -201,4 +201,33 @@ def test_an_event_published_at_the_edge_appears_in_the_feed_and_on_the_map(
     page.click("#tabs [data-view=map]")
     dot = page.locator(f"#markers .ev-dot[data-event-id='{bodies[-1]['event_id']}']")
     assert dot.count() == 1
-    assert shutil.which("chromium") or CHROMIUM.exists()
+
+
+def test_the_map_drills_down_to_a_unit_and_shows_an_offline_camera(
+    gateway: Gateway, world: tuple[UnitRows, UnitRows], browser: Any, town: Town
+) -> None:
+    a, _ = world
+    with psycopg.connect(gateway.settings.database_url) as conn:
+        conn.execute(
+            "INSERT INTO device_status (device_id, state, seq, ts, payload)"
+            " VALUES ('cam-0002', 'offline', 1, now() - interval '1 hour', '{}')"
+        )
+    page, _ = login(browser, gateway, DUTY, Role.DUTY_COMMANDER)
+    assert page.get_attribute("#map", "data-focus") == "T01"
+    page.wait_for_selector("#markers .cam-off[data-device='cam-0002']", state="attached")
+    red = f"#markers .case-dot.urg-red[data-case-id='{a.case_id}']"
+    page.wait_for_selector(red, state="attached")
+    shot(page, "map-town")
+    unit = f"#areas .unit[data-id='{a.unit}']"
+    for focus in ("V01", "V01-G01"):  # town -> village -> grid
+        page.locator(unit).dispatch_event("click")
+        assert page.get_attribute("#map", "data-focus") == focus
+    page.locator(unit).dispatch_event("click")
+    leader = town.hierarchy.areas[a.unit].leader
+    assert leader is not None
+    panel = page.locator("#unit-body")
+    panel.get_by_text(leader.name, exact=False).first.wait_for()
+    text = panel.inner_text()
+    assert a.device in text and f"#{a.case_id}" in text, text
+    assert page.get_attribute("#map", "data-focus") == "V01-G01"
+    shot(page, "map-unit")

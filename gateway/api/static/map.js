@@ -56,7 +56,8 @@ GW.map = (() => {
     let geo;
     try { geo = await GW.json("/api/v1/hierarchy"); } catch (err) { geo = { features: [] }; }
     const features = (geo.features || []).slice().sort(
-      (a, b) => (LEVEL_ORDER[b.properties.level] ?? 0) - (LEVEL_ORDER[a.properties.level] ?? 0));
+      (a, b) => (LEVEL_ORDER[a.properties.level] ?? 0) - (LEVEL_ORDER[b.properties.level] ?? 0));
+    // Units first (filled, clickable), the outlines above them on top.
     for (const f of features) GW.areas.set(f.properties.id, f);
     project = fit(features);
     const map = document.getElementById("map");
@@ -108,6 +109,8 @@ GW.map = (() => {
     const m = Math.max(b[2] - b[0], b[3] - b[1]) * 0.06 + 1;
     map.setAttribute("viewBox", [b[0] - m, b[1] - m, b[2] - b[0] + 2 * m, b[3] - b[1] + 2 * m].map(v => v.toFixed(1)).join(" "));
     map.dataset.focus = id || "";
+    for (const old of map.querySelectorAll(".area.focus")) old.classList.remove("focus");
+    if (id) map.querySelector(`#areas [data-id="${CSS.escape(id)}"]`)?.classList.add("focus");
     map.style.setProperty("--k", String(Math.max((b[2] - b[0]) / W, (b[3] - b[1]) / H)));
     labels();
     drawMarkers();
@@ -192,6 +195,8 @@ GW.map = (() => {
 
   function showUnit(id) {
     unitShown = id;
+    for (const old of document.querySelectorAll("#areas .picked")) old.classList.remove("picked");
+    document.querySelector(`#areas [data-id="${CSS.escape(id)}"]`)?.classList.add("picked");
     const p = GW.areas.get(id).properties;
     const body = document.getElementById("unit-body");
     body.replaceChildren();
