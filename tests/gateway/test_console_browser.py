@@ -149,6 +149,7 @@ def test_a_grid_leader_receives_only_their_grid_and_the_map_frames_it(
 def test_switching_to_english_changes_every_visible_label(
     gateway: Gateway, world: tuple[UnitRows, UnitRows], browser: Any
 ) -> None:
+    a, _ = world
     page, _ = login(browser, gateway, DUTY, Role.DUTY_COMMANDER)
     views = ["map", "feed", "board", "devices", "duty", "reports"]
 
@@ -160,6 +161,12 @@ def test_switching_to_english_changes_every_visible_label(
             texts += page.locator("[data-i18n]:visible:not(#lang)").all_inner_texts()
             shown = page.locator(".column h3:visible, #feed .meta:visible, th:visible")
             texts += shown.all_inner_texts()
+        # A case page: its facts' names, headings, table heads and action buttons.
+        page.click("#tabs [data-view=board]")
+        page.click(f".card[data-case-id='{a.case_id}']")
+        page.wait_for_selector("#case-view:not([hidden]) [data-action=accept]")
+        case = "#case-view [data-i18n]:visible, #case-body :is(dt, h3, th, button):visible"
+        texts += page.locator(case).all_inner_texts()
         return texts
 
     chinese = labels()
