@@ -22,7 +22,7 @@ from gridwatch.domain import Role
 from gridwatch.settings import Settings
 from gridwatch.town import Town
 from tests.gateway.auth_support import DUTY, PASSWORD, bearer, token_for
-from tests.gateway.conftest import Publisher, event_body
+from tests.gateway.conftest import Publisher, event_body, wait_for
 from tests.gateway.seed_support import UnitRows, two_grids
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -208,6 +208,17 @@ def test_an_event_published_at_the_edge_appears_in_the_feed_and_on_the_map(
     page.click("#tabs [data-view=map]")
     dot = page.locator(f"#markers .ev-dot[data-event-id='{bodies[-1]['event_id']}']")
     assert dot.count() == 1
+    # Disconnected, the page misses an event; reconnecting, it resumes from the last id.
+    page.evaluate("GW.live.close()")
+    missed = event_body("cam-0001", 4, category="intrusion")
+    publisher.send("cam-0001", "event", json.dumps(missed).encode())
+    headers = bearer(token_for(gateway.settings, DUTY, Role.DUTY_COMMANDER))
+    url = f"{gateway.url}/api/v1/events/{missed['event_id']}"
+    wait_for(lambda: httpx.get(url, headers=headers, timeout=10).status_code == 200, what="stored")
+    page.evaluate("GW.connect()")
+    page.locator(f"#markers .ev-dot[data-event-id='{missed['event_id']}']").wait_for(
+        state="attached", timeout=10000
+    )
 
 
 def test_the_map_drills_down_to_a_unit_and_shows_an_offline_camera(
