@@ -2,13 +2,15 @@
 
 Debian's ``chromium`` (``scripts/quickstart.sh`` installs it with CJK fonts), driven
 by Playwright with its executable path; no browser is ever downloaded. Each test saves
-a screenshot of the view it drives under docs/img/.
+a screenshot of the view it drives (see ``shot``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,6 @@ from tests.gateway.conftest import Publisher, event_body, wait_for
 from tests.gateway.seed_support import UnitRows, two_grids
 
 CHROMIUM = Path("/usr/bin/chromium")
-IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 GRID_LEADER_A = "P00003"  # leads V01-G01
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -85,8 +86,12 @@ def login(browser: Any, gateway: Gateway, person: str, role: Role) -> tuple[Any,
 
 
 def shot(page: Any, name: str) -> None:
-    IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMG / f"console-{name}.png"))
+    """Save the view: ``CONSOLE_SCREENSHOTS=docs/img`` refreshes the README's; otherwise
+    under the system's temporary folder, so a test run leaves the tree clean."""
+    default = Path(tempfile.gettempdir()) / "gridwatch-console"
+    folder = Path(os.environ.get("CONSOLE_SCREENSHOTS") or default)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"console-{name}.png"))
 
 
 def test_accepting_an_overdue_case_moves_it_to_the_next_column(
