@@ -274,14 +274,11 @@ def _check_permission(
         except KeyError:
             chain = ()
         target_in_area = any(a.id in actor.areas for a in chain)
-    permissions.check(
-        actor.role,
-        action,
-        is_assignee=case.assignee is not None and case.assignee == actor.person,
-        in_department=case.department_id is not None and case.department_id in actor.departments,
-        is_raiser=case.raised_by is not None and case.raised_by == actor.person,
-        target_in_area=target_in_area,
+    relation = permissions.relation_of(
+        actor, assignee=case.assignee, department_id=case.department_id, raised_by=case.raised_by
     )
+    relation["target_in_area"] = target_in_area
+    permissions.check(actor.role, action, **relation)
 
 
 def _tell_new_assignee(

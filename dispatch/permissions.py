@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import TypedDict, Unpack
 
 from dispatch.errors import PermissionDenied
-from dispatch.lifecycle import Action, parse_action
+from dispatch.lifecycle import Action, Status, allowed_actions, parse_action
 from gridwatch.domain import Role
 
 
@@ -122,3 +122,30 @@ def check(role: Role, action: Action | str, **relation: Unpack[Relation]) -> Non
         raise PermissionDenied(
             str(role), parse_action(action).value, found.value if found else None
         )
+
+
+def relation_of(
+    actor: Actor, *, assignee: str | None, department_id: str | None, raised_by: str | None
+) -> Relation:
+    """The actor's :class:`Relation` to a case with these columns (the reassignment's
+    target aside: that depends on the area chosen)."""
+    return Relation(
+        is_assignee=assignee is not None and assignee == actor.person,
+        in_department=department_id is not None and department_id in actor.departments,
+        is_raiser=raised_by is not None and raised_by == actor.person,
+    )
+
+
+#: A follow-up is offered as one action; its rating picks which of these it becomes.
+_RATED = frozenset({A.RATE_SATISFIED, A.RATE_UNSATISFIED})
+
+
+def offered(actor: Actor, status: Status | str, relation: Relation) -> list[Action]:
+    """The actions a page may offer ``actor`` on a case in ``status``: allowed from that
+    status and permitted to the role. A reassignment is offered to whoever leads an
+    area (or the whole town); the area they pick is checked when they take it."""
+    held = relation.copy()
+    held["target_in_area"] = actor.everywhere or bool(actor.areas)
+    return [
+        a for a in allowed_actions(status) if a not in _RATED and may_act(actor.role, a, **held)
+    ]

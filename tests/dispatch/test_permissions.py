@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dispatch.errors import PermissionDenied
-from dispatch.lifecycle import Action
-from dispatch.permissions import PERMISSIONS, check, may_act
+from dispatch.lifecycle import Action, Status, next_status
+from dispatch.permissions import PERMISSIONS, Actor, check, may_act, offered, relation_of
 from gridwatch.domain import Role
 
 R = Role
@@ -67,3 +67,42 @@ def test_a_refusal_names_the_role_the_action_and_what_it_needs() -> None:
     assert "only cases assigned to them" in str(err.value)
     with pytest.raises(PermissionDenied, match="'auditor' may not 'comment'"):
         check(Role.AUDITOR, "comment")
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("status", list(Status))
+@pytest.mark.parametrize("mine", [True, False])
+def test_every_action_offered_is_one_the_route_would_take(
+    role: Role, status: Status, mine: bool
+) -> None:
+    actor = Actor("P1", role, areas=frozenset({"V01-G01"}), departments=frozenset({"police"}))
+    relation = relation_of(
+        actor,
+        assignee="P1" if mine else "P2",
+        department_id="police" if mine else "fire",
+        raised_by="P1" if mine else None,
+    )
+    relation["target_in_area"] = True  # offered to an area's leader; checked when taken
+    for action in offered(actor, status, relation):
+        check(role, action, **relation)
+        rating = 4 if action is Action.FOLLOW_UP else None
+        next_status(status, action, "理由", rating=rating)  # raises when not from this status
+
+
+def test_a_unit_leader_is_offered_the_work_on_their_case_and_a_grid_leader_oversight() -> None:
+    unit = Actor("P6", Role.UNIT_LEADER)
+    grid = Actor("P3", Role.GRID_LEADER, areas=frozenset({"V01-G01"}))
+    case = {"assignee": "P6", "department_id": None, "raised_by": None}
+    assert offered(unit, Status.ASSIGNED, relation_of(unit, **case)) == [
+        Action.ACCEPT,
+        Action.REJECT,
+        Action.COMMENT,
+        Action.ESCALATE,
+    ]
+    assert offered(grid, Status.ASSIGNED, relation_of(grid, **case)) == [
+        Action.ASSIGN,
+        Action.COMMENT,
+        Action.ESCALATE,
+    ]
+    assert Action.VERIFY in offered(grid, Status.RESOLVED, relation_of(grid, **case))
+    assert offered(Actor("A", Role.AUDITOR), Status.ASSIGNED, relation_of(unit, **case)) == []

@@ -95,3 +95,10 @@ def seed_unit(dsn: str, prefix: str, unit: str, device: str, department: str | N
         ).fetchone()
         assert row is not None
     return UnitRows(unit, device, case_id, report_id, event_id, int(row[0]))
+
+
+def two_grids(dsn: str, prefix: str) -> tuple[UnitRows, UnitRows]:
+    """Grid A's unit V01-G01-U02 and grid B's unit V02-G03-U02, whose cases go to the police."""
+    a = seed_unit(dsn, prefix, "V01-G01-U02", "cam-0001", None)
+    b = seed_unit(dsn, prefix, "V02-G03-U02", "cam-0013", "police")
+    return a, b

@@ -205,3 +205,22 @@ def test_two_replays_at_once_act_once(day: Day, town: Town) -> None:
     assert all(a.json() == answers[0].json() for a in answers)
     assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 3
     assert history_count(day, case_id) == 3
+
+
+def test_the_case_detail_lists_the_actions_its_caller_may_take(day: Day, town: Town) -> None:
+    case_id = open_case(day, town)
+
+    def offered(who: str) -> list[str]:
+        res = day.client.get(f"/api/v1/cases/{case_id}", headers=day.headers[who])
+        assert res.status_code == 200, res.text
+        return list(res.json()["allowed_actions"])
+
+    assert offered("unit") == ["accept", "reject", "comment", "escalate"]
+    assert "accept" not in offered("grid") and "reassign" in offered("grid")
+    assert {"accept", "reassign", "merge"} <= set(offered("duty"))
+    after = act(day, "unit", case_id, {"action": "accept"})
+    assert after.status_code == 200, after.text
+    assert "accept" not in after.json()["allowed_actions"]
+    assert {"start", "resolve"} <= set(after.json()["allowed_actions"])
+    # Each one offered is taken: the grid leader's comment, not refused.
+    assert act(day, "grid", case_id, {"action": "comment", "note": "已核实"}).status_code == 200

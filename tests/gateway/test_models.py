@@ -15,7 +15,8 @@ from gateway.api.models.cases import CaseDetailPublic, CasePublic
 def test_a_column_added_to_the_case_row_shows_in_the_detail() -> None:
     shown = set(CaseDetailPublic.model_fields)
     columns = {f.name for f in dataclasses.fields(CaseRow)}
-    assert shown - {"events", "history", "participants"} == columns - {"assignee_area"}
+    own = {"events", "history", "participants", "allowed_actions"}
+    assert shown - own == columns - {"assignee_area"}
 
 
 def test_the_list_schema_keeps_the_status_enum_and_the_descriptions() -> None:

@@ -40,7 +40,7 @@ from gridwatch.settings import Settings
 from gridwatch.town import Town
 from tests.gateway.auth_support import bearer, token_for
 from tests.gateway.seed_support import UnitRows as Side
-from tests.gateway.seed_support import seed_unit
+from tests.gateway.seed_support import two_grids
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 GRID_LEADER_A = "P00003"  # leads V01-G01
@@ -50,10 +50,7 @@ POLICE = "P01337"
 @pytest.fixture
 def world(gw_settings: Settings) -> tuple[Side, Side]:
     """Grid A's unit V01-G01-U02 and grid B's unit V02-G03-U02, whose cases go to the police."""
-    dsn, prefix = gw_settings.database_url, gw_settings.topic_prefix
-    a = seed_unit(dsn, prefix, "V01-G01-U02", "cam-0001", None)
-    b = seed_unit(dsn, prefix, "V02-G03-U02", "cam-0013", "police")
-    return a, b
+    return two_grids(gw_settings.database_url, gw_settings.topic_prefix)
 
 
 def _leader(town: Town, area: str) -> str:

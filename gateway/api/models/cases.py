@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from dispatch.lifecycle import Status
 from dispatch.rows import CaseSummary, HistoryRow, ParticipantRow
 from gateway.api.models.base import Public, fields_of
@@ -52,3 +54,8 @@ class CaseDetailPublic(CasePublic):
     events: list[CaseEventPublic]
     history: list[HistoryPublic]
     participants: list[ParticipantPublic]
+    allowed_actions: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Actions you may send to .../actions now (role and status) / 可执行的操作",
+    )

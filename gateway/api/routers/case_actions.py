@@ -42,12 +42,11 @@ from gateway.api.models.case_actions import (
     ResolveAction,
 )
 from gateway.api.models.cases import CaseDetailPublic
+from gateway.api.offered import actor_of, allowed_for
 from gateway.api.responses import ErrorPublic
 from gateway.api.routers.cases import CASE_ID
 from gateway.api.throttle import retry_after
-from gateway.auth.principal import Principal
 from gateway.db.queries import get_case
-from gridwatch.town import Town
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -76,22 +75,6 @@ def limit_writes(who: CurrentPerson, state: State) -> None:
             f"too many writes from {who.subject}; retry in {retry_after(wait)} s / 操作过于频繁",
             headers={"Retry-After": retry_after(wait)},
         )
-
-
-def actor_of(who: Principal, town: Town) -> Actor:
-    """The dispatch actor for a caller: the areas they lead and the departments they serve."""
-    person = town.people.get(who.person_id) if who.person_id is not None else None
-    areas = frozenset(
-        p.area for p in (person.posts if person else ()) if p.kind == "leader" and p.area
-    )
-    return Actor(
-        person=who.subject,
-        role=who.role,
-        name=who.name,
-        areas=areas,
-        departments=who.scope.departments,
-        everywhere=who.scope.all,
-    )
 
 
 @router.post(
@@ -131,6 +114,7 @@ def take_action(
     if found is None:  # visible a moment ago, in this transaction
         raise HTTPException(404, f"case {case_id} not found / 未找到案件")
     out = CaseDetailPublic.model_validate(found).model_dump(mode="json")
+    out["allowed_actions"] = allowed_for(who, state.town, found)
     audit.record(
         db,
         who,

@@ -8,8 +8,9 @@ import msgspec
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from dispatch.lifecycle import Status
-from gateway.api.deps import Db, GateDep
+from gateway.api.deps import CurrentPerson, Db, GateDep, State
 from gateway.api.models.cases import CaseDetailPublic, CasePublic
+from gateway.api.offered import allowed_for
 from gateway.api.params import IsoDateTime, id_query
 from gateway.db.queries import CaseFilter, get_case, list_cases
 
@@ -81,8 +82,11 @@ def cases(
     summary="One case with its events, history and the people pulled in",
     responses={404: {"description": "No such case, or not yours to see"}},
 )
-def case(db: Db, case_id: Annotated[int, CASE_ID]) -> CaseDetailPublic:
+def case(
+    db: Db, who: CurrentPerson, state: State, case_id: Annotated[int, CASE_ID]
+) -> CaseDetailPublic:
     found = get_case(db, case_id)
     if found is None:
         raise HTTPException(404, f"case {case_id} not found / 未找到案件")
-    return CaseDetailPublic.model_validate(found)
+    detail = CaseDetailPublic.model_validate(found)
+    return detail.model_copy(update={"allowed_actions": allowed_for(who, state.town, found)})

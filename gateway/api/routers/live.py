@@ -67,12 +67,21 @@ async def live(
     state: State,
     principal: Annotated[Principal, Security(live_principal)],
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
+    resume_from: Annotated[
+        str | None,
+        Query(
+            alias="last_event_id",
+            max_length=64,
+            description="The last id seen, for a new EventSource (which cannot send the header)",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: new events and case changes in your scope / 实时推送 (SSE).
 
-    A reconnecting client sends ``Last-Event-ID`` and first gets what it missed.
+    A reconnecting client sends ``Last-Event-ID`` (or, from a new ``EventSource``, the
+    ``last_event_id`` query value) and first gets what it missed.
     """
-    sub = hub.subscribe(last_event_id)
+    sub = hub.subscribe(last_event_id or resume_from)
     return StreamingResponse(
         sse_stream(hub, sub, visible=visible_to(principal, state.town)),
         media_type="text/event-stream",
