@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gridwatch.commands import Subparsers
+from gridwatch.logs import setup_logging
 
 if TYPE_CHECKING:
     from gridwatch.settings import Settings
@@ -48,10 +49,7 @@ def _run(args: argparse.Namespace) -> int:
     from gridwatch.settings import get_settings
     from gridwatch.town import TownError, load_town
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     settings = get_settings()
     if not args.no_api and settings.default_secret:
         print(

@@ -140,8 +140,8 @@ def api(gw_settings: Settings, town: Town) -> Iterator[Gateway]:
         gw.stop()
 
 
-#: Open without an account: health, the console and its files, the docs.
-PUBLIC = {"/health", "/api/v1/auth/token", "/", "/docs", "/openapi.json"}
+#: Open without an account: health and metrics, the console and its files, the docs.
+PUBLIC = {"/health", "/metrics", "/api/v1/auth/token", "/", "/docs", "/openapi.json"}
 
 
 def test_every_route_but_health_and_the_console_needs_authentication(
