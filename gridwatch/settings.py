@@ -56,8 +56,8 @@ class Settings(BaseSettings):
         None,
         ge=0,
         le=65535,
-        description="Port of the Prometheus /metrics of `gridwatch dispatch` and "
-        "`gridwatch deliver` (0: any free port, logged); unset: no metrics server",
+        description="Port of the Prometheus /metrics of `gridwatch dispatch`, `gridwatch "
+        "deliver` and `gridwatch gateway --no-api` (0: any free port, logged); unset: none",
     )
     metrics_host: str = Field(
         "127.0.0.1", description="Address the metrics server binds (0.0.0.0: every interface)"

@@ -5,12 +5,7 @@ is one JSON object, carrying the event id when the line is about an event."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -24,62 +19,11 @@ import yaml
 from tests.dispatch.conftest import TownFixture
 from tests.dispatch.receiver import Receiver
 from tests.dispatch.test_processes import build_stream, load
-from tests.metrics_support import Scrape, scrape
+from tests.metrics_support import Scrape, Service, scrape
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 SECRET = "metrics-test-secret"
-
-
-class Service:
-    """One command with JSON logs; its stderr read line by line as it comes."""
-
-    def __init__(self, args: list[str]) -> None:
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "GRIDWATCH_LOG_FORMAT": "json",
-            "GRIDWATCH_WEBHOOK_SECRETS": json.dumps({"platform": SECRET}),
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gridwatch.cli", *args, "--metrics-port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def records(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in list(self.lines) if line]
-
-    def metrics_url(self, timeout_s: float = 60) -> str:
-        """The URL the process logged for its metrics server."""
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            for rec in self.records():
-                if rec["message"].startswith("metrics on "):
-                    return str(rec["message"].removeprefix("metrics on "))
-            assert self.proc.poll() is None, f"exited {self.proc.returncode}: {self.lines}"
-            time.sleep(0.05)
-        raise AssertionError(f"no metrics line within {timeout_s} s: {self.lines}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(30)
-        self._reader.join(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
 
 
 def wait_for(what: str, ok: Any, timeout_s: float = 120) -> Any:
@@ -120,7 +64,11 @@ def test_dispatcher_and_delivery_metrics_equal_the_cases_and_notices_stored(
         ([gone], [datetime.now(UTC)]),
     )
     where = ["--config-dir", str(config), "--database-url", db]
-    services = [Service(["dispatch", *where]), Service(["deliver", "--worker", "w1", *where])]
+    env = {"GRIDWATCH_WEBHOOK_SECRETS": json.dumps({"platform": SECRET})}
+    services = [
+        Service(["dispatch", *where, "--metrics-port", "0"], env),
+        Service(["deliver", "--worker", "w1", *where, "--metrics-port", "0"], env),
+    ]
     dispatcher, deliverer = services
     try:
         d_url = dispatcher.metrics_url()

@@ -4,6 +4,7 @@ counters equal the rows stored; dead letters carry bounded reasons; live clients
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,8 +23,8 @@ from gateway.process import Gateway
 from gridwatch.domain import Role
 from gridwatch.settings import Settings
 from tests.gateway.auth_support import DUTY, bearer, token_for
-from tests.gateway.conftest import REGISTRY, Publisher, event_body, scalar, wait_for
-from tests.metrics_support import Scrape, scrape
+from tests.gateway.conftest import CONFIG, REGISTRY, Publisher, event_body, scalar, wait_for
+from tests.metrics_support import Scrape, Service, scrape
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract_v1"
 
@@ -175,3 +176,45 @@ def test_gateway_and_database_failures_have_their_own_reasons() -> None:
     item = _received("gw/v1/dev/cam-001/event", b"{}")
     assert reason_label(dead_letter(item, f"{GATEWAY_ERROR} boom")) == "gateway_error"
     assert reason_label(dead_letter(item, f"{DATABASE_REJECTED} NUL")) == "database"
+
+
+@pytest.mark.slow
+def test_an_ingest_only_gateway_process_serves_metrics_on_its_own_port(
+    migrated_db: str, mqtt_broker: tuple[str, int], topic_prefix: str, share_group: str,
+    publisher: Publisher,
+) -> None:  # fmt: skip
+    host, port = mqtt_broker
+    env = {
+        "GRIDWATCH_DATABASE_URL": migrated_db,
+        "GRIDWATCH_MQTT_HOST": host,
+        "GRIDWATCH_MQTT_PORT": str(port),
+        "GRIDWATCH_TOPIC_PREFIX": topic_prefix,
+        "GRIDWATCH_SHARE_GROUP": share_group,
+        "GRIDWATCH_CONFIG_DIR": str(CONFIG),
+        "GRIDWATCH_METRICS_PORT": "0",
+    }
+    gateway = Service(["gateway", "--no-api", "--session-expiry", "0"], env)
+    try:
+        url = gateway.metrics_url()
+        wait_for(lambda: scrape(url).value("gridwatch_ingest_mqtt_connected") == 1, what="MQTT")
+        time.sleep(0.3)  # let the SUBACK arrive before publishing
+        for seq in range(1, 11):
+            publisher.send(
+                "cam-demo-1", "event", json.dumps(event_body("cam-demo-1", seq)).encode()
+            )
+        publisher.send("cam-nobody", "event", json.dumps(event_body("cam-nobody", 1)).encode())
+        m = wait_for(
+            lambda: (m := scrape(url)).value("gridwatch_ingest_batch_messages_sum") == 11 and m,
+            what="11 messages committed",
+        )
+    finally:
+        gateway.stop()
+    assert gateway.proc.returncode == 0, gateway.lines
+    assert m.value("gridwatch_ingest_events_stored_total") == scalar(
+        migrated_db, "SELECT count(*) FROM events"
+    )
+    assert m.value("gridwatch_ingest_events_stored_total") == 10
+    assert m.value("gridwatch_ingest_dead_letters_total", reason="unknown_device") == scalar(
+        migrated_db, "SELECT count(*) FROM dead_letters"
+    )
+    assert scalar(migrated_db, "SELECT count(*) FROM dead_letters") == 1
