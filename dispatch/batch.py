@@ -26,6 +26,7 @@ from dispatch import deadlines, merge, parked, pending
 from dispatch.errors import CalendarNotCovered
 from dispatch.lifecycle import OPEN_STATUSES, Status
 from dispatch.notify import Notice, render
+from dispatch.observe import lags
 from dispatch.routing import Problem, Route, route
 from dispatch.rows import (
     CaseEventRow,
@@ -462,7 +463,10 @@ def dispatch_batch(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100
             item = incoming_from_row(row)
             if item is None:
                 log.warning(
-                    "queued event %s at %s has no stored event; dropped", row.event_id, row.ts
+                    "queued event %s at %s has no stored event; dropped",
+                    row.event_id,
+                    row.ts,
+                    extra={"event_id": row.event_id},
                 )
                 continue
             r = route(ctx.town, Problem(item.category, item.lon, item.lat, item.unit_id))
@@ -478,8 +482,11 @@ def dispatch_batch(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100
                 # Raised before place() buffers anything: the batch stays whole.
                 assert item.event_id is not None and item.ts is not None
                 set_aside.append((item.event_id, item.ts, exc))
+        opened = [case.category for case in batch.cases]
         batch.flush(conn)
         if set_aside:
             parked.park(conn, set_aside, ctx.clock.now())
         pending.finish(conn, claims)
+    ctx.observer.dispatched(lags(rows, ctx.clock.now()))
+    ctx.observer.opened(opened)
     return len(rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from dispatch.clock import Clock
 from dispatch.config import DispatchConfig
 from dispatch.lifecycle import AWAITING_ACCEPT
 from dispatch.notify import Notifier
+from dispatch.observe import DispatchObserver, NoObserver
 from dispatch.routing import TownView
 from dispatch.rows import CaseRow, column_list
 
@@ -42,6 +43,8 @@ class Context:
     tz: ZoneInfo
     clock: Clock
     notifier: Notifier
+    #: Told what each committed transaction did (the dispatcher's metrics).
+    observer: DispatchObserver = field(default_factory=NoObserver)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -105,15 +105,16 @@ def _commander(ctx: Context, now: datetime) -> tuple[str, str] | None:
 def escalate_due(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100) -> int:
     """Raise every case whose escalation time has passed by one level; return how many."""
     now = ctx.clock.now()
-    done = 0
+    raised: list[str] = []
     with conn.transaction(), conn.cursor(row_factory=class_row(CaseRow)) as cur:
         rows = cur.execute(_DUE, (now, _OPEN, TOP_LEVEL, limit)).fetchall()
         for case in rows:
             step = escalation_for(ctx, case, now)
             if step is not None:
                 apply_escalation(conn, ctx, case, step)
-                done += 1
-    return done
+                raised.append(LEVELS[step.to_level])
+    ctx.observer.escalated(raised)
+    return len(raised)
 
 
 def apply_escalation(
@@ -214,7 +215,7 @@ def apply_escalation(
 def send_reminders(conn: psycopg.Connection[Any], ctx: Context, limit: int = 500) -> int:
     """Send reminders that are due, for cases still waiting on that deadline."""
     now = ctx.clock.now()
-    sent = 0
+    kinds: list[str] = []
     with conn.transaction(), conn.cursor(row_factory=class_row(_Reminder)) as cur:
         rows = cur.execute(
             """
@@ -251,5 +252,6 @@ def send_reminders(conn: psycopg.Connection[Any], ctx: Context, limit: int = 500
                 ),
                 now,
             ):
-                sent += 1
-    return sent
+                kinds.append(rem.kind)
+    ctx.observer.reminded(kinds)
+    return len(kinds)

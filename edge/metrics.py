@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from gridwatch.metrics import MetricsServer
+
 if TYPE_CHECKING:
     from edge.agent import EdgeAgent
 
@@ -62,13 +64,13 @@ class _AgentCollector:
         yield from (depth, items, nbytes)
 
 
-class EdgeMetrics:
+class EdgeMetrics(MetricsServer):
     """A registry of its own (tests run several agents in one process) and its server."""
 
     def __init__(self, agent: EdgeAgent) -> None:
         from prometheus_client import CollectorRegistry, Histogram
 
-        self.registry = CollectorRegistry()
+        super().__init__(CollectorRegistry())
         self.registry.register(_AgentCollector(agent))
         self.detect_seconds = Histogram(
             "gridwatch_edge_detect_seconds",
@@ -77,25 +79,7 @@ class EdgeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self._server: Any = None
-        self._thread: Any = None
-        self.port: int | None = None
 
     def serve(self, port: int, host: str = "0.0.0.0") -> int:
-        from prometheus_client import start_http_server
-
-        self._server, self._thread = start_http_server(port, host, registry=self.registry)
-        self.port = int(self._server.server_address[1])
-        return self.port
-
-    def render(self) -> bytes:
-        from prometheus_client import generate_latest
-
-        return generate_latest(self.registry)
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
-            self._server = None
+        # An edge box is scraped from the gateway's network: every interface by default.
+        return super().serve(port, host)

@@ -15,9 +15,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from gateway.api.app import create_app
 from gateway.ingest.consumer import Consumer, ConsumerConfig
+from gateway.ingest.metrics import IngestMetrics
 from gateway.ingest.registry import registry_from_town
 
 if TYPE_CHECKING:
@@ -97,13 +99,17 @@ class Gateway:
         if registry is None:
             registry = registry_from_town(town) if town is not None else {}
         self.settings = settings
+        #: One Prometheus registry per gateway: the consumer's metrics and the app's.
+        self.metrics = CollectorRegistry()
         self.consumer = (
-            Consumer(consumer or consumer_config(settings), registry) if ingest else None
+            Consumer(consumer or consumer_config(settings), registry, IngestMetrics(self.metrics))
+            if ingest
+            else None
         )
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         if api:
-            app = create_app(settings, town, ingest=self.consumer)
+            app = create_app(settings, town, ingest=self.consumer, registry=self.metrics)
             self._server = http_server(app, settings)
 
     @property

@@ -7,6 +7,7 @@ tools can set the environment first.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -63,6 +64,20 @@ class Settings(BaseSettings):
     )
 
     model_path: Path | None = Field(None, description="ONNX detector file")
+
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus /metrics of `gridwatch dispatch`, `gridwatch "
+        "deliver` and `gridwatch gateway --no-api` (0: any free port, logged); unset: none",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the metrics server binds (0.0.0.0: every interface)"
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text, or one JSON object per line (json)"
+    )
 
     jwt_secret: SecretStr = Field(
         SecretStr(DEFAULT_JWT_SECRET),

@@ -181,7 +181,11 @@ class Deliverer:
             else:
                 self.stats["failed"] += 1
                 log.warning(
-                    "notice %d to %s failed: %s", notice.row.id, notice.row.recipient, error
+                    "notice %d to %s failed: %s",
+                    notice.row.id,
+                    notice.row.recipient,
+                    error,
+                    extra={"notice_id": notice.row.id, "case_id": notice.row.case_id},
                 )
                 if (
                     settled.escalate

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
 
 from dispatch.clock import Clock, SystemClock
 from gateway.api.limits import RequestLimits, limit_query
 from gateway.api.live import LiveHub
+from gateway.api.metrics import AppMetrics
 from gateway.api.params import refuse_nul
 from gateway.api.responses import declare_errors
 from gateway.api.routers import (
@@ -34,6 +36,7 @@ from gateway.api.routers import (
     health,
     hierarchy,
     live,
+    metrics,
     notices,
     people,
     reports,
@@ -59,15 +62,19 @@ def create_app(
     *,
     ingest: IngestState | None = None,
     clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """Build the app; the database pool and the live listener open in the lifespan.
 
     ``ingest`` is the running consumer when the API shares a process with it
     (``/health`` reports its MQTT and database state); ``None`` for an API-only process.
     ``clock`` is the time case actions count deadlines from: the system's unless a
-    test or a replay passes a ``ManualClock``.
+    test or a replay passes a ``ManualClock``. ``registry``: the process's Prometheus
+    registry, shared with the consumer (a new one by default: one per app, so a test
+    process holds several apps).
     """
     state = AppState(settings=settings, town=town, ingest=ingest, clock=clock or SystemClock())
+    state.metrics = AppMetrics(registry if registry is not None else CollectorRegistry(), state)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -104,6 +111,7 @@ def create_app(
     app.state.gridwatch = state
     for module in (
         health,
+        metrics,
         auth,
         events,
         cases,

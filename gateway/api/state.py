@@ -1,4 +1,4 @@
-"""What the app holds for its requests: settings, town, pool, live hub, ingest."""
+"""What the app holds for its requests: settings, town, pool, live hub, ingest, metrics."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from dispatch.store import Context
     from dispatch.workcal import Coverage
     from gateway.api.live import LiveHub
+    from gateway.api.metrics import AppMetrics
     from gateway.auth.principal import Scope
     from gridwatch.domain import Role
     from gridwatch.settings import Settings
@@ -58,6 +59,8 @@ class AppState:
     ingest: IngestState | None = None
     pool: ConnectionPool[Any] | None = None
     live: LiveHub | None = None
+    #: The process's Prometheus registry and the app's collector (``/metrics``).
+    metrics: AppMetrics | None = None
     #: The time case actions and their deadlines count from (a ManualClock in tests).
     clock: Clock = field(default_factory=SystemClock)
     #: Write rate limit per subject.

@@ -39,6 +39,11 @@ def _plain_bytes(payload: bytes) -> bool:
 
 #: Raw bytes kept in a dead letter; the size column keeps the original length.
 DEAD_LETTER_BYTES = 64 * 1024
+#: How the reasons of dead letters that are not the contract's begin (the metrics label
+#: dead letters by them: ``gateway.ingest.metrics.reason_label``).
+UNKNOWN_DEVICE = "unknown device"
+GATEWAY_ERROR = "gateway error:"
+DATABASE_REJECTED = "database rejected the message:"
 #: Kinds the gateway accepts from devices (``ack`` flows the other way).
 INBOUND_KINDS = frozenset({MessageKind.EVENT, MessageKind.BATCH, MessageKind.STATUS})
 
@@ -272,7 +277,10 @@ def _classify_into(
     if kind not in INBOUND_KINDS:
         acc.dead.append(
             dead_letter(
-                msg, f"kind {kind.value!r} is not accepted from devices", device_id, kind.value
+                msg,
+                f"kind {kind.value!r} is not accepted from devices",
+                device_id,
+                kind.value,
             )
         )
         return
@@ -280,7 +288,7 @@ def _classify_into(
         acc.dead.append(
             dead_letter(
                 msg,
-                f"unknown device {device_id!r}: not in the town's devices",
+                f"{UNKNOWN_DEVICE} {device_id!r}: not in the town's devices",
                 device_id,
                 kind.value,
             )

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -27,9 +27,19 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.contract import CONTRACT_VERSION, Ack, MessageKind, dumps, subscription, topic
-from gateway.ingest.classify import Classified, Received, classify, dead_letter
+from gateway.ingest.classify import (
+    DATABASE_REJECTED,
+    GATEWAY_ERROR,
+    Classified,
+    Received,
+    classify,
+    dead_letter,
+)
 from gateway.ingest.writer import WriteResult, write
 from gridwatch.mqtt_tls import MqttTls, apply_login
+
+if TYPE_CHECKING:
+    from gateway.ingest.metrics import IngestMetrics
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +107,16 @@ class ConsumerStats:
 
 
 class Consumer:
-    """MQTT subscriber plus database writer; ``start()`` returns at once, ``stop()`` joins."""
+    """MQTT subscriber plus database writer; ``start()`` returns at once, ``stop()`` joins.
 
-    def __init__(self, config: ConsumerConfig, registry: Mapping[str, str | None]) -> None:
+    ``metrics``: where its counts and histograms show (the gateway's registry)."""
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        registry: Mapping[str, str | None],
+        metrics: IngestMetrics | None = None,
+    ) -> None:
         self.config = config
         self._registry: Mapping[str, str | None] = dict(registry)
         self._queue: queue.Queue[Received] = queue.Queue(maxsize=config.queue_size)
@@ -115,6 +132,9 @@ class Consumer:
         self._thread: threading.Thread | None = None
         self._maint: threading.Thread | None = None
         self.stats = ConsumerStats()
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.bind(self)
         delay = os.environ.get(COMMIT_DELAY_ENV)
         self._commit_delay_s = float(delay) if delay else 0.0
         self._client = mqtt.Client(
@@ -147,6 +167,10 @@ class Consumer:
     @property
     def writer_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def queue_depth(self) -> int:
+        """Messages received and not yet taken by the writer's batches."""
+        return self._queue.qsize()
 
     def set_registry(self, registry: Mapping[str, str | None]) -> None:
         """Replace the device registry (device id -> unit id), e.g. after a config reload."""
@@ -400,6 +424,7 @@ class Consumer:
             for item in items:
                 self._commit_one(conn, item)
             return
+        started = time.perf_counter()
         try:
             result = self._write(conn, rows)
         except psycopg.OperationalError:
@@ -411,7 +436,7 @@ class Consumer:
             for item in items:
                 self._commit_one(conn, item)
         else:
-            self._account(result)
+            self._account(result, len(items), time.perf_counter() - started, rows)
             self._acknowledge(items, result)
         self.stats.batches += 1
 
@@ -420,18 +445,25 @@ class Consumer:
             rows = self._classify([item])
         except Exception as exc:
             log.exception("classifying a message on %s failed", item.topic)
-            rows = Classified(dead_letters=(dead_letter(item, f"gateway error: {exc!r}"[:500]),))
+            rows = Classified(dead_letters=(dead_letter(item, f"{GATEWAY_ERROR} {exc!r}"[:500]),))
+        started = time.perf_counter()
         try:
             result = self._write(conn, rows)
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
-            reason = f"database rejected the message: {str(exc).strip()[:500]}"
-            result = write(conn, Classified(dead_letters=(dead_letter(item, reason),)))
-        self._account(result)
+            reason = f"{DATABASE_REJECTED} {str(exc).strip()[:500]}"
+            rows = Classified(dead_letters=(dead_letter(item, reason),))
+            result = write(conn, rows)
+        self._account(result, 1, time.perf_counter() - started, rows)
         self._acknowledge([item], result)
 
-    def _account(self, result: WriteResult) -> None:
+    def _account(
+        self, result: WriteResult, messages: int, seconds: float, rows: Classified
+    ) -> None:
+        """Count what one committed transaction (``rows``, from ``messages``) stored."""
+        if self.metrics is not None:
+            self.metrics.committed(messages, seconds, rows.dead_letters)
         s = self.stats
         s.new_events += result.new_events
         s.duplicate_events += result.duplicate_events
@@ -439,7 +471,12 @@ class Consumer:
         s.statuses += result.statuses
         s.dead_letters += result.dead_letters
         for device, missing in result.gaps.items():
-            log.info("device %s has gaps in its sequence: %s", device, missing[:5])
+            log.info(
+                "device %s has gaps in its sequence: %s",
+                device,
+                missing[:5],
+                extra={"device_id": device},
+            )
 
     def _acknowledge(self, items: list[Received], result: WriteResult) -> None:
         generation = self._generation

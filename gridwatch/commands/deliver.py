@@ -6,7 +6,8 @@ import argparse
 import json
 
 from gridwatch.commands import Subparsers
-from gridwatch.commands.options import add_service_options, stop_on_signals
+from gridwatch.commands.options import add_service_options, serve_metrics, stop_on_signals
+from gridwatch.logs import setup_logging
 
 DESCRIPTION = (
     "Send queued notices on every channel of their person (channels.yaml), with back-off; "
@@ -24,25 +25,28 @@ def register(sub: Subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import logging
 
     import psycopg
 
+    from dispatch.delivery.metrics import delivery_registry
     from dispatch.delivery.worker import drain, make_deliverer, run
     from dispatch.errors import ConfigError
     from gridwatch.settings import get_settings
     from gridwatch.town import TownError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging()
     try:
         deliverer = make_deliverer(args.config_dir, worker=args.worker)
     except (TownError, ConfigError) as exc:
         print(f"投递配置无效 / delivery config invalid: {exc}")
         return 2
     deliverer.batch = max(1, args.batch)
-    dsn = args.database_url or get_settings().database_url
+    settings = get_settings()
+    dsn = args.database_url or settings.database_url
+    server = None
     try:
         if not args.once:
+            server = serve_metrics(args, settings, delivery_registry(deliverer.stats))
             print(json.dumps(run(dsn, deliverer, stop=stop_on_signals())))
             return 0
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -52,7 +56,12 @@ def _run(args: argparse.Namespace) -> int:
     except psycopg.OperationalError as exc:
         print(f"数据库不可用 / database unavailable: {exc}")
         return 1
+    except OSError as exc:
+        print(f"指标端口不可用 / metrics port unavailable: {exc}")
+        return 1
     finally:
+        if server is not None:
+            server.close()
         stop = getattr(deliverer.mqtt, "stop", None)
         if stop is not None:
             stop()

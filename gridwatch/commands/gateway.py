@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gridwatch.commands import Subparsers
+from gridwatch.logs import setup_logging
 
 if TYPE_CHECKING:
     from gridwatch.settings import Settings
@@ -19,7 +20,11 @@ if TYPE_CHECKING:
 
 def register(sub: Subparsers) -> None:
     p = sub.add_parser("gateway", help="ingest MQTT into PostgreSQL; serve the API and the console")
-    p.add_argument("--no-api", action="store_true", help="ingest only, no HTTP server")
+    p.add_argument(
+        "--no-api",
+        action="store_true",
+        help="ingest only, no HTTP server (metrics on GRIDWATCH_METRICS_PORT if set)",
+    )
     p.add_argument("--no-ingest", action="store_true", help="HTTP API and console only")
     p.add_argument("--migrate", action="store_true", help="apply migrations first")
     p.add_argument("--config-dir", type=Path, help="town config (default: GRIDWATCH_CONFIG_DIR)")
@@ -48,10 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     from gridwatch.settings import get_settings
     from gridwatch.town import TownError, load_town
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     settings = get_settings()
     if not args.no_api and settings.default_secret:
         print(
@@ -106,9 +108,23 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     if not args.no_api:
         print(f"控制台 / console: {gateway.url}/", flush=True)
+    metrics = None
+    if args.no_api and settings.metrics_port is not None:
+        # An ingest-only replica has no HTTP app to carry /metrics: serve them apart.
+        from gridwatch.metrics import MetricsServer
+
+        metrics = MetricsServer(gateway.metrics)
+        try:
+            metrics.serve(settings.metrics_port, settings.metrics_host)
+        except OSError as exc:
+            gateway.stop()
+            print(f"指标端口不可用 / metrics port unavailable: {exc}")
+            return 1
     try:
         done.wait()
     finally:
+        if metrics is not None:
+            metrics.close()
         gateway.stop()
     return 0
 

@@ -140,9 +140,12 @@ def api(gw_settings: Settings, town: Town) -> Iterator[Gateway]:
         gw.stop()
 
 
-#: Open without an account: health, the console, its files and its text (the login
-#: page is labelled before anyone logs in), the docs.
-PUBLIC = {"/health", "/api/v1/auth/token", "/", "/console/messages.json", "/docs", "/openapi.json"}
+#: Open without an account: health and metrics, the console, its files and its text (the
+#: login page is labelled before anyone logs in), the docs.
+PUBLIC = {
+    "/health", "/metrics", "/api/v1/auth/token", "/", "/console/messages.json", "/docs",
+    "/openapi.json",
+}  # fmt: skip
 
 
 def test_every_route_but_health_and_the_console_needs_authentication(

@@ -118,10 +118,12 @@ def _marks(side: Side, path: str) -> set[tuple[str, str]]:
 #: Bodies for writes: a comment, which a grid leader may leave on any case they see.
 BODIES: dict[str, Any] = {"/api/v1/cases/{case_id}/actions": {"action": "comment", "note": "巡查"}}
 
-#: Not about rows: how to log in, the live stream (checked below), the console, and
-#: Open311's catalogue; a token resolves for whoever holds it (tests/gateway/test_open311_flow.py).
+#: Not about rows: health and metrics (counts only), how to log in, the live stream (checked
+#: below), the console, and Open311's catalogue; a token resolves for whoever holds it
+#: (tests/gateway/test_open311_flow.py).
 SKIP = {
     "/health",
+    "/metrics",
     "/api/v1/auth/token",
     "/api/v1/live",
     "/",

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 
 from gateway.api.deps import IngestDep, LiveDep, PoolDep, State
+from gateway.api.metrics import QueueDepths
 from gateway.api.models.health import CalendarHealth, HealthPublic
 from gateway.api.state import AppState
 
@@ -35,13 +36,11 @@ _PARKED = "SELECT count(*) FROM dispatch_parked"
 )
 def health(state: State, pool: PoolDep, ingest: IngestDep, hub: LiveDep) -> JSONResponse:
     """Database and MQTT state / 数据库与消息总线状态."""
-    backlog: tuple[Any, ...] | None = None
-    parked: tuple[Any, ...] | None = None
+    queue: QueueDepths | None = None
     try:
         with pool.connection(timeout=2.0) as conn:
             conn.execute("SET LOCAL statement_timeout = 2000")
-            backlog = conn.execute(_BACKLOG).fetchone()
-            parked = conn.execute(_PARKED).fetchone()
+            queue = queue_depths(conn)
         db_ok = True
     except (psycopg.Error, PoolTimeout, OSError):
         db_ok = False
@@ -56,12 +55,23 @@ def health(state: State, pool: PoolDep, ingest: IngestDep, hub: LiveDep) -> JSON
         live_clients=hub.clients,
         live_notifications=hub.stats.notifications,
         ingest=None if ingest is None else ingest.stats.as_dict(),
-        dispatch_backlog=None if backlog is None else int(backlog[0]),
-        dispatch_oldest_s=None if backlog is None or backlog[1] is None else float(backlog[1]),
-        dispatch_parked=None if parked is None else int(parked[0]),
+        dispatch_backlog=None if queue is None else queue.events,
+        dispatch_oldest_s=None if queue is None else queue.oldest_s,
+        dispatch_parked=None if queue is None else queue.parked,
         calendar=_calendar(state),
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
+
+
+def queue_depths(conn: psycopg.Connection[Any]) -> QueueDepths:
+    """The dispatch backlog, its oldest entry's age and the parked events (``/metrics`` too)."""
+    backlog = conn.execute(_BACKLOG).fetchone()
+    parked = conn.execute(_PARKED).fetchone()
+    return QueueDepths(
+        events=int(backlog[0]) if backlog else 0,
+        oldest_s=None if backlog is None or backlog[1] is None else float(backlog[1]),
+        parked=int(parked[0]) if parked else 0,
+    )
 
 
 def _calendar(state: AppState) -> CalendarHealth | None:
