@@ -325,6 +325,11 @@ class Status(_FromDevice):
     outbox_items: int | None = Field(None, ge=0)
     dropped: dict[ShortText, int] = Field(default_factory=dict)
     detail: Text | None = Field(None, max_length=2000)
+    will: bool = Field(
+        False,
+        description="True in the last will: the broker sends it long after the edge wrote "
+        "its ts (at connect), so the gateway stamps it with the time it received it",
+    )
 
 
 class Ack(_Wire):

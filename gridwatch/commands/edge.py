@@ -1,7 +1,7 @@
-"""``gridwatch edge``: run an edge box: cameras, detector, rules, MQTT events.
+"""``gridwatch edge``: run an edge box: cameras, detector, rules, sensors, MQTT events.
 
 gridwatch edge --config edge.yaml
-gridwatch edge --town config --camera cam-001 --camera cam-002
+gridwatch edge --town config --camera cam-001 --camera cam-002 --sensor sen-0002
 """
 
 from __future__ import annotations
@@ -23,14 +23,19 @@ EXIT_CONFIG = 2
 def register(sub: Subparsers) -> None:
     p = sub.add_parser("edge", help="run an edge box: cameras to MQTT events (边缘盒子)")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--config", type=Path, help="edge YAML (box, mqtt, detector, cameras)")
+    src.add_argument(
+        "--config", type=Path, help="edge YAML (box, mqtt, detector, cameras, sensors)"
+    )
     src.add_argument("--town", type=Path, help="town config folder; use with --camera")
     p.add_argument(
         "--camera",
+        "--sensor",
+        dest="camera",
         action="append",
         default=[],
         metavar="ID",
-        help="camera id from the town's devices.yaml (repeatable)",
+        help="camera or sensor id from the town's devices.yaml (repeatable); a sensor "
+        "without a source in an edge YAML is simulated",
     )
     p.add_argument("--box-id", help="edge box id (with --town; default edge-<first camera>)")
     p.add_argument("--snapshot-dir", type=Path, help="with --town: where snapshots go")
