@@ -19,6 +19,7 @@ from detectors.types import Detector
 from edge.camera import CameraRunner
 from edge.config import EdgeConfig
 from edge.courier import Courier, CourierConfig
+from edge.feedback import with_refusal
 from edge.gating import GateConfig, GatedDetector
 from edge.login import Login, camera_logins, camera_tls
 from edge.mosaic import MosaicDetector, PerCropDetector
@@ -148,6 +149,11 @@ class EdgeAgent:
         """Camera id -> outbox drop counters."""
         return {c.cam.id: self.outbox.stats(c.cam.id).dropped for c in self.cameras}
 
+    def publishers(self) -> dict[str, Publisher]:
+        """Device id -> its MQTT connection, cameras and sensors."""
+        out = {c.cam.id: c.publisher for c in self.cameras}
+        return out | {s.device_id: s.publisher for s in self.sensors}
+
     def queue_depth(self) -> int:
         return self.regions.queue_depth() if isinstance(self.regions, MosaicDetector) else 0
 
@@ -238,6 +244,7 @@ class EdgeAgent:
                     "outbox": c.outbox.stats(c.cam.id).items,
                     "committed_seq": c.courier.committed,
                     "error": c.error,
+                    "refused": c.publisher.refusals.reason,
                 }
                 for c in self.cameras
             },
@@ -251,6 +258,7 @@ class EdgeAgent:
                     "outbox": s.outbox.stats(s.cfg.id).items,
                     "committed_seq": s.courier.committed,
                     "error": s.error,
+                    "refused": s.publisher.refusals.reason,
                 }
                 for s in self.sensors
             },
@@ -260,9 +268,11 @@ class EdgeAgent:
         while not self._stop.is_set():
             devices: list[CameraRunner | SensorRunner] = [*self.cameras, *self.sensors]
             for dev in devices:
-                if dev.publisher.connected and not dev.starting:
+                pub = dev.publisher
+                if pub.connected and not dev.starting and not pub.refusals.paused(time.monotonic()):
                     try:
-                        dev.publisher.publish(dev.status(__version__), retain=True, timeout=0.5)
+                        status = with_refusal(dev.status(__version__), pub.refusals)
+                        pub.publish(status, retain=True, timeout=0.5)
                     except Exception:
                         name = dev.device_id if isinstance(dev, SensorRunner) else dev.cam.id
                         log.exception("device %s: status publish failed", name)

@@ -10,6 +10,8 @@ scraped, so the loops carry no metric calls. Names:
 - ``gridwatch_edge_outbox_items`` / ``_outbox_bytes``: what waits for the gateway
 - ``gridwatch_edge_dropped_total{camera,reason}``: late frames, outbox drops, publish drops
 - ``gridwatch_edge_online{camera}``: 1 while the stream delivers frames
+- ``gridwatch_edge_refused_total{device}``: messages the gateway refused (its Refusal)
+- ``gridwatch_edge_refusal_standing{device,reason}``: 1 while the gateway's last refusal stands
 """
 
 from __future__ import annotations
@@ -60,6 +62,19 @@ class _AgentCollector:
         nbytes = GaugeMetricFamily("gridwatch_edge_outbox_bytes", "Outbox bytes incl. snapshots")
         nbytes.add_metric([], a.outbox_bytes)
         yield from (depth, items, nbytes)
+        refused = CounterMetricFamily(
+            "gridwatch_edge_refused", "Messages the gateway refused", labels=["device"]
+        )
+        standing = GaugeMetricFamily(
+            "gridwatch_edge_refusal_standing",
+            "1 while the gateway's last refusal stands",
+            labels=["device", "reason"],
+        )
+        for device, pub in a.publishers().items():
+            refused.add_metric([device], pub.refusals.refused)
+            if pub.refusals.reason is not None:
+                standing.add_metric([device, pub.refusals.reason[:200]], 1.0)
+        yield from (refused, standing)
 
 
 class EdgeMetrics:

@@ -9,9 +9,11 @@ Topics (``P`` is the deployment's prefix, ``D`` the device id)::
     P/v1/dev/D/batch    Batch of events or readings   edge -> gateway, QoS 1
     P/v1/dev/D/status   Status, retained; also the last will
     P/v1/dev/D/ack      Ack: committed mark, retained  gateway -> edge
+    P/v1/dev/D/refusal  Refusal: why messages were dead-lettered, rate-limited  gateway -> edge
     P/v1/person/U/notice  NoticeMessage to person U   dispatch -> field app, QoS 1
 
-Every device writes only below ``P/v1/dev/D/`` and reads only its ``ack``, so
+Every device writes only below ``P/v1/dev/D/`` and reads only its ``ack`` and
+``refusal``, so
 per-device broker ACLs are one Mosquitto ``pattern`` line per kind, with the MQTT
 user name equal to the device id (``%u``: the broker checks the user name, while
 the client id is the client's to choose). ``gridwatch broker config`` writes them
@@ -21,6 +23,7 @@ the client id is the client's to choose). ``gridwatch broker config`` writes the
     pattern write P/v1/dev/%u/batch
     pattern write P/v1/dev/%u/status
     pattern read  P/v1/dev/%u/ack
+    pattern read  P/v1/dev/%u/refusal
     pattern read  P/v1/person/%u/notice    (a field app logs in as its person id)
 
 Compatibility: a gateway accepts any message of its major version, including
@@ -66,6 +69,7 @@ MAX_BYTES: dict[str, int] = {
     "batch": 1024 * 1024,
     "status": 16 * 1024,
     "ack": 4 * 1024,
+    "refusal": 8 * 1024,
 }
 MAX_BATCH_ITEMS = 1000
 
@@ -75,6 +79,7 @@ class MessageKind(StrEnum):
     BATCH = "batch"
     STATUS = "status"
     ACK = "ack"
+    REFUSAL = "refusal"
 
 
 class ContractError(ValueError):
@@ -341,6 +346,23 @@ class Ack(_Wire):
     ts: AwareDatetime
 
 
+class Refusal(_Wire):
+    """Gateway to edge: messages of this device were refused (dead-lettered), and why.
+
+    Sent at most once per ``retry_after_s`` per device; ``refused`` counts the
+    messages refused since the previous Refusal. The edge backs off at least
+    ``retry_after_s`` before it sends again.
+    """
+
+    kind: Literal["refusal"] = "refusal"
+    device_id: DeviceId
+    ts: AwareDatetime
+    reason: Text = Field(max_length=2000, description="The dead letter's reason")
+    refused_kind: ShortText | None = Field(None, description="Kind of the refused message")
+    refused: int = Field(1, ge=1, description="Messages refused since the last Refusal")
+    retry_after_s: float = Field(ge=0, le=86400)
+
+
 class NoticeUnit(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -377,9 +399,10 @@ MODELS: dict[MessageKind, type[_Wire]] = {
     MessageKind.BATCH: Batch,
     MessageKind.STATUS: Status,
     MessageKind.ACK: Ack,
+    MessageKind.REFUSAL: Refusal,
 }
 
-Message = Event | Batch | Status | Ack
+Message = Event | Batch | Status | Ack | Refusal
 
 
 def _reject_constant(token: str) -> Any:

@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +27,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.contract import CONTRACT_VERSION, Ack, MessageKind, dumps, subscription, topic
-from gateway.ingest.classify import Classified, Received, classify, dead_letter
+from gateway.ingest.classify import Classified, DeadLetter, Received, classify, dead_letter
+from gateway.ingest.feedback import RefusalLimiter, refusal
 from gateway.ingest.writer import WriteResult, write
 from gridwatch.mqtt_tls import MqttTls, apply_login
 
@@ -78,6 +79,9 @@ class ConsumerConfig:
     #: stable ``client_id``, the broker keeps the subscription and the messages not
     #: yet acknowledged while the gateway is away (restart, crash) for that long.
     session_expiry_s: int = 0
+    #: A device whose messages are refused hears why on its ``refusal`` topic at
+    #: most this often (gateway/ingest/feedback.py); it backs off at least as long.
+    refusal_every_s: float = 60.0
 
 
 @dataclass
@@ -115,6 +119,7 @@ class Consumer:
         self._thread: threading.Thread | None = None
         self._maint: threading.Thread | None = None
         self.stats = ConsumerStats()
+        self._refusals = RefusalLimiter(config.refusal_every_s)
         delay = os.environ.get(COMMIT_DELAY_ENV)
         self._commit_delay_s = float(delay) if delay else 0.0
         self._client = mqtt.Client(
@@ -413,6 +418,7 @@ class Consumer:
         else:
             self._account(result)
             self._acknowledge(items, result)
+            self._answer_refused(rows.dead_letters)
         self.stats.batches += 1
 
     def _commit_one(self, conn: psycopg.Connection, item: Received) -> None:
@@ -427,9 +433,11 @@ class Consumer:
             raise
         except psycopg.Error as exc:
             reason = f"database rejected the message: {str(exc).strip()[:500]}"
-            result = write(conn, Classified(dead_letters=(dead_letter(item, reason),)))
+            rows = Classified(dead_letters=(dead_letter(item, reason),))
+            result = write(conn, rows)
         self._account(result)
         self._acknowledge([item], result)
+        self._answer_refused(rows.dead_letters)
 
     def _account(self, result: WriteResult) -> None:
         s = self.stats
@@ -440,6 +448,22 @@ class Consumer:
         s.dead_letters += result.dead_letters
         for device, missing in result.gaps.items():
             log.info("device %s has gaps in its sequence: %s", device, missing[:5])
+
+    def _answer_refused(self, dead: Sequence[DeadLetter]) -> None:
+        """Tell each device whose message was dead-lettered why, rate-limited."""
+        now = datetime.now(UTC)
+        for d in dead:
+            if d.device_id is None:
+                continue
+            count = self._refusals.refused(d.device_id, time.monotonic())
+            if count is None:
+                continue
+            msg = refusal(d.device_id, d.kind, d.reason, count, self.config.refusal_every_s, now)
+            self._client.publish(
+                topic(self.config.topic_prefix, d.device_id, MessageKind.REFUSAL),
+                dumps(msg),
+                qos=1,
+            )
 
     def _acknowledge(self, items: list[Received], result: WriteResult) -> None:
         generation = self._generation
