@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -175,3 +177,47 @@ def test_readings_and_their_alarm_are_valid_contract_messages_with_update_and_en
     event = Event.model_validate(hit_message(cfg, hits[1], "0" * 32))
     assert event.phase == "update" and event.category == "flood"
     assert event.summary is not None and event.summary.endswith("water_level = 1.35 m")
+
+
+def test_an_mqtt_sensor_hands_over_its_newest_value_once(
+    mqtt_broker: tuple[str, int], topic_prefix: str
+) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from edge.sensor_config import MqttSource
+    from edge.sensor_sources import MqttReader
+
+    src = MqttSource.model_validate({"topic": f"{topic_prefix}/site/7/level", "key": "m"})
+    reader = MqttReader(
+        f"s-{topic_prefix.replace('/', '-')}", src, host=mqtt_broker[0], port=mqtt_broker[1]
+    )
+    field = mqtt.Client(CallbackAPIVersion.VERSION2)
+    field.connect(*mqtt_broker)
+    field.loop_start()
+    try:
+        deadline = time.monotonic() + 10
+        value = None
+        while value is None and time.monotonic() < deadline:
+            field.publish(src.topic, b'{"m": 0.42}', qos=1).wait_for_publish(5)
+            time.sleep(0.1)
+            value = reader.read()
+        assert value == pytest.approx(0.42)
+        assert reader.read() is None
+        field.publish(src.topic, b"soaked", qos=1).wait_for_publish(5)
+        assert wait_until(lambda: reader.error is not None)
+        assert reader.error is not None and "is not JSON" in reader.error
+        assert reader.read() is None
+    finally:
+        field.disconnect()
+        field.loop_stop()
+        reader.close()
+
+
+def wait_until(pred: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
