@@ -7,6 +7,7 @@ offline Status naming the camera and field, and the others keep running.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -25,6 +26,7 @@ from edge.login import Login, camera_logins, camera_tls
 from edge.mosaic import MosaicDetector, PerCropDetector
 from edge.outbox import Outbox
 from edge.publisher import Publisher
+from edge.remote_config import RemoteConfig, with_push_state
 from edge.sensor_runner import SensorRunner, will_status
 from edge.sensor_sources import build_source
 from edge.seq import SeqCounter
@@ -98,6 +100,11 @@ class EdgeAgent:
                     tz=settings.zone,
                     on_change=self._wake.set,
                 )
+            )
+        self.remote = RemoteConfig(self.cameras, settings.zone)
+        for c in self.cameras:
+            c.publisher.on_config = functools.partial(
+                self.remote.offer, c.cam.id, wake=self._wake.set
             )
         self.sensors: list[SensorRunner] = []
         for sensor in cfg.sensors:
@@ -266,12 +273,14 @@ class EdgeAgent:
 
     def _status_loop(self) -> None:
         while not self._stop.is_set():
+            self.remote.apply_pending()
             devices: list[CameraRunner | SensorRunner] = [*self.cameras, *self.sensors]
             for dev in devices:
                 pub = dev.publisher
                 if pub.connected and not dev.starting and not pub.refusals.paused(time.monotonic()):
                     try:
                         status = with_refusal(dev.status(__version__), pub.refusals)
+                        status = with_push_state(status, self.remote.state.get(status.device_id))
                         pub.publish(status, retain=True, timeout=0.5)
                     except Exception:
                         name = dev.device_id if isinstance(dev, SensorRunner) else dev.cam.id

@@ -73,6 +73,8 @@ class Publisher:
         self.last_ack: Ack | None = None
         #: Called on paho's thread with every valid Ack; set it before ``start``.
         self.on_ack = on_ack
+        #: Called on paho's thread with each pushed config payload; it only hands over.
+        self.on_config: Callable[[bytes], None] | None = None
         self.generation = 0
         #: Edge clock minus gateway clock, from the last live (not retained) Ack:
         #: the gateway stamps an Ack when it commits, a few ms before we read it,
@@ -120,6 +122,7 @@ class Publisher:
             [
                 (topic(self.prefix, self.device_id, MessageKind.ACK), 1),
                 (topic(self.prefix, self.device_id, MessageKind.REFUSAL), 1),
+                (topic(self.prefix, self.device_id, MessageKind.CONFIG), 1),
             ]
         )
         self._connected.set()
@@ -151,6 +154,10 @@ class Publisher:
     def _handle_message(self, client: Any, userdata: Any, msg: Any) -> None:
         if msg.topic.endswith("/" + MessageKind.REFUSAL.value):
             self._handle_refusal(msg.topic, msg.payload)
+            return
+        if msg.topic.endswith("/" + MessageKind.CONFIG.value):
+            if self.on_config is not None:
+                self.on_config(bytes(msg.payload))
             return
         try:
             ack = parse(MessageKind.ACK, msg.payload, device_id=self.device_id)
