@@ -78,7 +78,7 @@ def test_an_unregistered_sensor_is_told_why_and_its_edge_backs_off_and_reports_i
                     "id": "sen-stray",
                     "sensor": "water_level",
                     "interval_s": 0.2,
-                    "source": {"type": "simulated", "start": 0.5},
+                    "source": {"type": "simulated", "start": 0.5, "per_s": 0},
                 }
             ],
         }
