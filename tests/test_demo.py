@@ -116,6 +116,8 @@ def check_cameras(result: dict[str, Any]) -> None:
 def test_demo_with_local_services_every_camera_reaches_its_unit_leader() -> None:
     result, client, output = run_demo(local_services_env())
     assert result["events"] >= 1 and result["cases"] >= 1
+    (water,) = result["sensors"].values()
+    assert water["readings"] >= 10 and water["events"] >= 1, result["sensors"]
     assert result["database"] == "settings" and result["broker"] == "settings", output[-2000:]
     check_cameras(result)
     assert client is not None
