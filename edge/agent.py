@@ -1,8 +1,10 @@
-"""The edge agent: every camera of one box, a shared detector, status and will.
+"""The edge agent: every camera and sensor of one box, a shared detector, status and will.
 
-``EdgeAgent(cfg).run(duration)`` is what ``gridwatch edge`` runs. Each camera
-publishes as its own device; a camera whose stream is unusable reports an
-offline Status naming the camera and field, and the others keep running.
+``EdgeAgent(cfg).run(duration)`` is what ``gridwatch edge`` runs. Each camera and
+each sensor publishes as its own device; a camera whose stream is unusable reports
+an offline Status naming the camera and field, and the others keep running. The
+status thread also applies pushed configs (edge/remote_config.py) and tells of the
+gateway's refusals (edge/feedback.py).
 """
 
 from __future__ import annotations
@@ -83,8 +85,6 @@ class EdgeAgent:
             if legacy.exists():
                 # Boxes from before the outbox kept the next seq in a file: continue it.
                 self.outbox.ensure_device(cam.id, SeqCounter(legacy).last + 1)
-            # Status.model_validate: without pydantic's mypy plugin, keyword calls of
-            # contract models flag every defaulted field as missing.
             pub = self._publisher(cam.id, logins[cam.id], camera_tls(cfg, settings, cam.id))
             courier = Courier(cam.id, self.outbox, pub, courier_cfg)
             pub.on_ack = courier.on_ack
