@@ -3,8 +3,9 @@
 Fed with one device's readings (``gateway.contract.Reading`` values or plain
 ``(ts, sensor, value)``); ``tick``, called on a timer, notices a silent sensor.
 Smoke, fire and flame sensors default to the ``fire_smoke`` category, everything
-else to ``sensor_alarm``. Only the tests run these rules today; the edge-evidence
-issue wires them into the edge.
+else to ``sensor_alarm``. The edge runs them on each sensor's readings
+(``edge/sensor_runner.py``). While an alarm holds, an ``update`` carries the
+latest value every ``update_every_s``, so a case shows a water level still rising.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class _Sensor(BaseModel):
     severity: int = Field(2, ge=1, le=4)
     min_on_s: float = Field(0.0, ge=0, le=86400, description="Condition must hold this long")
     cooldown_s: float = Field(300.0, ge=0, le=86400)
+    update_every_s: float | None = Field(
+        300.0, gt=0, le=86400, description="While an alarm holds, an update this often; none: never"
+    )
 
     def default_category(self) -> str:
         if self.category:
@@ -93,6 +97,7 @@ class _State:
         self.cfg = cfg
         self.alarm = False
         self.last: tuple[datetime, float] | None = None
+        self.last_hit: datetime | None = None
         self.episodes = Episodes(
             prefix=f"sensor{index}/{device}/{cfg.sensor}",
             rule=f"sensor_{cfg.type}",
@@ -126,6 +131,11 @@ def rate_alarm(cfg: RateRule, prev: tuple[datetime, float], ts: datetime, value:
     return abs(rate) > cfg.max_per_s
 
 
+def due_update(every_s: float | None, last: datetime | None, ts: datetime) -> bool:
+    """Whether an open alarm last reported at ``last`` is due an update at ``ts``."""
+    return every_s is not None and last is not None and (ts - last).total_seconds() >= every_s
+
+
 class SensorRules:
     """One device's sensor rules."""
 
@@ -147,7 +157,13 @@ class SensorRules:
                 st.alarm = False
             st.last = (ts, value)
             present = {cfg.sensor: Subject(extra={"value": value})} if st.alarm else {}
-            hits += st.episodes.step(ts, present)
+            found = st.episodes.step(ts, present)
+            if not found and due_update(cfg.update_every_s, st.last_hit, ts):
+                update = st.episodes.update(ts, cfg.sensor)
+                found = [update] if update is not None else []
+            if found:
+                st.last_hit = ts
+            hits += found
         return hits
 
     def tick(self, ts: datetime) -> list[RuleHit]:

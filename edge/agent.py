@@ -1,32 +1,39 @@
-"""The edge agent: every camera of one box, a shared detector, status and will.
+"""The edge agent: every camera and sensor of one box, a shared detector, status and will.
 
-``EdgeAgent(cfg).run(duration)`` is what ``gridwatch edge`` runs. Each camera
-publishes as its own device; a camera whose stream is unusable reports an
-offline Status naming the camera and field, and the others keep running.
+``EdgeAgent(cfg).run(duration)`` is what ``gridwatch edge`` runs. Each camera and
+each sensor publishes as its own device; a camera whose stream is unusable reports
+an offline Status naming the camera and field, and the others keep running. The
+status thread also applies pushed configs (edge/remote_config.py) and tells of the
+gateway's refusals (edge/feedback.py).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from detectors.config import MotionConfig
 from detectors.types import Detector
 from edge.camera import CameraRunner
 from edge.config import EdgeConfig
 from edge.courier import Courier, CourierConfig
+from edge.feedback import with_refusal
 from edge.gating import GateConfig, GatedDetector
-from edge.login import camera_logins, camera_tls
+from edge.login import Login, camera_logins, camera_tls
 from edge.mosaic import MosaicDetector, PerCropDetector
 from edge.outbox import Outbox
 from edge.publisher import Publisher
+from edge.remote_config import RemoteConfig, with_push_state
+from edge.sensor_runner import SensorRunner, will_status
+from edge.sensor_sources import build_source
 from edge.seq import SeqCounter
-from gateway.contract import Status
 from gridwatch import __version__
+from gridwatch.mqtt_tls import MqttTls
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +49,9 @@ class EdgeAgent:
         self.port = cfg.mqtt.port or settings.mqtt_port
         self.prefix = cfg.mqtt.prefix or settings.topic_prefix
         self.state_dir = cfg.state_dir or Path(settings.cache_dir) / "edge" / cfg.box_id
-        self.detector = detector or build_detector(cfg.detector.backend)
+        # A box of sensors alone has no frames: the cheap motion back-end stands in.
+        backend = cfg.detector.backend if cfg.cameras else MotionConfig.model_validate({})
+        self.detector = detector or build_detector(backend)
         workers = cfg.detector.workers or min(32, os.cpu_count() or 1)
         size = getattr(self.detector, "input_size", None)
         self.regions: MosaicDetector | PerCropDetector
@@ -76,32 +85,7 @@ class EdgeAgent:
             if legacy.exists():
                 # Boxes from before the outbox kept the next seq in a file: continue it.
                 self.outbox.ensure_device(cam.id, SeqCounter(legacy).last + 1)
-            # Status.model_validate: without pydantic's mypy plugin, keyword calls of
-            # contract models flag every defaulted field as missing.
-            will = Status.model_validate(
-                {
-                    "device_id": cam.id,
-                    "seq": 0,
-                    "ts": datetime.now(UTC),
-                    "state": "offline",
-                    "sw_version": __version__,
-                    "detail": "connection lost (last will)",
-                }
-            )
-            pub = Publisher(
-                cam.id,
-                host=self.host,
-                port=self.port,
-                prefix=self.prefix,
-                will=will,
-                username=logins[cam.id][0],
-                password=logins[cam.id][1],
-                tls=camera_tls(cfg, settings, cam.id),
-                keepalive_s=cfg.mqtt.keepalive_s,
-                max_inflight=cfg.mqtt.max_inflight,
-                on_connect=self._wake.set,
-                client_id=cam.id + cfg.mqtt.client_id_suffix,
-            )
+            pub = self._publisher(cam.id, logins[cam.id], camera_tls(cfg, settings, cam.id))
             courier = Courier(cam.id, self.outbox, pub, courier_cfg)
             pub.on_ack = courier.on_ack
             self.couriers.append(courier)
@@ -117,6 +101,25 @@ class EdgeAgent:
                     on_change=self._wake.set,
                 )
             )
+        self.remote = RemoteConfig(self.cameras, settings.zone)
+        for c in self.cameras:
+            c.publisher.on_config = functools.partial(
+                self.remote.offer, c.cam.id, wake=self._wake.set
+            )
+        self.sensors: list[SensorRunner] = []
+        for sensor in cfg.sensors:
+            pub = self._publisher(
+                sensor.id, logins[sensor.id], camera_tls(cfg, settings, sensor.id)
+            )
+            courier = Courier(sensor.id, self.outbox, pub, courier_cfg)
+            pub.on_ack = courier.on_ack
+            self.couriers.append(courier)
+            source = build_source(sensor, mqtt_host=self.host, mqtt_port=self.port)
+            self.sensors.append(
+                SensorRunner(
+                    sensor, source=source, publisher=pub, outbox=self.outbox, courier=courier
+                )
+            )
         self._final: dict[str, Any] | None = None
         from edge.metrics import EdgeMetrics
 
@@ -124,6 +127,23 @@ class EdgeAgent:
         for c in self.cameras:
             c.detect_hist = self.metrics.detect_seconds.labels(c.cam.id)
         self._status_thread = threading.Thread(target=self._status_loop, name="edge-status")
+
+    def _publisher(self, device_id: str, login: Login, tls: MqttTls | None) -> Publisher:
+        """One device's own MQTT connection, with its last will."""
+        return Publisher(
+            device_id,
+            host=self.host,
+            port=self.port,
+            prefix=self.prefix,
+            will=will_status(device_id, __version__),
+            username=login[0],
+            password=login[1],
+            tls=tls,
+            keepalive_s=self.cfg.mqtt.keepalive_s,
+            max_inflight=self.cfg.mqtt.max_inflight,
+            on_connect=self._wake.set,
+            client_id=device_id + self.cfg.mqtt.client_id_suffix,
+        )
 
     @property
     def errors(self) -> dict[str, str]:
@@ -135,6 +155,11 @@ class EdgeAgent:
     def outbox_stats(self) -> dict[str, dict[str, int]]:
         """Camera id -> outbox drop counters."""
         return {c.cam.id: self.outbox.stats(c.cam.id).dropped for c in self.cameras}
+
+    def publishers(self) -> dict[str, Publisher]:
+        """Device id -> its MQTT connection, cameras and sensors."""
+        out = {c.cam.id: c.publisher for c in self.cameras}
+        return out | {s.device_id: s.publisher for s in self.sensors}
 
     def queue_depth(self) -> int:
         return self.regions.queue_depth() if isinstance(self.regions, MosaicDetector) else 0
@@ -156,6 +181,10 @@ class EdgeAgent:
             cam.publisher.start()
             cam.courier.start()
             cam.start()
+        for sensor in self.sensors:
+            sensor.publisher.start()
+            sensor.courier.start()
+            sensor.start()
         self._status_thread.start()
 
     def stop(self) -> None:
@@ -165,16 +194,23 @@ class EdgeAgent:
             self._status_thread.join(10)
         for cam in self.cameras:
             cam.stop()
+        for sensor in self.sensors:
+            sensor.stop()
         # A short grace for the gateway's mark; what it does not pass stays on disk.
         deadline = time.monotonic() + 2.0
         while self.outbox.total_items and time.monotonic() < deadline:
-            if not any(c.publisher.connected for c in self.cameras):
+            devices: list[CameraRunner | SensorRunner] = [*self.cameras, *self.sensors]
+            if not any(c.publisher.connected for c in devices):
                 break
             time.sleep(0.05)
         for cam in self.cameras:
             cam.courier.stop()
+        for sensor in self.sensors:
+            sensor.courier.stop()
         for cam in self.cameras:
             cam.publisher.stop(cam.status(__version__, stopping=True))
+        for sensor in self.sensors:
+            sensor.publisher.stop(sensor.status(__version__, stopping=True))
         self._final = self.summary()
         self.metrics.close()
         self.outbox.close()
@@ -215,19 +251,40 @@ class EdgeAgent:
                     "outbox": c.outbox.stats(c.cam.id).items,
                     "committed_seq": c.courier.committed,
                     "error": c.error,
+                    "refused": c.publisher.refusals.reason,
                 }
                 for c in self.cameras
+            },
+            "sensors": {
+                s.cfg.id: {
+                    "readings": s.readings,
+                    "events": s.events,
+                    "read_errors": s.read_errors,
+                    "last_value": s.last_value,
+                    "published": s.publisher.published,
+                    "outbox": s.outbox.stats(s.cfg.id).items,
+                    "committed_seq": s.courier.committed,
+                    "error": s.error,
+                    "refused": s.publisher.refusals.reason,
+                }
+                for s in self.sensors
             },
         }
 
     def _status_loop(self) -> None:
         while not self._stop.is_set():
-            for cam in self.cameras:
-                if cam.publisher.connected and not cam.starting:
+            self.remote.apply_pending()
+            devices: list[CameraRunner | SensorRunner] = [*self.cameras, *self.sensors]
+            for dev in devices:
+                pub = dev.publisher
+                if pub.connected and not dev.starting and not pub.refusals.paused(time.monotonic()):
                     try:
-                        cam.publisher.publish(cam.status(__version__), retain=True, timeout=0.5)
+                        status = with_refusal(dev.status(__version__), pub.refusals)
+                        status = with_push_state(status, self.remote.state.get(status.device_id))
+                        pub.publish(status, retain=True, timeout=0.5)
                     except Exception:
-                        log.exception("camera %s: status publish failed", cam.cam.id)
+                        name = dev.device_id if isinstance(dev, SensorRunner) else dev.cam.id
+                        log.exception("device %s: status publish failed", name)
             # Wake early on a (re)connect so a will left by a lost connection is replaced.
             self._wake.wait(self.cfg.status_interval_s)
             self._wake.clear()

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from detectors.config import BackendConfig, YoloxOnnxConfig
+from edge.sensor_config import SensorConfig, town_sensor
 from gateway.contract import DEVICE_ID_PATTERN
 from gridwatch.camera_rules import CameraRulesConfig, RuleConfig, ZoneConfig
 from gridwatch.town.models import HomographyPoints
@@ -163,14 +164,19 @@ class EdgeConfig(_Config):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Prometheus metrics on this port (0: any free port)"
     )
-    cameras: list[CameraConfig] = Field(min_length=1)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    sensors: list[SensorConfig] = Field(
+        default_factory=list, description="Sensors read by this box, each its own device"
+    )
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> EdgeConfig:
-        ids = [c.id for c in self.cameras]
+        if not self.cameras and not self.sensors:
+            raise ValueError("an edge box needs at least one camera or sensor")
+        ids = [c.id for c in self.cameras] + [s.id for s in self.sensors]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
-            raise ValueError(f"camera ids {dupes} are used more than once")
+            raise ValueError(f"device ids {dupes} are used more than once (cameras and sensors)")
         return self
 
 
@@ -221,22 +227,30 @@ def config_from_town(
     box_id: str | None = None,
     snapshot_dir: Path | None = None,
     start_offsets: Mapping[str, float] | None = None,
+    sensor_sources: Mapping[str, dict[str, Any]] | None = None,
     **overrides: Any,
 ) -> EdgeConfig:
-    """Build an edge config for some cameras of the town's ``devices.yaml``.
+    """Build an edge config for some cameras and sensors of the town's ``devices.yaml``.
 
     ``start_offsets`` (camera id -> seconds) starts file replays at different points,
     so several cameras replaying one clip do not show the same frame.
+    ``sensor_sources`` (sensor id -> source config) says where a sensor's values come
+    from; a sensor without one is simulated (edge/sensor_config.py DEMO_SOURCES).
     """
     from gridwatch.settings import get_settings
     from gridwatch.town import load_town
 
     town = load_town(Path(town_dir))
     cams = []
+    sensors = []
     for cid in camera_ids:
         dev = town.devices.get(cid)
         if dev is None:
-            raise EdgeConfigError(f"{town_dir}: camera {cid!r} is not in devices.yaml")
+            raise EdgeConfigError(f"{town_dir}: device {cid!r} is not in devices.yaml")
+        if dev.kind == "sensor" and dev.sensor_type is not None:
+            source = (sensor_sources or {}).get(cid)
+            sensors.append(town_sensor(dev.id, dev.sensor_type, dev.category, source))
+            continue
         if dev.kind != "camera" or dev.stream is None:
             raise EdgeConfigError(f"{town_dir}: device {cid!r} is a {dev.kind}, not a camera")
         cams.append(
@@ -252,12 +266,13 @@ def config_from_town(
             }
         )
     if not camera_ids:
-        raise EdgeConfigError(f"{town_dir}: name at least one camera")
+        raise EdgeConfigError(f"{town_dir}: name at least one camera or sensor")
     box = box_id or f"edge-{camera_ids[0]}"
     data: dict[str, Any] = {
         "box_id": box,
         "snapshot_dir": snapshot_dir or Path(get_settings().cache_dir) / "snapshots",
         "cameras": cams,
+        "sensors": sensors,
         **overrides,
     }
     return parse_edge_config(data, f"{town_dir} (cameras {', '.join(camera_ids)})")

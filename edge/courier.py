@@ -169,12 +169,13 @@ class Courier:
                 mark,
             )
             self.outbox.skip_to(self.device_id, mark + 1)
+        pub = self.publisher
         if mark > self._committed:
             self.outbox.acked(self.device_id, mark)
             self._committed = mark
             self._progress = time.monotonic()
-        pub = self.publisher
-        if not pub.connected:
+            pub.refusals.accepted()
+        if not pub.connected or pub.refusals.paused(time.monotonic()):
             return False
         if pub.generation != self._generation:
             # A new connection: everything sent before may be lost with the old one.

@@ -36,8 +36,8 @@ def load_credentials(path: Path, camera_ids: list[str]) -> dict[str, str]:
 
 
 def camera_logins(cfg: EdgeConfig, settings: Settings) -> dict[str, Login]:
-    """(user name, password) per camera id."""
-    ids = [cam.id for cam in cfg.cameras]
+    """(user name, password) per device id: each camera and each sensor logs in as itself."""
+    ids = [cam.id for cam in cfg.cameras] + [s.id for s in cfg.sensors]
     if cfg.mqtt.credentials_file is not None:
         passwords = load_credentials(cfg.mqtt.credentials_file, ids)
         return {c: (c, passwords[c]) for c in ids}

@@ -10,6 +10,10 @@ scraped, so the loops carry no metric calls. Names:
 - ``gridwatch_edge_outbox_items`` / ``_outbox_bytes``: what waits for the gateway
 - ``gridwatch_edge_dropped_total{camera,reason}``: late frames, outbox drops, publish drops
 - ``gridwatch_edge_online{camera}``: 1 while the stream delivers frames
+- ``gridwatch_edge_sensor_value{device,sensor}``: a sensor's last reading
+- ``gridwatch_edge_sensor_readings_total{device}`` / ``_sensor_read_errors_total{device}``
+- ``gridwatch_edge_refused_total{device}``: messages the gateway refused (its Refusal)
+- ``gridwatch_edge_refusal_standing{device,reason}``: 1 while the gateway's last refusal stands
 """
 
 from __future__ import annotations
@@ -62,6 +66,34 @@ class _AgentCollector:
         nbytes = GaugeMetricFamily("gridwatch_edge_outbox_bytes", "Outbox bytes incl. snapshots")
         nbytes.add_metric([], a.outbox_bytes)
         yield from (depth, items, nbytes)
+        refused = CounterMetricFamily(
+            "gridwatch_edge_refused", "Messages the gateway refused", labels=["device"]
+        )
+        standing = GaugeMetricFamily(
+            "gridwatch_edge_refusal_standing",
+            "1 while the gateway's last refusal stands",
+            labels=["device", "reason"],
+        )
+        for device, pub in a.publishers().items():
+            refused.add_metric([device], pub.refusals.refused)
+            if pub.refusals.reason is not None:
+                standing.add_metric([device, pub.refusals.reason[:200]], 1.0)
+        yield from (refused, standing)
+        value = GaugeMetricFamily(
+            "gridwatch_edge_sensor_value", "Last reading", labels=["device", "sensor"]
+        )
+        readings = CounterMetricFamily(
+            "gridwatch_edge_sensor_readings", "Readings taken", labels=["device"]
+        )
+        errors = CounterMetricFamily(
+            "gridwatch_edge_sensor_read_errors", "Failed reads", labels=["device"]
+        )
+        for sen in a.sensors:
+            if sen.last_value is not None:
+                value.add_metric([sen.device_id, sen.cfg.sensor], sen.last_value)
+            readings.add_metric([sen.device_id], sen.readings)
+            errors.add_metric([sen.device_id], sen.read_errors)
+        yield from (value, readings, errors)
 
 
 class EdgeMetrics(MetricsServer):

@@ -17,7 +17,18 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gateway.contract import Ack, ContractError, Event, MessageKind, Status, dumps, parse, topic
+from edge.feedback import RefusalState
+from gateway.contract import (
+    Ack,
+    ContractError,
+    Event,
+    MessageKind,
+    Refusal,
+    Status,
+    dumps,
+    parse,
+    topic,
+)
 from gridwatch.mqtt_tls import MqttTls, apply_login
 
 log = logging.getLogger(__name__)
@@ -62,6 +73,8 @@ class Publisher:
         self.last_ack: Ack | None = None
         #: Called on paho's thread with every valid Ack; set it before ``start``.
         self.on_ack = on_ack
+        #: Called on paho's thread with each pushed config payload; it only hands over.
+        self.on_config: Callable[[bytes], None] | None = None
         self.generation = 0
         #: Edge clock minus gateway clock, from the last live (not retained) Ack:
         #: the gateway stamps an Ack when it commits, a few ms before we read it,
@@ -71,6 +84,8 @@ class Publisher:
         self.acked = 0
         self.dropped = 0
         self.connect_error: str | None = None
+        #: Why the gateway refused this device's messages, and the back-off it started.
+        self.refusals = RefusalState()
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or device_id,
@@ -103,7 +118,13 @@ class Publisher:
         self.connect_error = None
         self.generation += 1
         # Subscriptions do not survive a clean session: make them on every connect.
-        client.subscribe(topic(self.prefix, self.device_id, MessageKind.ACK), qos=1)
+        client.subscribe(
+            [
+                (topic(self.prefix, self.device_id, MessageKind.ACK), 1),
+                (topic(self.prefix, self.device_id, MessageKind.REFUSAL), 1),
+                (topic(self.prefix, self.device_id, MessageKind.CONFIG), 1),
+            ]
+        )
         self._connected.set()
         if self._on_connect_cb is not None:
             try:
@@ -131,6 +152,13 @@ class Publisher:
         self._slots.release()
 
     def _handle_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        if msg.topic.endswith("/" + MessageKind.REFUSAL.value):
+            self._handle_refusal(msg.topic, msg.payload)
+            return
+        if msg.topic.endswith("/" + MessageKind.CONFIG.value):
+            if self.on_config is not None:
+                self.on_config(bytes(msg.payload))
+            return
         try:
             ack = parse(MessageKind.ACK, msg.payload, device_id=self.device_id)
         except ContractError as exc:
@@ -147,6 +175,25 @@ class Publisher:
                     self.on_ack(ack)
                 except Exception:
                     log.exception("%s: on_ack callback failed", self.device_id)
+
+    def _handle_refusal(self, name: str, payload: bytes) -> None:
+        import time
+
+        try:
+            msg = parse(MessageKind.REFUSAL, payload, device_id=self.device_id)
+        except ContractError as exc:
+            log.warning("%s: ignoring bad refusal on %s: %s", self.device_id, name, exc)
+            return
+        if isinstance(msg, Refusal):
+            pause = self.refusals.on_refusal(msg, time.monotonic())
+            log.error(
+                "%s: the gateway refused %d %s message(s): %s; pausing %.0f s",
+                self.device_id,
+                msg.refused,
+                msg.refused_kind or "",
+                msg.reason,
+                pause,
+            )
 
     # ------------------------------------------------------------------ caller threads
 

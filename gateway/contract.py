@@ -9,9 +9,12 @@ Topics (``P`` is the deployment's prefix, ``D`` the device id)::
     P/v1/dev/D/batch    Batch of events or readings   edge -> gateway, QoS 1
     P/v1/dev/D/status   Status, retained; also the last will
     P/v1/dev/D/ack      Ack: committed mark, retained  gateway -> edge
+    P/v1/dev/D/refusal  Refusal: why messages were dead-lettered, rate-limited  gateway -> edge
+    P/v1/dev/D/config   ConfigPush: zones and rules for camera D, retained   gateway -> edge
     P/v1/person/U/notice  NoticeMessage to person U   dispatch -> field app, QoS 1
 
-Every device writes only below ``P/v1/dev/D/`` and reads only its ``ack``, so
+Every device writes only below ``P/v1/dev/D/`` and reads only its ``ack``,
+``refusal`` and ``config``, so
 per-device broker ACLs are one Mosquitto ``pattern`` line per kind, with the MQTT
 user name equal to the device id (``%u``: the broker checks the user name, while
 the client id is the client's to choose). ``gridwatch broker config`` writes them
@@ -21,6 +24,8 @@ the client id is the client's to choose). ``gridwatch broker config`` writes the
     pattern write P/v1/dev/%u/batch
     pattern write P/v1/dev/%u/status
     pattern read  P/v1/dev/%u/ack
+    pattern read  P/v1/dev/%u/refusal
+    pattern read  P/v1/dev/%u/config
     pattern read  P/v1/person/%u/notice    (a field app logs in as its person id)
 
 Compatibility: a gateway accepts any message of its major version, including
@@ -66,6 +71,8 @@ MAX_BYTES: dict[str, int] = {
     "batch": 1024 * 1024,
     "status": 16 * 1024,
     "ack": 4 * 1024,
+    "refusal": 8 * 1024,
+    "config": 256 * 1024,
 }
 MAX_BATCH_ITEMS = 1000
 
@@ -75,6 +82,8 @@ class MessageKind(StrEnum):
     BATCH = "batch"
     STATUS = "status"
     ACK = "ack"
+    REFUSAL = "refusal"
+    CONFIG = "config"
 
 
 class ContractError(ValueError):
@@ -325,6 +334,17 @@ class Status(_FromDevice):
     outbox_items: int | None = Field(None, ge=0)
     dropped: dict[ShortText, int] = Field(default_factory=dict)
     detail: Text | None = Field(None, max_length=2000)
+    config_version: ShortText | None = Field(
+        None, description="Version of the pushed config this device runs; none: its local file"
+    )
+    config_error: Text | None = Field(
+        None, max_length=2000, description="Why the last pushed config was refused"
+    )
+    will: bool = Field(
+        False,
+        description="True in the last will: the broker sends it long after the edge wrote "
+        "its ts (at connect), so the gateway stamps it with the time it received it",
+    )
 
 
 class Ack(_Wire):
@@ -334,6 +354,39 @@ class Ack(_Wire):
     device_id: DeviceId
     committed_seq: int = Field(ge=-1, description="-1 when nothing is committed yet")
     ts: AwareDatetime
+
+
+class Refusal(_Wire):
+    """Gateway to edge: messages of this device were refused (dead-lettered), and why.
+
+    Sent at most once per ``retry_after_s`` per device; ``refused`` counts the
+    messages refused since the previous Refusal. The edge backs off at least
+    ``retry_after_s`` before it sends again.
+    """
+
+    kind: Literal["refusal"] = "refusal"
+    device_id: DeviceId
+    ts: AwareDatetime
+    reason: Text = Field(max_length=2000, description="The dead letter's reason")
+    refused_kind: ShortText | None = Field(None, description="Kind of the refused message")
+    refused: int = Field(1, ge=1, description="Messages refused since the last Refusal")
+    retry_after_s: float = Field(ge=0, le=86400)
+
+
+class ConfigPush(_Wire):
+    """Gateway to edge, retained: the zones and rules camera ``device_id`` should run.
+
+    ``config`` holds the camera config's ``zones`` and ``rules`` in the edge file's
+    own form; the edge validates them with the models of that file, applies them
+    without a restart and reports ``version`` in its Status (``config_version``),
+    or keeps its old config and reports why (``config_error``).
+    """
+
+    kind: Literal["config"] = "config"
+    device_id: DeviceId
+    version: ShortText = Field(min_length=1, description="Chosen by the sender, e.g. a date")
+    ts: AwareDatetime
+    config: dict[ShortText, Any] = Field(description="zones and rules, as in the edge YAML")
 
 
 class NoticeUnit(BaseModel):
@@ -372,9 +425,11 @@ MODELS: dict[MessageKind, type[_Wire]] = {
     MessageKind.BATCH: Batch,
     MessageKind.STATUS: Status,
     MessageKind.ACK: Ack,
+    MessageKind.REFUSAL: Refusal,
+    MessageKind.CONFIG: ConfigPush,
 }
 
-Message = Event | Batch | Status | Ack
+Message = Event | Batch | Status | Ack | Refusal | ConfigPush
 
 
 def _reject_constant(token: str) -> Any:

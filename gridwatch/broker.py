@@ -23,7 +23,7 @@ from pathlib import Path
 
 from gateway.contract import CONTRACT_MAJOR, DEVICE_ID_PATTERN, MAX_BYTES, MessageKind
 
-#: The account the gateway logs in with: reads every device topic, writes acks.
+#: The account the gateway logs in with: reads every device topic, writes acks and refusals.
 GATEWAY_USER = "gridwatch-gateway"
 #: The account the delivery worker logs in with: writes person notices.
 DELIVERY_USER = "gridwatch-deliver"
@@ -31,8 +31,8 @@ SERVICE_USERS = (GATEWAY_USER, DELIVERY_USER)
 
 #: Kinds a device publishes (its last will is a status, so it needs that too).
 DEVICE_WRITES = (MessageKind.EVENT, MessageKind.BATCH, MessageKind.STATUS)
-#: Kinds a device reads: the gateway's ack. The contract has no config topic yet.
-DEVICE_READS = (MessageKind.ACK,)
+#: Kinds a device reads, all written by the gateway: its ack, its refusals, pushed config.
+DEVICE_READS = (MessageKind.ACK, MessageKind.REFUSAL, MessageKind.CONFIG)
 
 #: mosquitto_passwd's default. The passwords are 32 random bytes, so stretching
 #: adds nothing against guessing, and the broker pays it on every CONNECT (a
@@ -129,7 +129,7 @@ def acl_text(prefix: str) -> str:
     # Mosquitto checks a shared subscription ($share/<group>/...) against the filter
     # after the group, so these lines cover the gateway's shared subscriptions too.
     lines += [f"topic read {base}/dev/+/{k.value}" for k in DEVICE_WRITES]
-    lines += [f"topic write {base}/dev/+/{MessageKind.ACK.value}"]
+    lines += [f"topic write {base}/dev/+/{k.value}" for k in DEVICE_READS]
     lines += ["", f"user {DELIVERY_USER}", f"topic write {base}/person/+/notice"]
     return "\n".join(lines) + "\n"
 

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between the replay start points of consecutive cameras.
 STAGGER_S = 20.0
+#: The demo's water level: from 0.6 m by 5 cm/s, past the 1.0 m threshold after 8 s.
+DEMO_WATER = {"type": "simulated", "start": 0.6, "per_s": 0.05, "stop": 1.5}
 
 
 class DemoError(RuntimeError):
@@ -172,14 +174,17 @@ class DemoRun:
         from gridwatch.town import load_town
 
         config_dir = self.settings.config_dir
-        cameras = self.cameras or demo_cameras(load_town(config_dir).devices)
+        town = load_town(config_dir)
+        cameras = self.cameras or demo_cameras(town.devices)
         if len(cameras) < 2:
             raise DemoError(
                 f"{config_dir}: the demo needs two or more file cameras, found {cameras}"
             )
+        water = demo_sensors(town)
         cfg = config_from_town(
             config_dir,
-            cameras,
+            cameras + water,
+            sensor_sources=dict.fromkeys(water, DEMO_WATER),
             box_id=f"demo-box-{self.run_id}",
             snapshot_dir=workdir / "snapshots",
             start_offsets={c: i * STAGGER_S for i, c in enumerate(cameras)},
@@ -191,6 +196,9 @@ class DemoRun:
             },
             state_dir=workdir / "edge-state",
         )
+        # Read every second, so the demo's short run sees the level cross.
+        sensors = [sen.model_copy(update={"interval_s": 1.0}) for sen in cfg.sensors]
+        cfg = cfg.model_copy(update={"sensors": sensors})
         path = workdir / "edge.yaml"
         path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True))
         return path
@@ -328,8 +336,10 @@ class DemoRun:
         """Counts from queries on this run's own rows."""
         import psycopg
 
-        cameras = [c["id"] for c in yaml.safe_load(edge_yaml.read_text())["cameras"]]
+        box = yaml.safe_load(edge_yaml.read_text())
+        cameras = [c["id"] for c in box["cameras"]]
         per_camera: dict[str, dict[str, Any]] = {}
+        per_sensor: dict[str, dict[str, Any]] = {}
         with psycopg.connect(dsn) as conn:
             events = conn.execute("SELECT count(*) FROM events").fetchone()
             cases = conn.execute("SELECT count(*) FROM cases").fetchone()
@@ -358,8 +368,21 @@ class DemoRun:
                     "events_with_evidence": int(row[1]),
                     "cases": [{"id": r[0], "unit_id": r[1], "assignee": r[2]} for r in case_rows],
                 }
+            for sen in (s["id"] for s in box.get("sensors", [])):
+                counts = conn.execute(
+                    "SELECT (SELECT count(*) FROM readings WHERE device_id = %s),"
+                    " (SELECT count(*) FROM events WHERE device_id = %s)",
+                    (sen, sen),
+                ).fetchone()
+                assert counts is not None
+                per_sensor[sen] = {"readings": int(counts[0]), "events": int(counts[1])}
         assert events is not None and cases is not None
-        return {"events": int(events[0]), "cases": int(cases[0]), "cameras": per_camera}
+        return {
+            "events": int(events[0]),
+            "cases": int(cases[0]),
+            "cameras": per_camera,
+            "sensors": per_sensor,
+        }
 
 
 def demo_cameras(devices: Any) -> list[str]:
@@ -369,6 +392,16 @@ def demo_cameras(devices: Any) -> list[str]:
         for d in devices.values()
         if d.kind == "camera" and (d.stream or "").startswith(("asset://", "file://"))
     )
+
+
+def demo_sensors(town: Any) -> list[str]:
+    """The demo's one simulated sensor: the first water level whose unit has a leader."""
+    areas = town.hierarchy.areas
+    return sorted(
+        d.id
+        for d in town.devices.values()
+        if d.sensor_type == "water_level" and areas[d.unit].leader is not None
+    )[:1]
 
 
 def _with_dbname(dsn: str, dbname: str) -> str:

@@ -70,12 +70,13 @@ def test_a_device_publishes_only_on_its_own_topics(secured_broker: SecuredBroker
         s.close()
 
 
-def test_a_device_reads_only_its_own_ack(secured_broker: SecuredBroker) -> None:
+def test_a_device_reads_only_its_own_ack_and_refusal(secured_broker: SecuredBroker) -> None:
     b = secured_broker
     cam = connect(b.tls_port, A, b.creds[A], b.ca)
     # Mosquitto 2.0 grants any subscription and checks read rights per message.
-    for filt in (dev(A, "ack"), dev(B, "ack"), f"{PREFIX}/v1/dev/+/event"):
+    for filt in (dev(A, "ack"), dev(B, "ack"), f"{PREFIX}/v1/dev/+/event", dev(B, "refusal")):
         cam.subscribe(filt)
+    cam.subscribe(dev(A, "refusal"))
     gw = connect(b.tls_port, GATEWAY_USER, b.creds[GATEWAY_USER], b.ca)
     other = connect(b.tls_port, B, b.creds[B], b.ca)
     other.client.publish(dev(B, "event"), b"B's event", qos=1).wait_for_publish(5)
@@ -89,6 +90,10 @@ def test_a_device_reads_only_its_own_ack(secured_broker: SecuredBroker) -> None:
     gw.client.publish(dev(A, "ack"), b"again", qos=1).wait_for_publish(5)
     assert wait_until(lambda: len(cam.received) == 2)
     assert [p for _, p in cam.received] == [b"for A", b"again"]
+    gw.client.publish(dev(B, "refusal"), b"why B", qos=1).wait_for_publish(5)
+    gw.client.publish(dev(A, "refusal"), b"why A", qos=1).wait_for_publish(5)
+    assert wait_until(lambda: len(cam.received) == 3)
+    assert cam.received[2] == (dev(A, "refusal"), b"why A")
     for s in (cam, gw, deliver, other):
         s.close()
 

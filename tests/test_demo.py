@@ -116,6 +116,8 @@ def check_cameras(result: dict[str, Any]) -> None:
 def test_demo_with_local_services_every_camera_reaches_its_unit_leader() -> None:
     result, client, output = run_demo(local_services_env())
     assert result["events"] >= 1 and result["cases"] >= 1
+    (water,) = result["sensors"].values()
+    assert water["readings"] >= 10 and water["events"] >= 1, result["sensors"]
     assert result["database"] == "settings" and result["broker"] == "settings", output[-2000:]
     check_cameras(result)
     assert client is not None
@@ -194,3 +196,24 @@ def test_demo_stopped_with_sigterm_leaves_no_process_and_no_database() -> None:
     with psycopg.connect(maintenance) as conn:
         row = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (dbname,))
         assert row.fetchone() == (0,), f"database {dbname} left behind"
+
+
+def test_the_demo_box_simulates_a_water_level_that_crosses_its_threshold(tmp_path: Path) -> None:
+    import yaml
+
+    from edge.config import load_edge_config
+    from edge.sensor_config import SimulatedSource
+    from edge.sensor_sources import simulated_value
+    from gridwatch.demo import DemoRun
+    from gridwatch.settings import get_settings
+
+    run = DemoRun(settings=get_settings(), duration=1.0)
+    cfg = load_edge_config(run.edge_config(tmp_path, "127.0.0.1", 1883, "demo-test"))
+    assert yaml.safe_load((tmp_path / "edge.yaml").read_text())["sensors"]
+    (water,) = cfg.sensors
+    assert water.sensor == "water_level" and water.interval_s == 1.0
+    assert isinstance(water.source, SimulatedSource)
+    (rule,) = water.rules
+    assert rule.type == "threshold" and rule.above is not None
+    crossed = next(t for t in range(120) if simulated_value(water.source, t) > rule.above)
+    assert crossed <= 30, "the demo's level must cross well within a short run"

@@ -129,6 +129,11 @@ class Episodes:
         self._quiet_until = {s: t for s, t in self._quiet_until.items() if t > ts}
         return hits
 
+    def update(self, ts: datetime, subject_id: str) -> RuleHit | None:
+        """An ``update`` of the subject's started episode (its latest subject), else None."""
+        ep = self._open.get(subject_id)
+        return self._hit(ep, "update", ts) if ep is not None and ep.started else None
+
     def flush(self, ts: datetime) -> list[RuleHit]:
         """End every started episode (the stream stops)."""
         hits = [self._hit(ep, "end", ts) for ep in self._open.values() if ep.started]

@@ -1,7 +1,9 @@
 """Line crossing with direction and running in/out counts (Frigate lacks it, issue #93).
 
 A crossing is instantaneous, so each one is a complete situation: a ``start``
-and an ``end`` hit with the same key in the same frame. A track that crossed
+and an ``end`` hit with the same key in the same frame. The end is stamped one
+microsecond later: the gateway keys events on (event id, ts), and an end at the
+start's instant would be dropped there as a duplicate of the start. A track that crossed
 stays quiet for ``cooldown_s`` in the same direction, so someone standing on the
 line while their box jitters is counted once.
 """
@@ -21,6 +23,8 @@ from detectors.zones import Point, crosses_segment, side
 from gridwatch.camera_rules import LineRule
 
 FORGET_S = 10.0
+#: The end of an instantaneous crossing: after its start, and still within its frame.
+END_AFTER = timedelta(microseconds=1)
 
 
 class LineCrossing:
@@ -70,7 +74,7 @@ class LineCrossing:
                 summary=f"越线 line crossed ({direction})",
                 extra={"direction": direction, **self.counts},
             )
-            hits += [start, replace(start, phase="end", end=ts)]
+            hits += [start, replace(start, phase="end", ts=ts + END_AFTER, end=ts)]
         # A track missing for a few frames keeps its last point, so a crossing during
         # missed detections still counts.
         self._last = {k: v for k, v in self._last.items() if (ts - v[1]).total_seconds() < FORGET_S}

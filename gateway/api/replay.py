@@ -19,7 +19,9 @@ class ReplayError(Exception):
     """The broker did not take the message."""
 
 
-def publish_once(settings: Settings, topic: str, payload: bytes, timeout: float = 5.0) -> None:
+def publish_once(
+    settings: Settings, topic: str, payload: bytes, timeout: float = 5.0, *, retain: bool = False
+) -> None:
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=f"gridwatch-replay-{uuid.uuid4().hex[:8]}",
@@ -34,7 +36,7 @@ def publish_once(settings: Settings, topic: str, payload: bytes, timeout: float 
     try:
         client.connect(settings.mqtt_host, settings.mqtt_port)
         client.loop_start()
-        info = client.publish(topic, payload, qos=1)
+        info = client.publish(topic, payload, qos=1, retain=retain)
         info.wait_for_publish(timeout)
         if not info.is_published():
             raise ReplayError(f"broker {settings.mqtt_host}:{settings.mqtt_port} did not ack")

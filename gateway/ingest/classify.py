@@ -241,13 +241,15 @@ def reading_row(rd: Reading | FastReading, *, received_at: datetime) -> ReadingR
 
 def status_row(st: Status, *, received_at: datetime) -> StatusRow:
     offset = st.clock_offset_s
-    if offset is None:
+    if offset is None and not st.will:
         offset = (st.ts - received_at).total_seconds()
     return StatusRow(
         device_id=st.device_id,
         state=st.state,
         seq=st.seq,
-        ts=st.ts,
+        # A will's ts is when the edge connected, older than every status it sent
+        # since: the upsert (newer wins) would keep "online" for ever.
+        ts=received_at if st.will else st.ts,
         last_seen=received_at,
         fps=st.fps,
         last_frame_ts=st.last_frame_ts,

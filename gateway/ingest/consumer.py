@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,10 +31,12 @@ from gateway.ingest.classify import (
     DATABASE_REJECTED,
     GATEWAY_ERROR,
     Classified,
+    DeadLetter,
     Received,
     classify,
     dead_letter,
 )
+from gateway.ingest.feedback import RefusalLimiter, refusal
 from gateway.ingest.writer import WriteResult, write
 from gridwatch.mqtt_tls import MqttTls, apply_login
 
@@ -88,6 +90,9 @@ class ConsumerConfig:
     #: stable ``client_id``, the broker keeps the subscription and the messages not
     #: yet acknowledged while the gateway is away (restart, crash) for that long.
     session_expiry_s: int = 0
+    #: A device whose messages are refused hears why on its ``refusal`` topic at
+    #: most this often (gateway/ingest/feedback.py); it backs off at least as long.
+    refusal_every_s: float = 60.0
 
 
 @dataclass
@@ -135,6 +140,7 @@ class Consumer:
         self.metrics = metrics
         if metrics is not None:
             metrics.bind(self)
+        self._refusals = RefusalLimiter(config.refusal_every_s)
         delay = os.environ.get(COMMIT_DELAY_ENV)
         self._commit_delay_s = float(delay) if delay else 0.0
         self._client = mqtt.Client(
@@ -438,6 +444,7 @@ class Consumer:
         else:
             self._account(result, len(items), time.perf_counter() - started, rows)
             self._acknowledge(items, result)
+            self._answer_refused(rows.dead_letters)
         self.stats.batches += 1
 
     def _commit_one(self, conn: psycopg.Connection, item: Received) -> None:
@@ -457,6 +464,7 @@ class Consumer:
             result = write(conn, rows)
         self._account(result, 1, time.perf_counter() - started, rows)
         self._acknowledge([item], result)
+        self._answer_refused(rows.dead_letters)
 
     def _account(
         self, result: WriteResult, messages: int, seconds: float, rows: Classified
@@ -476,6 +484,22 @@ class Consumer:
                 device,
                 missing[:5],
                 extra={"device_id": device},
+            )
+
+    def _answer_refused(self, dead: Sequence[DeadLetter]) -> None:
+        """Tell each device whose message was dead-lettered why, rate-limited."""
+        now = datetime.now(UTC)
+        for d in dead:
+            if d.device_id is None:
+                continue
+            count = self._refusals.refused(d.device_id, time.monotonic())
+            if count is None:
+                continue
+            msg = refusal(d.device_id, d.kind, d.reason, count, self.config.refusal_every_s, now)
+            self._client.publish(
+                topic(self.config.topic_prefix, d.device_id, MessageKind.REFUSAL),
+                dumps(msg),
+                qos=1,
             )
 
     def _acknowledge(self, items: list[Received], result: WriteResult) -> None:

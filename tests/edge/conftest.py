@@ -120,10 +120,11 @@ def collector(mqtt_broker: tuple[str, int], topic_prefix: str) -> Iterator[Colle
 ROAD = [[0, 150], [768, 150], [768, 576], [0, 576]]
 
 
-def write_edge_yaml(
-    tmp_path: Path, prefix: str, host: str, port: int, cams: list[dict[str, Any]]
-) -> Path:
-    cfg = {
+def edge_config(
+    folder: Path, prefix: str, host: str, port: int, cams: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The edge config of a test box on the test broker, its state under ``folder``."""
+    return {
         "box_id": "box-test",
         # Client ids are global on the broker: keep them apart from concurrent runs.
         "mqtt": {
@@ -132,14 +133,19 @@ def write_edge_yaml(
             "prefix": prefix,
             "client_id_suffix": "-" + prefix.replace("/", "-"),
         },
-        "snapshot_dir": str(tmp_path / "snaps"),
-        "state_dir": str(tmp_path / "state"),
+        "snapshot_dir": str(folder / "snaps"),
+        "state_dir": str(folder / "state"),
         "status_interval_s": 1.0,
         "detector": {"options": {"threads": 1}, "workers": 1},
         "cameras": cams,
     }
+
+
+def write_edge_yaml(
+    tmp_path: Path, prefix: str, host: str, port: int, cams: list[dict[str, Any]]
+) -> Path:
     path = tmp_path / "edge.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    path.write_text(yaml.safe_dump(edge_config(tmp_path, prefix, host, port, cams)))
     return path
 
 

@@ -135,7 +135,7 @@ def test_config_errors_name_the_camera_the_field_and_the_value(tmp_path: Path) -
     assert str(path) in text
     assert "cameras[1] (camera cam-b).detect_fps = -1" in text
     assert "cameras[1] (camera cam-b).colour = 'red'" in text
-    with pytest.raises(EdgeConfigError, match=r"camera ids \['cam-a'\] are used more than once"):
+    with pytest.raises(EdgeConfigError, match=r"device ids \[.cam-a.\] are used more than once"):
         parse_edge_config({"box_id": "b", "snapshot_dir": "/tmp/x", "cameras": [cams[0], cams[0]]})
 
 
@@ -247,7 +247,7 @@ def test_town_cameras_become_an_edge_config() -> None:
     assert one.homography is not None and len(one.homography) >= 4
     assert (one.start_offset_s, two.start_offset_s) == (0.0, 30.0)
     assert one.rules_config().frame_rate == one.detect_fps
-    with pytest.raises(EdgeConfigError, match=r"camera 'cam-nope' is not in devices\.yaml"):
+    with pytest.raises(EdgeConfigError, match=r"device 'cam-nope' is not in devices\.yaml"):
         config_from_town(CONFIG_DIR, ["cam-nope"])
 
 

@@ -74,6 +74,18 @@ def day(migrated_db: str, town: Town) -> Iterator[Day]:
 
 
 @pytest.fixture
+def town_gateway(gw_settings: Settings, town: Town) -> Iterator[Gateway]:
+    """The gateway of the repository's town, consuming and without its API."""
+    gw = Gateway(gw_settings, town=town, api=False)
+    gw.start()
+    try:
+        assert gw.consumer is not None and gw.consumer.wait_connected(10)
+        yield gw
+    finally:
+        gw.stop()
+
+
+@pytest.fixture
 def running_gateway(gw_settings: Settings) -> Iterator[Gateway]:
     with Gateway(gw_settings, registry=REGISTRY) as gw:
         assert gw.consumer is not None
@@ -157,3 +169,23 @@ def scalar(dsn: str, query: str, params: tuple[Any, ...] = ()) -> Any:
     with psycopg.connect(dsn) as conn:
         row = conn.execute(query.encode(), params).fetchone()
     return None if row is None else row[0]
+
+
+def dispatch_all(dsn: str, town: Town, settings: Settings) -> list[tuple[Any, ...]]:
+    """Run the dispatcher over everything queued; the cases' (unit_id, assignee, category)."""
+    from dispatch.clock import SystemClock
+    from dispatch.config import load_config
+    from dispatch.notify import OutboxNotifier
+    from dispatch.store import Context
+    from dispatch.worker import drain
+
+    ctx = Context(
+        town=town,
+        config=load_config(CONFIG),
+        tz=settings.zone,
+        clock=SystemClock(),
+        notifier=OutboxNotifier(),
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        drain(conn, ctx)
+        return conn.execute("SELECT unit_id, assignee, category FROM cases ORDER BY id").fetchall()

@@ -4,41 +4,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-import pytest
-
 from gateway.process import Gateway
-from gridwatch.settings import Settings
 from gridwatch.town import Town
-from tests.gateway.conftest import Publisher, scalar, wait_for
+from tests.gateway.conftest import Publisher, dispatch_all, scalar, wait_for
 
 CONFIG = Path(__file__).parent.parent.parent / "config"
-
-
-@pytest.fixture
-def town_gateway(gw_settings: Settings, town: Town) -> Iterator[Gateway]:
-    gw = Gateway(gw_settings, town=town, api=False)
-    gw.start()
-    try:
-        assert gw.consumer is not None and gw.consumer.wait_connected(10)
-        yield gw
-    finally:
-        gw.stop()
 
 
 def test_duplicate_publish_becomes_one_stored_event_and_one_case(
     town_gateway: Gateway, publisher: Publisher, town: Town
 ) -> None:
-    from dispatch.clock import SystemClock
-    from dispatch.config import load_config
-    from dispatch.notify import OutboxNotifier
-    from dispatch.store import Context
-    from dispatch.worker import drain
-
     areas = town.hierarchy.areas
     device_id = min(
         d
@@ -74,15 +52,6 @@ def test_duplicate_publish_becomes_one_stored_event_and_one_case(
     assert scalar(dsn, "SELECT count(*) FROM events") == 1
     assert scalar(dsn, "SELECT count(*) FROM dispatch_queue") == 1
 
-    ctx = Context(
-        town=town,
-        config=load_config(CONFIG),
-        tz=town_gateway.settings.zone,
-        clock=SystemClock(),
-        notifier=OutboxNotifier(),
-    )
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        drain(conn, ctx)
-        cases = conn.execute("SELECT unit_id, assignee FROM cases").fetchall()
-    assert cases == [(unit, leader.person_id)]
+    cases = dispatch_all(dsn, town, town_gateway.settings)
+    assert [c[:2] for c in cases] == [(unit, leader.person_id)]
     assert scalar(dsn, "SELECT count(*) FROM dispatch_queue") == 0
