@@ -25,6 +25,8 @@ from edge.mosaic import MosaicDetector, PerCropDetector
 from edge.outbox import Outbox
 from edge.publisher import Publisher
 from edge.seq import SeqCounter
+from edge.snapshot_courier import SnapshotCourier, SnapshotCourierConfig
+from edge.snapshot_queue import SnapshotQueue
 from gateway.contract import Status
 from gridwatch import __version__
 
@@ -66,6 +68,11 @@ class EdgeAgent:
             batch_items=cfg.outbox.batch_items,
             resend_after_s=cfg.outbox.resend_after_s,
         )
+        # Evidence JPEGs wait here until the gateway says it holds them (docs/evidence.md).
+        self.snapshot_queue = SnapshotQueue(
+            self.state_dir / "snapshots.sqlite3", synchronous=cfg.outbox.synchronous
+        )
+        publishers: dict[str, Publisher] = {}
         logins = camera_logins(cfg, settings)
         self.couriers: list[Courier] = []
         self._stop = threading.Event()
@@ -104,6 +111,7 @@ class EdgeAgent:
             )
             courier = Courier(cam.id, self.outbox, pub, courier_cfg)
             pub.on_ack = courier.on_ack
+            publishers[cam.id] = pub
             self.couriers.append(courier)
             self.cameras.append(
                 CameraRunner(
@@ -115,8 +123,16 @@ class EdgeAgent:
                     snapshot_dir=cfg.snapshot_dir,
                     tz=settings.zone,
                     on_change=self._wake.set,
+                    snapshots=self.snapshot_queue,
                 )
             )
+        self.snapshot_courier = SnapshotCourier(
+            self.snapshot_queue,
+            publishers,
+            SnapshotCourierConfig(resend_after_s=cfg.outbox.resend_after_s),
+        )
+        for pub in publishers.values():
+            pub.on_snapshot_ack = self.snapshot_courier.on_ack
         self._final: dict[str, Any] | None = None
         from edge.metrics import EdgeMetrics
 
@@ -156,6 +172,7 @@ class EdgeAgent:
             cam.publisher.start()
             cam.courier.start()
             cam.start()
+        self.snapshot_courier.start()
         self._status_thread.start()
 
     def stop(self) -> None:
@@ -173,11 +190,13 @@ class EdgeAgent:
             time.sleep(0.05)
         for cam in self.cameras:
             cam.courier.stop()
+        self.snapshot_courier.stop()
         for cam in self.cameras:
             cam.publisher.stop(cam.status(__version__, stopping=True))
         self._final = self.summary()
         self.metrics.close()
         self.outbox.close()
+        self.snapshot_queue.close()
         if isinstance(self.regions, MosaicDetector):
             self.regions.close()
 
@@ -214,6 +233,7 @@ class EdgeAgent:
                     "dropped": c.publisher.dropped,
                     "outbox": c.outbox.stats(c.cam.id).items,
                     "committed_seq": c.courier.committed,
+                    "snapshots_pending": self.snapshot_queue.pending(c.cam.id),
                     "error": c.error,
                 }
                 for c in self.cameras

@@ -17,7 +17,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gateway.contract import Ack, ContractError, Event, MessageKind, Status, dumps, parse, topic
+from gateway.contract import (
+    Ack,
+    ContractError,
+    Event,
+    MessageKind,
+    SnapshotAck,
+    Status,
+    dumps,
+    parse,
+    topic,
+)
 from gridwatch.mqtt_tls import MqttTls, apply_login
 
 log = logging.getLogger(__name__)
@@ -62,6 +72,8 @@ class Publisher:
         self.last_ack: Ack | None = None
         #: Called on paho's thread with every valid Ack; set it before ``start``.
         self.on_ack = on_ack
+        #: Called on paho's thread with every valid SnapshotAck; set it before ``start``.
+        self.on_snapshot_ack: Callable[[SnapshotAck], None] | None = None
         self.generation = 0
         #: Edge clock minus gateway clock, from the last live (not retained) Ack:
         #: the gateway stamps an Ack when it commits, a few ms before we read it,
@@ -104,6 +116,8 @@ class Publisher:
         self.generation += 1
         # Subscriptions do not survive a clean session: make them on every connect.
         client.subscribe(topic(self.prefix, self.device_id, MessageKind.ACK), qos=1)
+        if self.on_snapshot_ack is not None:
+            client.subscribe(topic(self.prefix, self.device_id, MessageKind.SNAPSHOT_ACK), qos=1)
         self._connected.set()
         if self._on_connect_cb is not None:
             try:
@@ -131,6 +145,9 @@ class Publisher:
         self._slots.release()
 
     def _handle_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        if msg.topic.endswith("/" + MessageKind.SNAPSHOT_ACK.value):
+            self._handle_snapshot_ack(msg)
+            return
         try:
             ack = parse(MessageKind.ACK, msg.payload, device_id=self.device_id)
         except ContractError as exc:
@@ -147,6 +164,18 @@ class Publisher:
                     self.on_ack(ack)
                 except Exception:
                     log.exception("%s: on_ack callback failed", self.device_id)
+
+    def _handle_snapshot_ack(self, msg: Any) -> None:
+        try:
+            ack = parse(MessageKind.SNAPSHOT_ACK, msg.payload, device_id=self.device_id)
+        except ContractError as exc:
+            log.warning("%s: ignoring bad snapshot ack: %s", self.device_id, exc)
+            return
+        if isinstance(ack, SnapshotAck) and self.on_snapshot_ack is not None:
+            try:
+                self.on_snapshot_ack(ack)
+            except Exception:
+                log.exception("%s: on_snapshot_ack callback failed", self.device_id)
 
     # ------------------------------------------------------------------ caller threads
 

@@ -30,9 +30,9 @@ DELIVERY_USER = "gridwatch-deliver"
 SERVICE_USERS = (GATEWAY_USER, DELIVERY_USER)
 
 #: Kinds a device publishes (its last will is a status, so it needs that too).
-DEVICE_WRITES = (MessageKind.EVENT, MessageKind.BATCH, MessageKind.STATUS)
-#: Kinds a device reads: the gateway's ack. The contract has no config topic yet.
-DEVICE_READS = (MessageKind.ACK,)
+DEVICE_WRITES = (MessageKind.EVENT, MessageKind.BATCH, MessageKind.STATUS, MessageKind.SNAPSHOT)
+#: Kinds a device reads: the gateway's ack and its snapshot ack.
+DEVICE_READS = (MessageKind.ACK, MessageKind.SNAPSHOT_ACK)
 
 #: mosquitto_passwd's default. The passwords are 32 random bytes, so stretching
 #: adds nothing against guessing, and the broker pays it on every CONNECT (a
@@ -129,7 +129,7 @@ def acl_text(prefix: str) -> str:
     # Mosquitto checks a shared subscription ($share/<group>/...) against the filter
     # after the group, so these lines cover the gateway's shared subscriptions too.
     lines += [f"topic read {base}/dev/+/{k.value}" for k in DEVICE_WRITES]
-    lines += [f"topic write {base}/dev/+/{MessageKind.ACK.value}"]
+    lines += [f"topic write {base}/dev/+/{k.value}" for k in DEVICE_READS]
     lines += ["", f"user {DELIVERY_USER}", f"topic write {base}/person/+/notice"]
     return "\n".join(lines) + "\n"
 

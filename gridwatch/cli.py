@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "dispatch",
     "duty",
     "deliver",
+    "snapshots",
     "edge",
     "demo",
     "eval",

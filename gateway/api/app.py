@@ -37,6 +37,7 @@ from gateway.api.routers import (
     notices,
     people,
     reports,
+    snapshots,
 )
 from gateway.api.routers.console import STATIC_DIR
 from gateway.api.state import AppState, IngestState
@@ -115,6 +116,7 @@ def create_app(
         hierarchy,
         live,
         console,
+        snapshots,
     ):
         app.include_router(module.router)
     install_open311(app)

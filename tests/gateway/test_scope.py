@@ -51,8 +51,9 @@ POLICE = "P01337"
 def world(gw_settings: Settings) -> tuple[Side, Side]:
     """Grid A's unit V01-G01-U02 and grid B's unit V02-G03-U02, whose cases go to the police."""
     dsn, prefix = gw_settings.database_url, gw_settings.topic_prefix
-    a = seed_unit(dsn, prefix, "V01-G01-U02", "cam-0001", None)
-    b = seed_unit(dsn, prefix, "V02-G03-U02", "cam-0013", "police")
+    snaps = gw_settings.snapshot_root
+    a = seed_unit(dsn, prefix, "V01-G01-U02", "cam-0001", None, snaps)
+    b = seed_unit(dsn, prefix, "V02-G03-U02", "cam-0013", "police", snaps)
     return a, b
 
 
@@ -70,6 +71,7 @@ def _path(template: str, side: Side, town: Town) -> str:
         "dead_letter_id": side.dead_letter_id,
         "person_id": _leader(town, side.grid),
         "request_id": side.case_id,  # Open311's service_request_id is the case id
+        "sha256": side.snapshot_sha256,
     }
 
     def fill(m: re.Match[str]) -> str:
