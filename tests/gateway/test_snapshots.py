@@ -197,3 +197,27 @@ def test_retention_deletes_expired_snapshots_except_those_of_open_cases(
     for sha in deleted:
         assert not snapshot_path(tmp_path, sha).exists()
     assert snapshot_path(tmp_path, open_case.snapshot_sha256).exists()
+
+
+def test_an_events_crop_is_kept_alike_by_the_fast_and_the_contract_path() -> None:
+    from gateway.ingest.extra import extra_of, fast_extra
+    from gateway.ingest.fastpath import parse_event
+
+    crop = {"sha256": "c" * 64, "ref": "cam-001/20261204/e-1-crop.jpg", "width": 40, "height": 90}
+    body = {
+        "v": "1.0",
+        "kind": "event",
+        "event_id": str(uuid.uuid4()),
+        "device_id": "cam-001",
+        "seq": 3,
+        "ts": datetime.now(UTC).isoformat(),
+        "rule": "intrusion",
+        "category": "intrusion",
+        "snapshot": {"sha256": "a" * 64, "ref": "cam-001/20261204/e-1.jpg", "frame": 7},
+        "crop": crop,
+    }
+    fast = parse_event(json.dumps(body).encode(), "cam-001")
+    assert fast is not None, "the fast path must model the crop, not fall back"
+    encoded = fast_extra(fast.items[0])  # type: ignore[arg-type]
+    assert encoded is not None
+    assert json.loads(encoded) == extra_of(body) == {"snapshot": {"frame": 7}, "crop": crop}
