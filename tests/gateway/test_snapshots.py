@@ -221,3 +221,26 @@ def test_an_events_crop_is_kept_alike_by_the_fast_and_the_contract_path() -> Non
     encoded = fast_extra(fast.items[0])  # type: ignore[arg-type]
     assert encoded is not None
     assert json.loads(encoded) == extra_of(body) == {"snapshot": {"frame": 7}, "crop": crop}
+
+
+def test_the_retain_command_deletes_what_is_past_retention(
+    migrated_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gridwatch.cli import main
+
+    data = b"\xff\xd8old\xff\xd9"
+    sha = hashlib.sha256(data).hexdigest()
+    store(tmp_path, sha, data)
+    with psycopg.connect(migrated_db) as conn:
+        conn.execute(
+            "INSERT INTO snapshots (sha256, device_id, role, nbytes, taken_at)"
+            " VALUES (%s, 'cam-0003', 'frame', %s, now() - interval '1 year')",
+            (sha, len(data)),
+        )
+    monkeypatch.setenv("GRIDWATCH_SNAPSHOT_DIR", str(tmp_path))
+    assert main(["snapshots", "retain", "--dsn", migrated_db]) == 0
+    assert json.loads(capsys.readouterr().out) == {"deleted": 1, "held": 0}
+    assert not snapshot_path(tmp_path, sha).exists()
