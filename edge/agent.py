@@ -32,6 +32,8 @@ from edge.remote_config import RemoteConfig, with_push_state
 from edge.sensor_runner import SensorRunner, will_status
 from edge.sensor_sources import build_source
 from edge.seq import SeqCounter
+from edge.snapshot_courier import SnapshotCourier, SnapshotCourierConfig
+from edge.snapshot_queue import SnapshotQueue
 from gridwatch import __version__
 from gridwatch.mqtt_tls import MqttTls
 
@@ -75,6 +77,11 @@ class EdgeAgent:
             batch_items=cfg.outbox.batch_items,
             resend_after_s=cfg.outbox.resend_after_s,
         )
+        # Evidence JPEGs wait here until the gateway says it holds them (docs/evidence.md).
+        self.snapshot_queue = SnapshotQueue(
+            self.state_dir / "snapshots.sqlite3", synchronous=cfg.outbox.synchronous
+        )
+        publishers: dict[str, Publisher] = {}
         logins = camera_logins(cfg, settings)
         self.couriers: list[Courier] = []
         self._stop = threading.Event()
@@ -88,6 +95,7 @@ class EdgeAgent:
             pub = self._publisher(cam.id, logins[cam.id], camera_tls(cfg, settings, cam.id))
             courier = Courier(cam.id, self.outbox, pub, courier_cfg)
             pub.on_ack = courier.on_ack
+            publishers[cam.id] = pub
             self.couriers.append(courier)
             self.cameras.append(
                 CameraRunner(
@@ -99,6 +107,7 @@ class EdgeAgent:
                     snapshot_dir=cfg.snapshot_dir,
                     tz=settings.zone,
                     on_change=self._wake.set,
+                    snapshots=self.snapshot_queue,
                 )
             )
         self.remote = RemoteConfig(self.cameras, settings.zone)
@@ -120,6 +129,13 @@ class EdgeAgent:
                     sensor, source=source, publisher=pub, outbox=self.outbox, courier=courier
                 )
             )
+        self.snapshot_courier = SnapshotCourier(
+            self.snapshot_queue,
+            publishers,
+            SnapshotCourierConfig(resend_after_s=cfg.outbox.resend_after_s),
+        )
+        for pub in publishers.values():
+            pub.on_snapshot_ack = self.snapshot_courier.on_ack
         self._final: dict[str, Any] | None = None
         from edge.metrics import EdgeMetrics
 
@@ -185,6 +201,7 @@ class EdgeAgent:
             sensor.publisher.start()
             sensor.courier.start()
             sensor.start()
+        self.snapshot_courier.start()
         self._status_thread.start()
 
     def stop(self) -> None:
@@ -207,6 +224,7 @@ class EdgeAgent:
             cam.courier.stop()
         for sensor in self.sensors:
             sensor.courier.stop()
+        self.snapshot_courier.stop()
         for cam in self.cameras:
             cam.publisher.stop(cam.status(__version__, stopping=True))
         for sensor in self.sensors:
@@ -214,6 +232,7 @@ class EdgeAgent:
         self._final = self.summary()
         self.metrics.close()
         self.outbox.close()
+        self.snapshot_queue.close()
         if isinstance(self.regions, MosaicDetector):
             self.regions.close()
 
@@ -250,6 +269,7 @@ class EdgeAgent:
                     "dropped": c.publisher.dropped,
                     "outbox": c.outbox.stats(c.cam.id).items,
                     "committed_seq": c.courier.committed,
+                    "snapshots_pending": self.snapshot_queue.pending(c.cam.id),
                     "error": c.error,
                     "refused": c.publisher.refusals.reason,
                 }

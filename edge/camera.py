@@ -19,12 +19,17 @@ from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from detectors.types import CameraRules, Detector, RuleHit
+import numpy as np
+import numpy.typing as npt
+
+from detectors.privacy import Box, anonymise, detection_regions
+from detectors.types import CameraRules, Detections, Detector, RuleHit
 from edge.config import CameraConfig
 from edge.courier import Courier
 from edge.outbox import Outbox
 from edge.publisher import Publisher
-from edge.snapshot import write_snapshot
+from edge.snapshot import write_crop, write_snapshot
+from edge.snapshot_queue import PendingSnapshot, SnapshotQueue
 from edge.sources import Frame, FrameSource, SourceError
 from gateway.contract import Event, Snapshot, Status
 from gridwatch.town.models import fit_homography
@@ -145,8 +150,14 @@ class CameraRunner:
         snapshot_dir: Path,
         tz: ZoneInfo,
         on_change: Callable[[], None] | None = None,
+        snapshots: SnapshotQueue | None = None,
     ) -> None:
         self.cam = cam
+        #: Where written snapshots wait for the gateway (None: kept on disk only).
+        self.snapshots = snapshots
+        self.privacy = cam.privacy.policy()
+        self._last_dets: Detections | None = None
+        self._clean: tuple[tuple[int, int, int | None], npt.NDArray[np.uint8]] | None = None
         self.on_change = on_change
         self._was_online = False
         self._started: float | None = None
@@ -243,7 +254,8 @@ class CameraRunner:
                 "clock_offset_s": self.publisher.clock_offset_s,
                 "outbox_items": box.items,
                 "dropped": {"late_frames": self.late, "publish": self.publisher.dropped}
-                | box.dropped,
+                | box.dropped
+                | (self.snapshots.dropped(self.cam.id) if self.snapshots is not None else {}),
                 "detail": ("stopped" if stopping and not error else detail)[:2000],
             }
         )
@@ -284,12 +296,51 @@ class CameraRunner:
         if self.detect_hist is not None:
             self.detect_hist.observe(took)
         self.processed += 1
+        self._last_dets = detections
         for hit in self.rules.step(frame.ts, frame.image, detections):
             self._emit(hit, frame)
 
+    def _object_regions(self, detect: Frame, shot: Frame) -> list[Box]:
+        """Head and plate bands of the last detections, in the snapshot's pixels."""
+        if self._last_dets is None or not len(self._last_dets):
+            return []
+        dh, dw = detect.image.shape[:2]
+        sh, sw = shot.image.shape[:2]
+        sx, sy = sw / dw, sh / dh
+        return [
+            (round(x1 * sx), round(y1 * sy), round(x2 * sx), round(y2 * sy))
+            for x1, y1, x2, y2 in detection_regions(self._last_dets, self.privacy)
+        ]
+
+    def _blurred(self, detect: Frame, shot: Frame) -> npt.NDArray[np.uint8]:
+        """The shot with faces and plates blurred: before anything is written, only this
+        copy reaches the disk. Once per frame: several events of a frame share it."""
+        key = (id(shot.image), shot.n, shot.index)
+        if self._clean is not None and self._clean[0] == key:
+            return self._clean[1]
+        clean = anonymise(shot.image, self.privacy, self._object_regions(detect, shot))
+        self._clean = (key, clean)
+        return clean
+
+    def _queue_snapshots(self, event: Event, snaps: list[Snapshot]) -> None:
+        if self.snapshots is None:
+            return
+        for snap, role in zip(snaps, ("frame", "crop"), strict=False):
+            self.snapshots.add(
+                PendingSnapshot(
+                    snap.sha256,
+                    self.cam.id,
+                    self.snapshot_dir / snap.ref,
+                    event.ts,
+                    event.event_id,
+                    role,
+                    event.category,
+                )
+            )
+
     def _emit(self, hit: RuleHit, frame: Frame | None) -> None:
         event_id = self.ids.for_hit(hit)
-        snapshot = None
+        snapshot = crop = None
         snap_bytes = 0
         snap_path = None
         if frame is not None:
@@ -298,16 +349,28 @@ class CameraRunner:
             self._snap_n += 1
             main = self.main.latest() if self.main is not None else None
             shot, shot_box = pick_snapshot(frame, main, hit.box)
+            clean = self._blurred(frame, shot)
             snapshot = write_snapshot(
                 self.snapshot_dir,
                 self.cam.id,
-                shot.image,
+                clean,
                 event_id=event_id,
                 seq=self._snap_n,
                 ts=hit.ts,
                 frame_index=shot.index,
                 box=shot_box,
             )
+            if shot_box is not None:
+                crop = write_crop(
+                    self.snapshot_dir,
+                    self.cam.id,
+                    clean,
+                    shot_box,
+                    event_id=event_id,
+                    seq=self._snap_n,
+                    ts=hit.ts,
+                    frame_index=shot.index,
+                )
         point = None
         if self.homography is not None and hit.box is not None:
             point = self.homography.box_to_map(hit.box)
@@ -317,6 +380,9 @@ class CameraRunner:
         event = hit_to_event(
             hit, device_id=self.cam.id, seq=0, event_id=event_id, point=point, snapshot=snapshot
         )
+        if crop is not None:
+            event = event.model_copy(update={"crop": crop})
+        self._queue_snapshots(event, [s for s in (snapshot, crop) if s is not None])
         self.events += 1
         # On disk before it is sent; the courier numbers, sends and forgets it.
         self.outbox.put(

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from detectors.config import BackendConfig, YoloxOnnxConfig
+from detectors.privacy import PrivacyPolicy
 from edge.sensor_config import SensorConfig, town_sensor
 from gateway.contract import DEVICE_ID_PATTERN
 from gridwatch.camera_rules import CameraRulesConfig, RuleConfig, ZoneConfig
@@ -126,6 +127,32 @@ class OutboxConfig(_Config):
     )
 
 
+class PrivacyConfig(_Config):
+    """Blurring of faces and plates in this camera's snapshots (on by default)."""
+
+    blur_faces: bool = Field(True, description="Blur faces and the heads of person boxes")
+    blur_plates: bool = Field(True, description="Blur plates and the plate band of vehicles")
+    authorised_by: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Reference of the decision that authorises keeping faces or plates "
+        "(e.g. a public-security order number); required to switch blurring off",
+    )
+
+    @model_validator(mode="after")
+    def _authorised(self) -> PrivacyConfig:
+        if not (self.blur_faces and self.blur_plates) and self.authorised_by is None:
+            raise ValueError(
+                f"privacy: blur_faces={self.blur_faces}, blur_plates={self.blur_plates} "
+                "switches blurring off, which needs privacy.authorised_by"
+            )
+        return self
+
+    def policy(self) -> PrivacyPolicy:
+        return PrivacyPolicy(faces=self.blur_faces, plates=self.blur_plates)
+
+
 class CameraConfig(_Config):
     id: str = Field(pattern=DEVICE_ID_PATTERN, description="Device id: the MQTT client id too")
     stream: str = Field(min_length=1, description="rtsp://, http(s)://, file://, usb://N, asset://")
@@ -135,6 +162,7 @@ class CameraConfig(_Config):
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
     homography: HomographyPoints | None = None
+    privacy: PrivacyConfig = Field(default_factory=lambda: PrivacyConfig.model_validate({}))
 
     @model_validator(mode="after")
     def _rules_fit(self) -> CameraConfig:

@@ -24,6 +24,7 @@ from gateway.contract import (
     Event,
     MessageKind,
     Refusal,
+    SnapshotAck,
     Status,
     dumps,
     parse,
@@ -75,6 +76,8 @@ class Publisher:
         self.on_ack = on_ack
         #: Called on paho's thread with each pushed config payload; it only hands over.
         self.on_config: Callable[[bytes], None] | None = None
+        #: Called on paho's thread with every valid SnapshotAck; set it before ``start``.
+        self.on_snapshot_ack: Callable[[SnapshotAck], None] | None = None
         self.generation = 0
         #: Edge clock minus gateway clock, from the last live (not retained) Ack:
         #: the gateway stamps an Ack when it commits, a few ms before we read it,
@@ -125,6 +128,8 @@ class Publisher:
                 (topic(self.prefix, self.device_id, MessageKind.CONFIG), 1),
             ]
         )
+        if self.on_snapshot_ack is not None:
+            client.subscribe(topic(self.prefix, self.device_id, MessageKind.SNAPSHOT_ACK), qos=1)
         self._connected.set()
         if self._on_connect_cb is not None:
             try:
@@ -152,6 +157,9 @@ class Publisher:
         self._slots.release()
 
     def _handle_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        if msg.topic.endswith("/" + MessageKind.SNAPSHOT_ACK.value):
+            self._handle_snapshot_ack(msg)
+            return
         if msg.topic.endswith("/" + MessageKind.REFUSAL.value):
             self._handle_refusal(msg.topic, msg.payload)
             return
@@ -194,6 +202,18 @@ class Publisher:
                 msg.reason,
                 pause,
             )
+
+    def _handle_snapshot_ack(self, msg: Any) -> None:
+        try:
+            ack = parse(MessageKind.SNAPSHOT_ACK, msg.payload, device_id=self.device_id)
+        except ContractError as exc:
+            log.warning("%s: ignoring bad snapshot ack: %s", self.device_id, exc)
+            return
+        if isinstance(ack, SnapshotAck) and self.on_snapshot_ack is not None:
+            try:
+                self.on_snapshot_ack(ack)
+            except Exception:
+                log.exception("%s: on_snapshot_ack callback failed", self.device_id)
 
     # ------------------------------------------------------------------ caller threads
 

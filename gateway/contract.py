@@ -11,6 +11,8 @@ Topics (``P`` is the deployment's prefix, ``D`` the device id)::
     P/v1/dev/D/ack      Ack: committed mark, retained  gateway -> edge
     P/v1/dev/D/refusal  Refusal: why messages were dead-lettered, rate-limited  gateway -> edge
     P/v1/dev/D/config   ConfigPush: zones and rules for camera D, retained   gateway -> edge
+    P/v1/dev/D/snapshot      SnapshotUpload: one JPEG  edge -> gateway, QoS 1
+    P/v1/dev/D/snapshot_ack  SnapshotAck: hashes stored  gateway -> edge, QoS 1
     P/v1/person/U/notice  NoticeMessage to person U   dispatch -> field app, QoS 1
 
 Every device writes only below ``P/v1/dev/D/`` and reads only its ``ack``,
@@ -23,9 +25,11 @@ the client id is the client's to choose). ``gridwatch broker config`` writes the
     pattern write P/v1/dev/%u/event
     pattern write P/v1/dev/%u/batch
     pattern write P/v1/dev/%u/status
+    pattern write P/v1/dev/%u/snapshot
     pattern read  P/v1/dev/%u/ack
     pattern read  P/v1/dev/%u/refusal
     pattern read  P/v1/dev/%u/config
+    pattern read  P/v1/dev/%u/snapshot_ack
     pattern read  P/v1/person/%u/notice    (a field app logs in as its person id)
 
 Compatibility: a gateway accepts any message of its major version, including
@@ -64,8 +68,9 @@ CONTRACT_VERSION = "1.0"
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 _DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
 
-#: Caps per message kind, in bytes of the raw payload. Snapshots travel as a
-#: hash and a reference, never inline, so an event stays small.
+#: Caps per message kind, in bytes of the raw payload. An event carries only its
+#: snapshots' hashes and references, so it stays small; the JPEG travels apart,
+#: as a ``snapshot`` message no larger than a batch (the broker's packet limit).
 MAX_BYTES: dict[str, int] = {
     "event": 64 * 1024,
     "batch": 1024 * 1024,
@@ -73,7 +78,13 @@ MAX_BYTES: dict[str, int] = {
     "ack": 4 * 1024,
     "refusal": 8 * 1024,
     "config": 256 * 1024,
+    "snapshot": 1024 * 1024,
+    "snapshot_ack": 64 * 1024,
 }
+#: The largest JPEG a snapshot message holds: base64 takes 4/3 of it, the envelope the rest.
+MAX_SNAPSHOT_JPEG = 720 * 1024
+#: Hashes one SnapshotAck names at most.
+MAX_SNAPSHOT_ACK = 500
 MAX_BATCH_ITEMS = 1000
 
 
@@ -84,6 +95,8 @@ class MessageKind(StrEnum):
     ACK = "ack"
     REFUSAL = "refusal"
     CONFIG = "config"
+    SNAPSHOT = "snapshot"
+    SNAPSHOT_ACK = "snapshot_ack"
 
 
 class ContractError(ValueError):
@@ -274,6 +287,7 @@ class Event(_FromDevice):
     start: AwareDatetime | None = None
     end: AwareDatetime | None = None
     snapshot: Snapshot | None = None
+    crop: Snapshot | None = Field(None, description="The object cut out of the snapshot")
     summary: Text | None = Field(None, max_length=1000)
 
     @model_validator(mode="after")
@@ -389,6 +403,44 @@ class ConfigPush(_Wire):
     config: dict[ShortText, Any] = Field(description="zones and rules, as in the edge YAML")
 
 
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class SnapshotUpload(_Wire):
+    """Edge to gateway: one evidence JPEG, base64 in ``data``; ``sha256`` is what the
+    event carries, and the gateway refuses bytes that do not hash to it.
+
+    Sent apart from (and possibly after) its event; QoS 1, resent until a
+    ``SnapshotAck`` names it. No ``seq``: snapshots are keyed by their hash.
+    """
+
+    kind: Literal["snapshot"] = "snapshot"
+    device_id: DeviceId
+    ts: AwareDatetime = Field(description="When the frame was taken")
+    sha256: Sha256
+    event_id: UUID | None = Field(None, description="The event whose evidence it is")
+    role: Literal["frame", "crop"] = "frame"
+    category: ShortText | None = Field(None, description="The event's category (retention)")
+    content_type: Literal["image/jpeg"] = "image/jpeg"
+    data: str = Field(
+        min_length=4,
+        max_length=(MAX_SNAPSHOT_JPEG + 2) // 3 * 4,
+        pattern=r"^[A-Za-z0-9+/]+={0,2}$",
+        description="The JPEG, standard base64 with padding",
+    )
+
+
+class SnapshotAck(_Wire):
+    """Gateway to edge (not retained): snapshots stored (``stored``; the box may delete
+    them) and refused (``refused``: their bytes did not match their hash)."""
+
+    kind: Literal["snapshot_ack"] = "snapshot_ack"
+    device_id: DeviceId
+    ts: AwareDatetime
+    stored: list[Sha256] = Field(default_factory=list, max_length=MAX_SNAPSHOT_ACK)
+    refused: list[Sha256] = Field(default_factory=list, max_length=MAX_SNAPSHOT_ACK)
+
+
 class NoticeUnit(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -427,9 +479,11 @@ MODELS: dict[MessageKind, type[_Wire]] = {
     MessageKind.ACK: Ack,
     MessageKind.REFUSAL: Refusal,
     MessageKind.CONFIG: ConfigPush,
+    MessageKind.SNAPSHOT: SnapshotUpload,
+    MessageKind.SNAPSHOT_ACK: SnapshotAck,
 }
 
-Message = Event | Batch | Status | Ack | Refusal | ConfigPush
+Message = Event | Batch | Status | Ack | Refusal | ConfigPush | SnapshotUpload | SnapshotAck
 
 
 def _reject_constant(token: str) -> Any:

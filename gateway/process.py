@@ -79,6 +79,7 @@ def consumer_config(settings: Settings, **overrides: object) -> ConsumerConfig:
         mqtt_tls=settings.mqtt_tls,
         topic_prefix=settings.topic_prefix,
         share_group=settings.share_group,
+        snapshot_dir=settings.snapshot_root,
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
 

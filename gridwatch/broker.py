@@ -30,9 +30,10 @@ DELIVERY_USER = "gridwatch-deliver"
 SERVICE_USERS = (GATEWAY_USER, DELIVERY_USER)
 
 #: Kinds a device publishes (its last will is a status, so it needs that too).
-DEVICE_WRITES = (MessageKind.EVENT, MessageKind.BATCH, MessageKind.STATUS)
-#: Kinds a device reads, all written by the gateway: its ack, its refusals, pushed config.
-DEVICE_READS = (MessageKind.ACK, MessageKind.REFUSAL, MessageKind.CONFIG)
+DEVICE_WRITES = (MessageKind.EVENT, MessageKind.BATCH, MessageKind.STATUS, MessageKind.SNAPSHOT)
+#: Kinds a device reads, all written by the gateway: its ack, its snapshot ack, its
+#: refusals and pushed config.
+DEVICE_READS = (MessageKind.ACK, MessageKind.SNAPSHOT_ACK, MessageKind.REFUSAL, MessageKind.CONFIG)
 
 #: mosquitto_passwd's default. The passwords are 32 random bytes, so stretching
 #: adds nothing against guessing, and the broker pays it on every CONNECT (a

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "deliver",
     "report",
     "points",
+    "snapshots",
     "edge",
     "demo",
     "eval",

@@ -237,6 +237,8 @@ class DemoRun:
                         GRIDWATCH_CONFIG_DIR=str(Path(self.settings.config_dir).resolve()),
                         # A key of this run only: its tokens die with it.
                         GRIDWATCH_JWT_SECRET=jwt_secret,
+                        # The gateway's evidence store, apart from the edge's snapshot_dir.
+                        GRIDWATCH_SNAPSHOT_DIR=str(workdir / "gateway-snapshots"),
                         PYTHONUNBUFFERED="1",
                     )
                     migrate(dsn, service_role=self.settings.service_role)
@@ -348,7 +350,8 @@ class DemoRun:
                     """
                     SELECT count(*),
                            count(*) FILTER (WHERE score IS NOT NULL
-                                            AND (snapshot_sha256 IS NOT NULL OR phase = 'end'))
+                                            AND (snapshot_sha256 IS NOT NULL OR phase = 'end')),
+                           count(*) FILTER (WHERE snapshot_sha256 IN (SELECT sha256 FROM snapshots))
                     FROM events WHERE device_id = %s
                     """,
                     (cam,),
@@ -366,6 +369,8 @@ class DemoRun:
                 per_camera[cam] = {
                     "events": int(row[0]),
                     "events_with_evidence": int(row[1]),
+                    # Of those, the events whose snapshot the gateway holds (docs/evidence.md).
+                    "snapshots_held": int(row[2]),
                     "cases": [{"id": r[0], "unit_id": r[1], "assignee": r[2]} for r in case_rows],
                 }
             for sen in (s["id"] for s in box.get("sensors", [])):

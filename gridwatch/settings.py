@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     )
 
     model_path: Path | None = Field(None, description="ONNX detector file")
+    snapshot_dir: Path | None = Field(
+        None,
+        description="Where the gateway stores evidence JPEGs by their SHA-256; "
+        "default <cache_dir>/snapshots",
+    )
 
     metrics_port: int | None = Field(
         None,
@@ -132,6 +137,11 @@ class Settings(BaseSettings):
         if self.mqtt_tls_ca is None:
             return None
         return MqttTls(self.mqtt_tls_ca, self.mqtt_tls_cert, self.mqtt_tls_key)
+
+    @property
+    def snapshot_root(self) -> Path:
+        """The gateway's snapshot folder (GRIDWATCH_SNAPSHOT_DIR, else under the cache)."""
+        return self.snapshot_dir or self.cache_dir / "snapshots"
 
     @property
     def zone(self) -> ZoneInfo:

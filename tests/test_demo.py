@@ -103,6 +103,7 @@ def check_cameras(result: dict[str, Any]) -> None:
     for cam, stats in result["cameras"].items():
         assert stats["events"] >= 1, f"{cam} produced no stored event"
         assert stats["events_with_evidence"] >= 1, f"{cam}: no event with score and snapshot"
+        assert stats["snapshots_held"] >= 1, f"{cam}: the gateway holds none of its snapshots"
         unit = town.devices[cam].unit
         leader = town.hierarchy.areas[unit].leader
         assert leader is not None, f"sample unit {unit} of {cam} has no leader"

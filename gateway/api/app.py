@@ -41,6 +41,7 @@ from gateway.api.routers import (
     people,
     reports,
     reviews,
+    snapshots,
 )
 from gateway.api.routers.console import STATIC_DIR
 from gateway.api.state import AppState, IngestState
@@ -125,6 +126,7 @@ def create_app(
         hierarchy,
         live,
         console,
+        snapshots,
     ):
         app.include_router(module.router)
     install_open311(app)

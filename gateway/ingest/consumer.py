@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
@@ -37,6 +38,7 @@ from gateway.ingest.classify import (
     dead_letter,
 )
 from gateway.ingest.feedback import RefusalLimiter, refusal
+from gateway.ingest.snapshots import SnapshotReceiver
 from gateway.ingest.writer import WriteResult, write
 from gridwatch.mqtt_tls import MqttTls, apply_login
 
@@ -93,6 +95,10 @@ class ConsumerConfig:
     #: A device whose messages are refused hears why on its ``refusal`` topic at
     #: most this often (gateway/ingest/feedback.py); it backs off at least as long.
     refusal_every_s: float = 60.0
+
+    #: Where snapshot messages are stored (gateway/ingest/snapshots.py); None: the
+    #: consumer does not subscribe to them.
+    snapshot_dir: Path | None = None
 
 
 @dataclass
@@ -159,6 +165,18 @@ class Consumer:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.snapshots = (
+            SnapshotReceiver(
+                dsn=config.dsn,
+                root=config.snapshot_dir,
+                prefix=config.topic_prefix,
+                client=self._client,
+                generation=lambda: self._generation,
+                known=lambda device_id: device_id in self._registry,
+            )
+            if config.snapshot_dir is not None
+            else None
+        )
 
     # ------------------------------------------------------------------ state
 
@@ -199,6 +217,15 @@ class Consumer:
             (subscription(self.config.topic_prefix, kind, self.config.share_group), 1)
             for kind in (MessageKind.EVENT, MessageKind.BATCH, MessageKind.STATUS)
         ]
+        if self.snapshots is not None:
+            filters.append(
+                (
+                    subscription(
+                        self.config.topic_prefix, MessageKind.SNAPSHOT, self.config.share_group
+                    ),
+                    1,
+                )
+            )
         client.subscribe(filters)
         self._connected.set()
         log.info("connected to MQTT, subscribed to %s", [f for f, _ in filters])
@@ -219,6 +246,13 @@ class Consumer:
             qos=message.qos,
             generation=self._generation,
         )
+        if self.snapshots is not None and item.topic.endswith("/" + MessageKind.SNAPSHOT.value):
+            # Not acknowledged when full, so the broker delivers it again later.
+            if self.snapshots.put(item):
+                self.stats.received += 1
+            else:
+                self.stats.dropped_full_queue += 1
+            return
         try:
             self._queue.put_nowait(item)
         except queue.Full:
@@ -253,6 +287,8 @@ class Consumer:
             target=self._maintain_loop, name="gridwatch-maintain", daemon=True
         )
         self._maint.start()
+        if self.snapshots is not None:
+            self.snapshots.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -260,6 +296,8 @@ class Consumer:
             self._thread.join(timeout)
         if self._maint is not None:
             self._maint.join(timeout)
+        if self.snapshots is not None:
+            self.snapshots.stop(timeout)
         self._client.disconnect()
         self._client.loop_stop()
         # paho closes its internal socket pair only when the client is garbage

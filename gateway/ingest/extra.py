@@ -49,6 +49,7 @@ def fast_extra(ev: FastEvent) -> bytes | None:
     if (
         ev.start is None
         and ev.end is None
+        and ev.crop is None
         and (snap is None or (snap.frame is None and snap.width is None and snap.height is None))
     ):
         return None
@@ -62,6 +63,10 @@ def fast_extra(ev: FastEvent) -> bytes | None:
         sizes = {k: v for k, v in sizes.items() if v is not None}
         if sizes:
             out["snapshot"] = sizes
+    if ev.crop is not None:
+        # No column: kept whole, as the contract's path keeps it (extra_of).
+        crop = {f: getattr(ev.crop, f) for f in ev.crop.__struct_fields__}
+        out["crop"] = {k: v for k, v in crop.items() if v is not None}
     return _ENCODE(out)
 
 

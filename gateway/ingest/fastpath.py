@@ -80,6 +80,7 @@ class FastEvent(
     start: _Aware | None = None
     end: _Aware | None = None
     snapshot: FastSnapshot | None = None
+    crop: FastSnapshot | None = None
     summary: Annotated[str, Meta(max_length=1000)] | None = None
 
 
@@ -146,6 +147,8 @@ def _events_ok(items: list[FastEvent | FastReading]) -> bool:
             return False
         if it.snapshot is not None:
             shas.append(it.snapshot.sha256)
+        if it.crop is not None:
+            shas.append(it.crop.sha256)
     # One regular-expression pass over every hash instead of one call per event.
     return not shas or _HEX.fullmatch("".join(shas)) is not None
 

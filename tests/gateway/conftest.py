@@ -38,10 +38,15 @@ def migrated_db(fresh_db: str) -> str:
 
 @pytest.fixture
 def gw_settings(
-    migrated_db: str, mqtt_broker: tuple[str, int], topic_prefix: str, share_group: str
+    migrated_db: str,
+    mqtt_broker: tuple[str, int],
+    topic_prefix: str,
+    share_group: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
     host, port = mqtt_broker
     return get_settings(
+        snapshot_dir=tmp_path_factory.mktemp("snapshots"),
         database_url=migrated_db,
         mqtt_host=host,
         mqtt_port=port,

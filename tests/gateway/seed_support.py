@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from gateway.contract import topic
+from gateway.evidence.store import store
 
 #: The unit leader the seeded cases are assigned to (and whose participants they list).
 ASSIGNEE = "P00006"
@@ -26,6 +29,7 @@ class UnitRows:
     report_id: int
     event_id: str
     dead_letter_id: int
+    snapshot_sha256: str = ""
 
     @property
     def grid(self) -> str:
@@ -63,10 +67,22 @@ def insert_case(
     return case_id
 
 
-def seed_unit(dsn: str, prefix: str, unit: str, device: str, department: str | None) -> UnitRows:
+def seed_unit(
+    dsn: str,
+    prefix: str,
+    unit: str,
+    device: str,
+    department: str | None,
+    snapshot_dir: Path | None = None,
+) -> UnitRows:
     """Write :class:`UnitRows` for ``unit`` and ``device``; the cases go to ``department``.
-    ``prefix`` is the topic prefix the dead letter was received on."""
+    ``prefix`` is the topic prefix the dead letter was received on; the event's snapshot
+    is stored in ``snapshot_dir`` when given (its row is written either way)."""
     event_id = str(uuid.uuid4())
+    jpeg = b"\xff\xd8" + f"snapshot of {unit} {event_id}".encode() + b"\xff\xd9"
+    sha = hashlib.sha256(jpeg).hexdigest()
+    if snapshot_dir is not None:
+        store(snapshot_dir, sha, jpeg)
     with psycopg.connect(dsn) as conn:
         case_id = insert_case(conn, unit, "event", department)
         report_id = insert_case(conn, unit, "report", department)
@@ -74,7 +90,12 @@ def seed_unit(dsn: str, prefix: str, unit: str, device: str, department: str | N
             "INSERT INTO events (event_id, ts, device_id, seq, rule, category, unit_id, lon, lat,"
             " score, snapshot_sha256, snapshot_ref, summary, extra) VALUES (%s, now(), %s, 1,"
             " 'intrusion', 'intrusion', %s, 119.0, 25.4, 0.9, %s, 'snap/1.jpg', '闯入', '{}')",
-            (event_id, device, unit, "ab" * 32),
+            (event_id, device, unit, sha),
+        )
+        conn.execute(
+            "INSERT INTO snapshots (sha256, device_id, event_id, role, category, nbytes, taken_at)"
+            " VALUES (%s, %s, %s, 'frame', 'intrusion', %s, now())",
+            (sha, device, event_id, len(jpeg)),
         )
         conn.execute(
             "INSERT INTO case_events (event_id, ts, case_id, phase, attached_at)"
@@ -94,11 +115,11 @@ def seed_unit(dsn: str, prefix: str, unit: str, device: str, department: str | N
             (topic(prefix, device, "event"), device, payload, len(payload)),
         ).fetchone()
         assert row is not None
-    return UnitRows(unit, device, case_id, report_id, event_id, int(row[0]))
+    return UnitRows(unit, device, case_id, report_id, event_id, int(row[0]), sha)
 
 
-def two_grids(dsn: str, prefix: str) -> tuple[UnitRows, UnitRows]:
+def two_grids(dsn: str, prefix: str, snapshot_dir: Path | None = None) -> tuple[UnitRows, UnitRows]:
     """Grid A's unit V01-G01-U02 and grid B's unit V02-G03-U02, whose cases go to the police."""
-    a = seed_unit(dsn, prefix, "V01-G01-U02", "cam-0001", None)
-    b = seed_unit(dsn, prefix, "V02-G03-U02", "cam-0013", "police")
+    a = seed_unit(dsn, prefix, "V01-G01-U02", "cam-0001", None, snapshot_dir)
+    b = seed_unit(dsn, prefix, "V02-G03-U02", "cam-0013", "police", snapshot_dir)
     return a, b

@@ -120,12 +120,15 @@ def town() -> Town:
 
 
 @pytest.fixture(scope="module")
-def api_settings(pg_admin_url: str, mqtt_broker: tuple[str, int]) -> Iterator[Settings]:
+def api_settings(
+    pg_admin_url: str, mqtt_broker: tuple[str, int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
     name = f"gwtest_{RUN_ID}_st_{uuid.uuid4().hex[:6]}"
     with scratch_database(pg_admin_url, name) as dsn:
         migrate(dsn)
         yield get_settings(
             database_url=dsn,
+            snapshot_dir=tmp_path_factory.mktemp("snapshots"),
             mqtt_host=mqtt_broker[0],
             mqtt_port=mqtt_broker[1],
             topic_prefix=f"gwtest/{RUN_ID}/st{uuid.uuid4().hex[:6]}",
@@ -144,9 +147,10 @@ def callers(api_settings: Settings) -> list[Caller]:
     town-wide roles (duty commander, device admin, auditor, a platform's API key)."""
     dsn = api_settings.database_url
     prefix = api_settings.topic_prefix
-    own = seed_unit(dsn, prefix, "V01-G01-U02", "cam-0001", None)
-    grid = seed_unit(dsn, prefix, "V01-G01-U04", "cam-0002", None)
-    police = seed_unit(dsn, prefix, "V02-G03-U02", "cam-0013", "police")
+    snaps = api_settings.snapshot_root
+    own = seed_unit(dsn, prefix, "V01-G01-U02", "cam-0001", None, snaps)
+    grid = seed_unit(dsn, prefix, "V01-G01-U04", "cam-0002", None, snaps)
+    police = seed_unit(dsn, prefix, "V02-G03-U02", "cam-0013", "police", snaps)
 
     def ids(s: UnitRows, person: str) -> dict[str, Any]:
         # /cases/{case_id} and /reports/{case_id} share the name: a report is a case.
@@ -158,6 +162,7 @@ def callers(api_settings: Settings) -> list[Caller]:
             "person_id": person,
             "request_id": s.report_id,  # Open311's service_request_id is the case id
             "code": "micro_voice",
+            "sha256": s.snapshot_sha256,
         }
 
     people = [

@@ -50,7 +50,7 @@ POLICE = "P01337"
 @pytest.fixture
 def world(gw_settings: Settings) -> tuple[Side, Side]:
     """Grid A's unit V01-G01-U02 and grid B's unit V02-G03-U02, whose cases go to the police."""
-    return two_grids(gw_settings.database_url, gw_settings.topic_prefix)
+    return two_grids(gw_settings.database_url, gw_settings.topic_prefix, gw_settings.snapshot_root)
 
 
 def _leader(town: Town, area: str) -> str:
@@ -67,6 +67,7 @@ def _path(template: str, side: Side, town: Town) -> str:
         "dead_letter_id": side.dead_letter_id,
         "person_id": _leader(town, side.grid),
         "request_id": side.case_id,  # Open311's service_request_id is the case id
+        "sha256": side.snapshot_sha256,
     }
 
     def fill(m: re.Match[str]) -> str:

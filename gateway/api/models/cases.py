@@ -29,7 +29,14 @@ class CasePublic(Public):
     status: Status
 
 
-@fields_of(CaseEventRow, described={"snapshot_sha256": "SHA-256 of the snapshot / 快照哈希"})
+@fields_of(
+    CaseEventRow,
+    described={
+        "snapshot_sha256": "SHA-256 of the snapshot / 快照哈希",
+        "crop_sha256": "SHA-256 of the object's crop / 目标截图哈希",
+        "held": "Hashes the gateway holds: GET /api/v1/snapshots/{sha256} / 已存证",
+    },
+)
 class CaseEventPublic(Public):
     """An event the case holds, with its evidence."""
 

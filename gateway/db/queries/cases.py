@@ -124,6 +124,11 @@ class CaseEventRow:
     summary: str | None
     snapshot_sha256: str | None
     snapshot_ref: str | None
+    #: The object's crop (the event's ``crop``), kept in ``events.extra``.
+    crop_sha256: str | None
+    #: Which of the two the gateway holds (GET /api/v1/snapshots/{sha256}); a snapshot
+    #: that arrives after its event appears here when it does.
+    held: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +143,11 @@ class CaseDetail(CaseRow):
 _DETAIL_COLUMNS = column_list(CaseRow)
 _CASE_EVENTS = sql.SQL(
     "SELECT ce.event_id, ce.ts, ce.phase, e.device_id, e.rule, e.score, e.summary,"
-    " e.snapshot_sha256, e.snapshot_ref FROM case_events ce"
+    " e.snapshot_sha256, e.snapshot_ref, e.extra -> 'crop' ->> 'sha256' AS crop_sha256,"
+    " ARRAY(SELECT s.sha256 FROM snapshots s"
+    "  WHERE s.sha256 IN (e.snapshot_sha256, e.extra -> 'crop' ->> 'sha256')"
+    "  ORDER BY s.role DESC) AS held"
+    " FROM case_events ce"
     " LEFT JOIN events_visible e ON e.event_id = ce.event_id AND e.ts = ce.ts"
     " WHERE ce.case_id = %s ORDER BY ce.ts, ce.event_id"
 )

@@ -1,0 +1,1 @@
+"""Evidence snapshots on the gateway: content-addressed files, retention (docs/evidence.md)."""
