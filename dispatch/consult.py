@@ -86,8 +86,8 @@ def post(
 ) -> MessageRow:
     """Add a message to the case's consultation and push it live.
 
-    CaseNotFound; TransitionError when the case is not joint; PermissionDenied for
-    someone not taking part, or a decision by anyone but the duty commander.
+    CaseNotFound; PermissionDenied for someone not taking part, or a decision by
+    anyone but the duty commander; TransitionError when the case is not joint.
     """
     now = ctx.clock.now()
     with conn.transaction():
@@ -95,15 +95,16 @@ def post(
         if case is None:
             raise CaseNotFound(f"case {case_id} (case_id) not found")
         tasks = tasks_of(conn, case_id)
+        # As on the actions route, who may comes before whether the case allows it now.
+        if not takes_part(actor, case, tasks):
+            raise PermissionDenied(
+                str(actor.role), "consult", "the commander and the departments of its tasks"
+            )
         if not tasks:
             raise TransitionError(
                 f"case {case_id} is not a joint case: it has no consultation",
                 status=case.status,
                 action="consult",
-            )
-        if not takes_part(actor, case, tasks):
-            raise PermissionDenied(
-                str(actor.role), "consult", "the commander and the departments of its tasks"
             )
         if kind == "decision" and actor.role is not Role.DUTY_COMMANDER:
             raise PermissionDenied(str(actor.role), "decide", "the duty commander")

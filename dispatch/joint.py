@@ -143,6 +143,19 @@ def make_joint(
         ctx.config.deadlines, case.category, case.severity, now, ctx.tz, ctx.config.calendar
     ).resolve_by
     commander, commander_name = _commander(ctx, actor, now)
+    add_participant(
+        conn, case.id, commander, commander_name, "leader", case.town_id, int(Level.TOWN), now
+    )
+    conn.execute(
+        "UPDATE cases SET status = %s, assignee = %s, assignee_name = %s, assignee_area = %s,"
+        " accepted_at = coalesce(accepted_at, %s), resolve_by = %s, next_escalation_at = NULL,"
+        " updated_at = %s WHERE id = %s",
+        (step.to_status.value, commander, commander_name, case.town_id, now, due, now, case.id),
+    )
+    # The case's own step first, so its history reads in the order things happened.
+    frm, to = step.from_status.value, step.to_status.value
+    data = {"departments": chosen, "commander": commander, "resolve_by": due.isoformat()}
+    history(conn, case.id, now, who, step.action.value, frm, to, note, data)
     for dept_id in chosen:
         contact = ctx.town.departments[dept_id].contact
         person = ctx.town.people.get(contact)
@@ -153,39 +166,9 @@ def make_joint(
             (case.id, dept_id, contact, name, TaskStatus.OPEN.value, due, now, now),
         )
         add_participant(conn, case.id, contact, name, "department", None, int(Level.TOWN), now)
-        history(
-            conn,
-            case.id,
-            now,
-            who,
-            "task_opened",
-            step.to_status.value,
-            step.to_status.value,
-            None,
-            {"department": dept_id, "assignee": contact, "due_at": due.isoformat()},
-        )
+        opened = {"department": dept_id, "assignee": contact, "due_at": due.isoformat()}
+        history(conn, case.id, now, who, "task_opened", to, to, None, opened)
         _tell(ctx, conn, case, "joint_task", contact, name, now, due, department=dept_id)
-    add_participant(
-        conn, case.id, commander, commander_name, "leader", case.town_id, int(Level.TOWN), now
-    )
-    conn.execute(
-        "UPDATE cases SET status = %s, assignee = %s, assignee_name = %s, assignee_area = %s,"
-        " accepted_at = coalesce(accepted_at, %s), resolve_by = %s, next_escalation_at = NULL,"
-        " updated_at = %s WHERE id = %s",
-        (
-            step.to_status.value,
-            commander,
-            commander_name,
-            case.town_id,
-            now,
-            due,
-            now,
-            case.id,
-        ),
-    )
-    frm, to = step.from_status.value, step.to_status.value
-    data = {"departments": chosen, "commander": commander, "resolve_by": due.isoformat()}
-    history(conn, case.id, now, who, step.action.value, frm, to, note, data)
     _tell(ctx, conn, case, "joint_case", commander, commander_name, now, due)
     push_live(conn, case.id)
 

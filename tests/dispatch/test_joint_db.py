@@ -127,8 +127,8 @@ def test_a_joint_case_closes_only_when_all_three_tasks_are_done(
 
     trail = case_history(conn, case_id, "actor, action, from_status, to_status, data")
     joint_steps = [(a, act_, d.get("department")) for a, act_, _, _, d in trail[2:]]
-    assert joint_steps[:4] == [(COMMANDER.person, "task_opened", d) for d in DEPARTMENTS] + [
-        (COMMANDER.person, "make_joint", None)
+    assert joint_steps[:4] == [(COMMANDER.person, "make_joint", None)] + [
+        (COMMANDER.person, "task_opened", d) for d in DEPARTMENTS
     ]
     assert [s for s in joint_steps if s[1] in ("task_accept", "task_done")] == [
         (police.person, "task_accept", "police"),

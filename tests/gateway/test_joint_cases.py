@@ -128,7 +128,7 @@ def test_a_consultation_message_reaches_a_live_subscriber(day: Day, town: Town) 
     url = f"/api/v1/cases/{case_id}/consultation"
     message = {"body": "需要封路", "attachments": [{"sha256": "ef" * 32, "name": "示意图.png"}]}
     # Not joint yet: there is no consultation to write in.
-    assert day.client.post(url, json=message, headers=staff["urban"]).status_code == 409
+    assert day.client.post(url, json=message, headers=day.headers["duty"]).status_code == 409
     assert make_joint(day, case_id).status_code == 200
 
     wait_for(lambda: day.client.get("/health").json()["live"], what="LISTEN")
