@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dispatch import deadlines, permissions
+from dispatch import deadlines, joint, permissions
 from dispatch.errors import ActionInputError, CaseNotFound, TransitionError
 from dispatch.lifecycle import RETURNS, Action, Status, Step, next_status, parse_action
 from dispatch.notify import Notice, render
@@ -89,6 +89,7 @@ def act(
     mediation_outcome: str | None = None,
     assign_to: Reassign | None = None,
     photos: Sequence[Photo] = (),
+    departments: Sequence[str] = (),
 ) -> CaseRow:
     """Apply one action for ``actor``; returns the case row after it.
 
@@ -96,6 +97,8 @@ def act(
     string for the system's own callers ('system', a test), which are not.
     Raises CaseNotFound, PermissionDenied, TransitionError (not from this status)
     or ActionInputError (a missing or wrong value, naming the field).
+    ``make_joint`` (with ``departments``) and a joint case's ``close`` are
+    ``dispatch.joint``'s; the close then raises OpenTasks while a task is open.
     """
     requested = parse_action(action)
     _require_inputs(requested, case_id, duplicate_of, assign_to)
@@ -120,6 +123,14 @@ def act(
         assert case is not None
         if isinstance(actor, Actor):
             _check_permission(ctx, actor, requested, case, assign_to)
+        if requested is Action.MAKE_JOINT:
+            joint.make_joint(conn, ctx, case, actor, departments, note, now)
+            return _reread(conn, case_id)
+        tasks = joint.tasks_of(conn, case_id) if requested is Action.CLOSE else []
+        if tasks:
+            joint.close_joint(conn, case, actor, note, tasks, now)
+            push_live(conn, case_id)
+            return _reread(conn, case_id)
         step = next_status(case.status, requested, note, rating=rating)
         if step.action is Action.ESCALATE:
             rise = escalation_for(ctx, case, now, by_hand=True)

@@ -22,6 +22,19 @@ class TransitionError(DispatchError):
         self.action = action
 
 
+class OpenTasks(TransitionError):
+    """A joint case closed while some of its department tasks are not done."""
+
+    def __init__(self, case_id: int, status: str, open_tasks: list[str]) -> None:
+        super().__init__(
+            f"case {case_id} has tasks not done: {open_tasks}; close it when they are,"
+            " or give a reason (duty commander)",
+            status=status,
+            action="close",
+        )
+        self.open_tasks = open_tasks
+
+
 class ActionInputError(DispatchError, ValueError):
     """A case action given a missing or wrong value; names the field, the value and what
     was expected."""

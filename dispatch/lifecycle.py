@@ -6,6 +6,11 @@ duplicate (of another case), reopened. A resolved or verified case goes back to
 in_progress when it is returned for rework (退回重办, ``return``) or followed up
 (回访) with an unsatisfied rating; a satisfied follow-up verifies a resolved case
 and closes a verified one. ``comment`` and ``escalate`` keep the status.
+
+A joint case (联合处置, ``make_joint``; dispatch/joint.py) is in progress under the
+commander on duty, with one task per department; tasks go open -> accepted -> done
+(:class:`TaskStatus`), and the case closes when the last one is done, or when the
+commander closes it with a reason.
 """
 
 from __future__ import annotations
@@ -46,6 +51,20 @@ class Action(StrEnum):
     REOPEN = "reopen"
     COMMENT = "comment"
     ESCALATE = "escalate"  # by hand, one level up
+    MAKE_JOINT = "make_joint"  # 联合处置: a task for each of several departments
+
+
+class TaskStatus(StrEnum):
+    """A joint case's department task."""
+
+    OPEN = "open"  # handed to the department, not yet taken on
+    ACCEPTED = "accepted"  # the department has taken it on
+    DONE = "done"  # the department's part is done
+
+
+class TaskAction(StrEnum):
+    ACCEPT = "accept"
+    DONE = "done"
 
 
 #: Other names the case API may use for an action.
@@ -80,7 +99,17 @@ TRANSITIONS: dict[tuple[Status, Action], Status] = {
     (S.CLOSED, A.REOPEN): S.REOPENED,
     **{(s, A.COMMENT): s for s in Status},
     **{(s, A.ESCALATE): s for s in _OPEN},
+    **{(s, A.MAKE_JOINT): S.IN_PROGRESS for s in _OPEN},
 }
+
+#: (task status, task action) -> task status. Anything absent is refused.
+TASK_TRANSITIONS: dict[tuple[TaskStatus, TaskAction], TaskStatus] = {
+    (TaskStatus.OPEN, TaskAction.ACCEPT): TaskStatus.ACCEPTED,
+    (TaskStatus.ACCEPTED, TaskAction.DONE): TaskStatus.DONE,
+}
+#: Statuses from which the commander may close a joint case (with a reason while a
+#: task is still open); the last task done closes it from these too.
+JOINT_CLOSABLE: frozenset[Status] = frozenset({*_OPEN, S.RESOLVED, S.VERIFIED})
 
 OPEN_STATUSES: frozenset[Status] = frozenset(_OPEN)
 #: Statuses in which the accept-by deadline still runs.
@@ -174,3 +203,23 @@ def allowed_actions(current: Status | str) -> list[Action]:
     if A.RATE_SATISFIED in found or A.RATE_UNSATISFIED in found:
         found.append(A.FOLLOW_UP)
     return sorted(set(found), key=list(Action).index)
+
+
+def next_task_status(current: TaskStatus | str, action: TaskAction | str) -> TaskStatus:
+    """The task status after ``action``; TransitionError naming both when refused."""
+    cur = TaskStatus(current)
+    try:
+        act = TaskAction(action)
+    except ValueError as exc:
+        known = [a.value for a in TaskAction]
+        raise TransitionError(f"unknown task action {action!r}; known: {known}") from exc
+    to = TASK_TRANSITIONS.get((cur, act))
+    if to is None:
+        allowed = [a.value for (s, a) in TASK_TRANSITIONS if s is cur]
+        raise TransitionError(
+            f"task action {act.value!r} is not allowed from task status {cur.value!r};"
+            f" allowed: {allowed}",
+            status=cur.value,
+            action=act.value,
+        )
+    return to

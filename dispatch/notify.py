@@ -37,6 +37,14 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "案件 #{case_id} 提级至{level_zh}处置",
         "Case #{case_id} escalated to {level_en} by hand",
     ),
+    "joint_task": (
+        "联合处置任务：案件 #{case_id}（{cat_zh}），部门 {department}",
+        "Joint case task: case #{case_id} ({cat_en}), department {department}",
+    ),
+    "joint_case": (
+        "联合处置：案件 #{case_id}（{cat_zh}）由您指挥",
+        "Joint case #{case_id} ({cat_en}) is yours to command",
+    ),
     "pulled_in": (
         "请到场协助：案件 #{case_id}（{cat_zh}）",
         "Please turn up for case #{case_id} ({cat_en})",

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import TypedDict, Unpack
 
 from dispatch.errors import PermissionDenied
-from dispatch.lifecycle import Action, Status, allowed_actions, parse_action
+from dispatch.lifecycle import JOINT_CLOSABLE, Action, Status, allowed_actions, parse_action
 from gridwatch.domain import Role
 
 
@@ -140,12 +140,22 @@ def relation_of(
 _RATED = frozenset({A.RATE_SATISFIED, A.RATE_UNSATISFIED})
 
 
-def offered(actor: Actor, status: Status | str, relation: Relation) -> list[Action]:
+def offered(
+    actor: Actor, status: Status | str, relation: Relation, *, joint: bool = False
+) -> list[Action]:
     """The actions a page may offer ``actor`` on a case in ``status``: allowed from that
     status and permitted to the role. A reassignment is offered to whoever leads an
-    area (or the whole town); the area they pick is checked when they take it."""
+    area (or the whole town); the area they pick is checked when they take it. A
+    ``joint`` case is not made joint again, and only the duty commander closes it
+    (``dispatch.joint``), from any status but closed."""
     held = relation.copy()
     held["target_in_area"] = actor.everywhere or bool(actor.areas)
-    return [
+    found = [
         a for a in allowed_actions(status) if a not in _RATED and may_act(actor.role, a, **held)
     ]
+    if not joint:
+        return found
+    found = [a for a in found if a not in (A.MAKE_JOINT, A.CLOSE)]
+    if actor.role is Role.DUTY_COMMANDER and Status(status) in JOINT_CLOSABLE:
+        found.append(A.CLOSE)
+    return found

@@ -107,7 +107,9 @@ SELECT pg_notify(%s, json_build_object(
     'type', 'case', 'id', id, 'category', category, 'status', status, 'unit_id', unit_id,
     'assignee', assignee, 'assignee_name', assignee_name,
     'deadline', CASE WHEN status = ANY(%s) THEN accept_by ELSE resolve_by END,
-    'escalation_level', escalation_level, 'lon', lon, 'lat', lat, 'recurrence', recurrence
+    'escalation_level', escalation_level, 'lon', lon, 'lat', lat, 'recurrence', recurrence,
+    'departments', (SELECT coalesce(json_agg(t.department_id ORDER BY t.department_id), '[]')
+                    FROM case_tasks t WHERE t.case_id = cases.id)
 )::text)
 FROM cases WHERE id = ANY(%s) ORDER BY id
 """
@@ -117,7 +119,8 @@ def push_live(conn: psycopg.Connection[Any], case_ids: int | Iterable[int]) -> N
     """Tell consoles about cases as they are now; delivered only if the transaction commits.
 
     Message: ``{"type": "case", "id", "category", "status", "unit_id", "assignee",
-    "assignee_name", "deadline", "escalation_level", "lon", "lat", "recurrence"}``;
+    "assignee_name", "deadline", "escalation_level", "lon", "lat", "recurrence",
+    "departments"}``; ``departments``: a joint case's task departments (else empty);
     ``deadline`` is accept-by while the case awaits acceptance, else resolve-by.
     """
     ids = [case_ids] if isinstance(case_ids, int) else sorted(set(case_ids))

@@ -24,6 +24,8 @@ EXPECTED: dict[str, str] = {
     "reminder_resolve": "resolve",
     "escalated": "supervise",
     "pulled_in": "attend",
+    "joint_task": "resolve",
+    "joint_case": "supervise",
 }
 
 #: (Chinese, English) sentence per expectation; ``{deadline}`` is local time.

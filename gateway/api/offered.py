@@ -32,12 +32,15 @@ def actor_of(who: Principal, town: Town) -> Actor:
     )
 
 
-def allowed_for(who: Principal, town: Town | None, case: CaseRow) -> list[str]:
-    """The action names ``who`` may send for ``case`` now; none without a town config."""
+def allowed_for(
+    who: Principal, town: Town | None, case: CaseRow, *, joint: bool = False
+) -> list[str]:
+    """The action names ``who`` may send for ``case`` now (a ``joint`` one: with tasks);
+    none without a town config."""
     if town is None:
         return []
     actor = actor_of(who, town)
     relation = relation_of(
         actor, assignee=case.assignee, department_id=case.department_id, raised_by=case.raised_by
     )
-    return [API_NAME.get(a, a.value) for a in offered(actor, case.status, relation)]
+    return [API_NAME.get(a, a.value) for a in offered(actor, case.status, relation, joint=joint)]

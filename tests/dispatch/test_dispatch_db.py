@@ -193,7 +193,9 @@ def test_consoles_hear_each_new_or_changed_case_on_the_live_channel(
         "lon",
         "lat",
         "recurrence",
+        "departments",
     }
+    assert first["departments"] == []  # not a joint case
     assert (first["unit_id"], first["assignee"], first["status"], first["category"]) == (
         unit,
         leader.person_id,

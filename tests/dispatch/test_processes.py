@@ -208,7 +208,8 @@ def test_three_dispatchers_make_exactly_the_cases_one_dispatcher_makes(
     # Forget the cases and queue every event again, then let three processes race.
     conn.execute(
         "TRUNCATE case_events, case_history, case_participants, notification_attempts,"
-        " notifications, case_reminders, open311_requests, cases RESTART IDENTITY"
+        " notifications, case_reminders, open311_requests, case_tasks, case_messages, cases"
+        " RESTART IDENTITY"
     )
     procs = dispatchers.start(3, "--batch", "2")
     dispatchers.wait_connected(conn, 3)

@@ -15,7 +15,7 @@ from gateway.api.models.cases import CaseDetailPublic, CasePublic
 def test_a_column_added_to_the_case_row_shows_in_the_detail() -> None:
     shown = set(CaseDetailPublic.model_fields)
     columns = {f.name for f in dataclasses.fields(CaseRow)}
-    own = {"events", "history", "participants", "allowed_actions"}
+    own = {"events", "history", "participants", "tasks", "allowed_actions"}
     assert shown - own == columns - {"assignee_area"}
 
 

@@ -75,6 +75,8 @@ LOGIN = "POST /api/v1/auth/token"
 #: resident's micro-voice in the seeded unit, through Open311.
 WRITES: dict[str, dict[str, str]] = {
     "POST /api/v1/cases/{case_id}/actions": {"action": "comment", "note": "巡查时已提醒"},
+    "POST /api/v1/cases/{case_id}/tasks/{department}": {"action": "accept"},
+    "POST /api/v1/cases/{case_id}/consultation": {"body": "今晚联合巡查"},
     "POST /open311/v2/requests.{fmt}": {
         "service_code": "micro_voice",
         "address_id": "V01-G01-U02",
@@ -151,6 +153,14 @@ def callers(api_settings: Settings) -> list[Caller]:
     own = seed_unit(dsn, prefix, "V01-G01-U02", "cam-0001", None, snaps)
     grid = seed_unit(dsn, prefix, "V01-G01-U04", "cam-0002", None, snaps)
     police = seed_unit(dsn, prefix, "V02-G03-U02", "cam-0013", "police", snaps)
+    # The police report is a joint case, so its tasks and consultation have 2xx answers.
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "INSERT INTO case_tasks (case_id, department_id, assignee, status, due_at,"
+            " created_at, updated_at) SELECT %s, d, c, 'open', now() + interval '1 day',"
+            " now(), now() FROM (VALUES ('police', 'P01337'), ('urban', 'P01340')) AS v (d, c)",
+            (police.report_id,),
+        )
 
     def ids(s: UnitRows, person: str) -> dict[str, Any]:
         # /cases/{case_id} and /reports/{case_id} share the name: a report is a case.
@@ -163,6 +173,7 @@ def callers(api_settings: Settings) -> list[Caller]:
             "request_id": s.report_id,  # Open311's service_request_id is the case id
             "code": "micro_voice",
             "sha256": s.snapshot_sha256,
+            "department": "police",  # the seeded joint case's police task
         }
 
     people = [

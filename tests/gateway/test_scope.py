@@ -68,6 +68,7 @@ def _path(template: str, side: Side, town: Town) -> str:
         "person_id": _leader(town, side.grid),
         "request_id": side.case_id,  # Open311's service_request_id is the case id
         "sha256": side.snapshot_sha256,
+        "department": "police",  # a joint case's task
     }
 
     def fill(m: re.Match[str]) -> str:
@@ -117,7 +118,19 @@ def _marks(side: Side, path: str) -> set[tuple[str, str]]:
 
 
 #: Bodies for writes: a comment, which a grid leader may leave on any case they see.
-BODIES: dict[str, Any] = {"/api/v1/cases/{case_id}/actions": {"action": "comment", "note": "巡查"}}
+BODIES: dict[str, Any] = {
+    "/api/v1/cases/{case_id}/actions": {"action": "comment", "note": "巡查"},
+    "/api/v1/cases/{case_id}/tasks/{department}": {"action": "accept"},
+    "/api/v1/cases/{case_id}/consultation": {"body": "巡查"},
+}
+
+#: Writes refused on grid A's own case for what it is, not for whose: A is no joint case,
+#: so it has no police task (404, naming the task) and the grid leader takes no part in
+#: a consultation (403). Grid B's case must still be a 404.
+REFUSED_MINE: dict[tuple[str, str], int] = {
+    ("POST", "/api/v1/cases/{case_id}/tasks/{department}"): 404,
+    ("POST", "/api/v1/cases/{case_id}/consultation"): 403,
+}
 
 #: Not about rows: health and metrics (counts only), how to log in, the live stream (checked
 #: below), the console, and Open311's catalogue; a token resolves for whoever holds it
@@ -162,7 +175,11 @@ def test_a_grid_leader_gets_404_for_everything_of_another_grid_on_every_endpoint
                     mine = client.request(method, _path(template, a, town), json=body)
                     theirs = client.request(method, _path(template, b, town), json=body)
                     assert theirs.status_code in (403, 404), (method, route.path, theirs.text)
-                    if mine.status_code == 200:
+                    refused = REFUSED_MINE.get((method, route.path))
+                    if refused is not None:
+                        got = (mine.status_code, theirs.status_code)
+                        assert got == (refused, 404), (method, route.path, mine.text)
+                    elif mine.status_code == 200:
                         seen_items += 1
                         assert theirs.status_code == 404, (method, route.path)
                     else:

@@ -56,7 +56,8 @@ class NoteAction(_Body):
     ``accept`` takes the case on (受理): the resolve deadline now runs; ``start``:
     work has started (处置中); ``verify``: the grid leader has checked the work on
     the spot (核查); ``escalate`` raises the case one level now, as its deadline
-    would; ``close`` closes a verified case (结案).
+    would; ``close`` closes a verified case (结案), or a joint case: when every task
+    is done, or by the duty commander with a reason in ``note``.
     """
 
     action: Literal["accept", "start", "verify", "escalate", "close"]
@@ -119,8 +120,29 @@ class FollowUpAction(_Body):
     note: str | None = _note("What the resident said; required when unsatisfied (1, 2)")
 
 
+#: A department id, as ``departments.yaml`` spells them.
+DepartmentId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class MakeJointAction(_Body):
+    """The duty commander makes this a joint case (联合处置): a task for each department,
+    with its contact as assignee and a deadline; the case goes to the commander on duty."""
+
+    action: Literal["make_joint"]
+    departments: list[DepartmentId] = Field(
+        min_length=2, max_length=16, description="The departments that each get a task / 协办部门"
+    )
+    note: str | None = _note("What the departments are to do together / 联合处置说明")
+
+
 CaseAction = Annotated[
-    NoteAction | ReasonAction | ResolveAction | ReassignAction | MergeAction | FollowUpAction,
+    NoteAction
+    | ReasonAction
+    | ResolveAction
+    | ReassignAction
+    | MergeAction
+    | FollowUpAction
+    | MakeJointAction,
     Field(discriminator="action"),
 ]
 
@@ -133,6 +155,9 @@ class Refusal(BaseModel):
     role: str | None = Field(None, description="The caller's role (403)")
     status: str | None = Field(None, description="The case's status (409)")
     allowed: list[str] | None = Field(None, description="What the status allows (409)")
+    open_tasks: list[str] | None = Field(
+        None, description="A joint case's departments whose task is not done (409 on close)"
+    )
 
 
 class Refused(BaseModel):

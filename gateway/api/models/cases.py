@@ -9,6 +9,7 @@ from pydantic import Field
 from dispatch.lifecycle import Status
 from dispatch.rows import CaseSummary, HistoryRow, ParticipantRow
 from gateway.api.models.base import Public, fields_of
+from gateway.api.models.joint import TaskPublic
 from gateway.db.queries import CaseDetail, CaseEventRow
 
 _DESCRIBED = {
@@ -56,11 +57,14 @@ class ParticipantPublic(Public):
 # assignee_area stays internal: the assignee and their name say who acts.
 @fields_of(CaseDetail, leave_out=("assignee_area",))
 class CaseDetailPublic(CasePublic):
-    """One case with its events, history and the people pulled in."""
+    """One case with its events, history, the people pulled in and a joint case's tasks."""
 
     events: list[CaseEventPublic]
     history: list[HistoryPublic]
     participants: list[ParticipantPublic]
+    tasks: list[TaskPublic] = Field(
+        default_factory=list, description="A joint case's department tasks / 联合处置部门任务"
+    )
     allowed_actions: list[str] = Field(
         default_factory=list,
         max_length=32,

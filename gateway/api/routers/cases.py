@@ -89,4 +89,5 @@ def case(
     if found is None:
         raise HTTPException(404, f"case {case_id} not found / 未找到案件")
     detail = CaseDetailPublic.model_validate(found)
-    return detail.model_copy(update={"allowed_actions": allowed_for(who, state.town, found)})
+    allowed = allowed_for(who, state.town, found, joint=bool(found.tasks))
+    return detail.model_copy(update={"allowed_actions": allowed})

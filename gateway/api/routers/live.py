@@ -1,4 +1,5 @@
-"""``/api/v1/live``: Server-Sent Events of new events and case changes in the caller's scope."""
+"""``/api/v1/live``: Server-Sent Events of new events, case changes and consultation
+messages in the caller's scope."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def live_principal(
 
 
 def visible_to(principal: Principal, town: Town | None) -> Callable[[LiveMessage], bool] | None:
-    """Which notifications the caller may see: those of units, or of departments, in scope."""
+    """Which notifications the caller may see: those of units, or of departments, in scope;
+    a joint case's changes and consultation also reach the departments of its tasks."""
     scope = principal.scope
     if scope.all:
         return None
@@ -52,6 +54,9 @@ def visible_to(principal: Principal, town: Town | None) -> Callable[[LiveMessage
         if not isinstance(data, dict):
             return False
         if data.get("unit_id") in scope.units:
+            return True
+        joint = data.get("departments")
+        if isinstance(joint, list) and scope.departments.intersection(joint):
             return True
         if scope.departments and data.get("type") == "case" and town is not None:
             dept = town.department_for(str(data.get("category")))

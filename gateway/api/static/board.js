@@ -119,6 +119,9 @@ GW.caseView = (() => {
     body.append(GW.el("h3", {}, GW.t("case.participants")),
       table(["case.person", "case.role", "case.unit"],
         (c.participants || []).map(p => [p.name || p.person, GW.t("part." + p.role), GW.areaName(p.area_id)])));
+    if ((c.tasks || []).length) body.append(GW.el("h3", {}, GW.t("case.tasks")),
+      table(["case.department", "case.assignee", "case.status", "case.due"],
+        c.tasks.map(t => [t.department_id, t.assignee_name || t.assignee, GW.t("task." + t.status), GW.time(t.due_at)])));
   }
 
   function actions(c) {
@@ -134,6 +137,7 @@ GW.caseView = (() => {
       box.append(GW.el("label", {}, GW.t("case.area") + " "), sel);
     }
     if (allowed.includes("follow_up")) box.append(GW.el("input", { id: "action-rating", type: "number", min: "1", max: "5", value: "4", title: GW.t("case.rating") }));
+    if (allowed.includes("make_joint")) box.append(GW.el("input", { id: "action-departments", placeholder: GW.t("case.departments") }));
     if (allowed.includes("merge")) box.append(GW.el("input", { id: "action-into", type: "number", min: "1", placeholder: "#" }));
     const bar = GW.el("div", { class: "buttons" });
     for (const a of allowed) {
@@ -152,6 +156,7 @@ GW.caseView = (() => {
     if (action === "reassign") body.area_id = document.getElementById("action-area").value;
     if (action === "follow_up") body.rating = Number(document.getElementById("action-rating").value);
     if (action === "merge") body.into = Number(document.getElementById("action-into").value);
+    if (action === "make_joint") body.departments = document.getElementById("action-departments").value.split(/[\s,，]+/).filter(Boolean);
     const res = await GW.api(`/api/v1/cases/${encodeURIComponent(id)}/actions`, {
       method: "POST",
       headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() },

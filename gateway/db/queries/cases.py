@@ -1,4 +1,4 @@
-"""The case list and one case with its events, history and participants.
+"""The case list and one case with its events, history, participants and tasks.
 
 The list is ordered by id, newest first: a stable key, so a cursor (the last id
 seen) pages without repeats or gaps while new cases arrive at the top.
@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import args_row
 
+from dispatch.joint import TaskRow, tasks_of
 from dispatch.lifecycle import AWAITING_ACCEPT, OPEN_STATUSES
 from dispatch.rows import CaseRow, CaseSummary, HistoryRow, ParticipantRow, column_list
 from gateway.db.queries.fetch import fetch_all, fetch_one
@@ -138,6 +139,8 @@ class CaseDetail(CaseRow):
     events: tuple[CaseEventRow, ...] = ()
     history: tuple[HistoryRow, ...] = ()
     participants: tuple[ParticipantRow, ...] = ()
+    #: A joint case's department tasks (dispatch.joint); none for a plain case.
+    tasks: tuple[TaskRow, ...] = ()
 
 
 _DETAIL_COLUMNS = column_list(CaseRow)
@@ -170,4 +173,5 @@ def get_case(conn: psycopg.Connection[Any], case_id: int) -> CaseDetail | None:
         events=tuple(fetch_all(conn, CaseEventRow, _CASE_EVENTS, (case_id,))),
         history=tuple(fetch_all(conn, HistoryRow, _HISTORY, (case_id,))),
         participants=tuple(fetch_all(conn, ParticipantRow, _PARTICIPANTS, (case_id,))),
+        tasks=tuple(tasks_of(conn, case_id)),
     )
