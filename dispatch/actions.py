@@ -34,6 +34,7 @@ from dispatch.store import (
     push_live,
     take_locks,
 )
+from dispatch.tell import told_on_resolve
 from dispatch.timers import apply_escalation, escalation_for
 from gridwatch.domain import Level
 
@@ -157,6 +158,8 @@ def act(
         if step.action is Action.ASSIGN:
             assert assign_to is not None
             _tell_new_assignee(conn, ctx, after, assign_to, now)
+        if step.action is Action.RESOLVE:
+            _tell_raiser(conn, ctx, after, now)
         if step.action is Action.MARK_DUPLICATE:
             target = locked[after.duplicate_of or 0]
             assert target is not None
@@ -308,6 +311,28 @@ def _tell_new_assignee(
             title,
             body,
             {"accept_by": case.accept_by.isoformat() if case.accept_by else None},
+        ),
+        now,
+    )
+
+
+def _tell_raiser(conn: psycopg.Connection[Any], ctx: Context, case: CaseRow, now: datetime) -> None:
+    """The person who raised the report hears that it is resolved (``dispatch.tell``)."""
+    told = told_on_resolve(ctx.config.tell, raised_by=case.raised_by, people=ctx.town.people)
+    if told is None:
+        return
+    title, body = render(told.kind, case.id, case.category)
+    ctx.notifier.send(
+        conn,
+        Notice(
+            told.person,
+            told.name,
+            told.kind,
+            case.id,
+            # Resolved again after a return for rework: a notice of its own.
+            f"case:{case.id}:{told.kind}:{told.person}:{now.isoformat()}",
+            title,
+            body,
         ),
         now,
     )

@@ -42,6 +42,7 @@ from dispatch.rows import (
     renumber,
 )
 from dispatch.store import Context, lock_key, push_live, take_locks
+from dispatch.tell import Told, told_on_open
 from gridwatch.domain import Level
 
 log = logging.getLogger(__name__)
@@ -336,6 +337,22 @@ class Batch:
 
     # ------------------------------------------------------------------ write
 
+    def _opening_notices(self, case: NewCase) -> list[Notice]:
+        """The notices that announce a new case (``dispatch.tell``)."""
+        town = self.ctx.town
+        told = told_on_open(
+            self.ctx.config.tell,
+            category=case.category,
+            assignee=case.assignee,
+            assignee_name=case.assignee_name,
+            department_id=case.department_id,
+            device_id=case.device_id,
+            departments=town.departments,
+            devices=town.devices,
+            people=town.people,
+        )
+        return [_opening_notice(case, t) for t in told]
+
     def flush(self, conn: psycopg.Connection[Any]) -> dict[int, int]:
         """Write everything decided, one statement per table, then push the cases live.
 
@@ -351,7 +368,7 @@ class Batch:
         merged = {real.get(k, k): v for k, v in self.merged.items()}
         seen = {real.get(k, k): v for k, v in self.seen.items()}
         self.holder = {e: real.get(c, c) for e, c in self.holder.items()}
-        notices = [_assigned_notice(case) for case in cases if case.assignee is not None]
+        notices = [n for case in cases for n in self._opening_notices(case)]
         if cases:
             conn.execute(_INSERT_CASES, as_columns(cases, NewCase))
         if merged:
@@ -397,16 +414,16 @@ class Batch:
         return real
 
 
-def _assigned_notice(case: NewCase) -> Notice:
+def _opening_notice(case: NewCase, told: Told) -> Notice:
     # A new case has both deadlines; the type is the stored row's, whose columns allow None.
-    assert case.assignee is not None and case.accept_by and case.resolve_by
-    title, body = render("assigned", case.id, case.category)
+    assert case.accept_by and case.resolve_by
+    title, body = render(told.kind, case.id, case.category)
     return Notice(
-        case.assignee,
-        case.assignee_name,
-        "assigned",
+        told.person,
+        told.name,
+        told.kind,
         case.id,
-        f"case:{case.id}:assigned:{case.assignee}",
+        f"case:{case.id}:{told.kind}:{told.person}",
         title,
         body,
         {"accept_by": case.accept_by.isoformat(), "resolve_by": case.resolve_by.isoformat()},

@@ -8,7 +8,7 @@ the key and the value, in the same problem lines as the town's files.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,7 @@ from dispatch.deadlines import DeadlineRule, DeadlineTable, Severity
 from dispatch.duty import DutyFile, people_problems
 from dispatch.errors import ConfigError
 from dispatch.merge import MergeRule, MergeTable
+from dispatch.tell import TellRules
 from dispatch.workcal import (
     CalendarFile,
     WorkCalendar,
@@ -47,11 +48,13 @@ class MergeFile(MergeTable):
 
 
 class RoutingFile(BaseModel):
-    """``routing.yaml``: merge windows per category (departments live in departments.yaml)."""
+    """``routing.yaml``: merge windows per category, and who is told of a case
+    (departments live in departments.yaml)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     merge: MergeFile = Field(default_factory=lambda: MergeFile())
+    tell: TellRules = Field(default_factory=TellRules)
 
 
 def default_deadlines() -> DeadlineTable:
@@ -74,6 +77,8 @@ class DispatchConfig:
     calendar: WorkCalendar
     #: The duty rosters; None without duty.yaml (escalations then reach the town leader).
     duty: DutyFile | None = None
+    #: Who is told of a case besides the escalation chain (routing.yaml ``tell:``).
+    tell: TellRules = field(default_factory=TellRules)
 
 
 def check_calendar(path: Path) -> tuple[list[Problem], WorkCalendar | None]:
@@ -134,7 +139,7 @@ def check_config(
     if deadlines is None or routing is None or calendar is None or not duty_ok:
         return problems, None
     return problems, DispatchConfig(
-        deadlines=deadlines, merge=routing.merge, calendar=calendar, duty=duty
+        deadlines=deadlines, merge=routing.merge, calendar=calendar, duty=duty, tell=routing.tell
     )
 
 

@@ -49,6 +49,14 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "请到场协助：案件 #{case_id}（{cat_zh}）",
         "Please turn up for case #{case_id} ({cat_en})",
     ),
+    "department_opened": (
+        "本部门新案件 #{case_id}：{cat_zh}",
+        "New case #{case_id} for your department: {cat_en}",
+    ),
+    "resolved_for_raiser": (
+        "您反映的问题已办结：案件 #{case_id}（{cat_zh}）",
+        "What you reported has been resolved: case #{case_id} ({cat_en})",
+    ),
 }
 
 #: Level names people read: (Chinese, English).

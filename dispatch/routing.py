@@ -55,6 +55,11 @@ class PersonView(Protocol):
     def name(self) -> str: ...
 
 
+class DeviceView(Protocol):
+    @property
+    def maintainer(self) -> str | None: ...
+
+
 class TownView(Protocol):
     @property
     def hierarchy(self) -> HierarchyView: ...
@@ -63,6 +68,8 @@ class TownView(Protocol):
     def department_for(self, category: str) -> DepartmentView | None: ...
     @property
     def departments(self) -> Mapping[str, DepartmentView]: ...
+    @property
+    def devices(self) -> Mapping[str, DeviceView]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from dispatch.delivery.senders import Answer, MqttPublisher, WebhookPoster
 from dispatch.delivery.signing import sign
 from dispatch.delivery.text import compose
 from dispatch.store import Context
+from dispatch.tell import FOR_INFORMATION
 from gateway.contract import ContractError
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ class Deliverer:
                 )
                 if (
                     settled.escalate
+                    and notice.row.kind not in FOR_INFORMATION
                     and notice.row.case_id is not None
                     and outbox.escalate_undelivered(
                         conn, self.ctx, notice.row.case_id, notice.row.id, notice.row.recipient

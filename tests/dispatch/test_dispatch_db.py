@@ -54,8 +54,10 @@ def test_event_at_a_point_opens_a_case_for_that_units_leader_and_department(
     assert accept_by == clock.now() + timedelta(minutes=5)
     assert resolve_by == clock.now() + timedelta(minutes=60)
     assert grid == town.hierarchy.areas[unit].parent
-    notices = conn.execute("SELECT recipient, kind FROM notifications").fetchall()
-    assert notices == [(leader.person_id, "assigned")]
+    notices = conn.execute("SELECT recipient, kind FROM notifications ORDER BY id").fetchall()
+    # The unit leader to act, and the owning department's contact (routing.yaml tell:).
+    contact = town.departments["emergency"].contact
+    assert notices == [(leader.person_id, "assigned"), (contact, "department_opened")]
     actions = [r[0] for r in conn.execute("SELECT action FROM case_history ORDER BY id")]
     assert actions == ["created", "assigned"]
     assert conn.execute("SELECT count(*) FROM dispatch_queue").fetchone() == (0,)
