@@ -6,6 +6,12 @@ up to its release; ``calendar.yaml`` in the config folder adds the years it does
 know yet. A day in a year that neither covers raises :class:`CalendarNotCovered`: the
 package itself silently falls back to Monday to Friday there, which would count New
 Year's Day as a working day and a make-up Saturday as a day off.
+
+Unless ``calendar.yaml`` says ``uncovered: weekdays``: then such a year counts Monday to
+Friday *openly*, as a stop-gap until its schedule is added. The gateway and the
+dispatcher keep running and opening cases (refusing would stop every case on 1 January
+because a notice is late), and say so in the log, on ``/health`` and in ``gridwatch
+config check``. Without the key, or with ``uncovered: refuse``, nothing is guessed.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,6 +54,12 @@ class CalendarFile(BaseModel):
 
     years: dict[int, YearDays] = Field(
         default_factory=dict, description="Schedule per year, e.g. 2027: {holidays, workdays}"
+    )
+    uncovered: Literal["refuse", "weekdays"] = Field(
+        default="refuse",
+        description="A year neither this file nor the package gives: refuse it (the "
+        "services do not start, deadlines into it are parked), or count Monday to Friday "
+        "with a warning until it is added",
     )
 
 
@@ -103,6 +116,8 @@ class WorkCalendar:
     years: frozenset[int]
     holidays: frozenset[date]
     workdays: frozenset[date]
+    #: A year not in ``years`` counts Monday to Friday instead of raising.
+    weekdays_elsewhere: bool = False
 
     def covers(self, year: int) -> bool:
         return year in self.years
@@ -110,6 +125,8 @@ class WorkCalendar:
     def is_workday(self, day: date) -> bool:
         """Make-up working days on, holidays off, otherwise Monday to Friday."""
         if day.year not in self.years:
+            if self.weekdays_elsewhere:
+                return day.weekday() < 5
             raise CalendarNotCovered(day.year, self.span())
         if day in self.workdays:
             return True
@@ -143,9 +160,14 @@ def _runs(years: Iterable[int]) -> list[tuple[int, int]]:
 
 
 def _build(
-    holidays: Iterable[date], workdays: Iterable[date], years: Iterable[int]
+    holidays: Iterable[date],
+    workdays: Iterable[date],
+    years: Iterable[int],
+    weekdays_elsewhere: bool = False,
 ) -> WorkCalendar:
-    return WorkCalendar(frozenset(years), frozenset(holidays), frozenset(workdays))
+    return WorkCalendar(
+        frozenset(years), frozenset(holidays), frozenset(workdays), weekdays_elsewhere
+    )
 
 
 @lru_cache(maxsize=1)
@@ -200,7 +222,7 @@ def with_file(base: WorkCalendar, data: CalendarFile) -> WorkCalendar:
     for days in data.years.values():
         holidays.update(days.holidays)
         workdays.update(days.workdays)
-    return _build(holidays, workdays, base.years | set(data.years))
+    return _build(holidays, workdays, base.years | set(data.years), data.uncovered == "weekdays")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,10 +232,17 @@ class Coverage:
     year: int
     last_year: int | None  # None: ``year`` itself is not covered
     days_left: int  # days from the moment to the end of ``last_year``; 0 when uncovered
+    #: Uncovered years count Monday to Friday (``uncovered: weekdays``).
+    weekdays_elsewhere: bool = False
 
     @property
     def covered(self) -> bool:
         return self.last_year is not None
+
+    @property
+    def usable(self) -> bool:
+        """Deadlines can be counted now: covered, or openly Monday to Friday."""
+        return self.covered or self.weekdays_elsewhere
 
     @property
     def ending(self) -> bool:
@@ -221,6 +250,12 @@ class Coverage:
 
     def message(self) -> str | None:
         """What to tell people, Chinese with English; None when all is well."""
+        if not self.covered and self.weekdays_elsewhere:
+            return (
+                f"工作日历未覆盖 {self.year} 年，期限暂按周一至周五计算 / the working calendar "
+                f"does not cover {self.year}: deadlines count Monday to Friday, holidays and "
+                "make-up days ignored, until it is added to calendar.yaml (docs/dispatch.md)"
+            )
         if not self.covered:
             return (
                 f"工作日历未覆盖 {self.year} 年 / the working calendar does not cover "
@@ -240,14 +275,15 @@ def coverage(cal: WorkCalendar, now: datetime, tz: ZoneInfo) -> Coverage:
     today = now.astimezone(tz).date()
     last = cal.last_year_from(today.year)
     if last is None:
-        return Coverage(today.year, None, 0)
+        return Coverage(today.year, None, 0, cal.weekdays_elsewhere)
     end = date(last, 12, 31) + timedelta(days=1)
-    return Coverage(today.year, last, (end - today).days)
+    return Coverage(today.year, last, (end - today).days, cal.weekdays_elsewhere)
 
 
 def require_coverage(cal: WorkCalendar, now: datetime, tz: ZoneInfo) -> Coverage:
-    """The coverage at ``now``; CalendarNotCovered when ``now``'s own year is missing."""
+    """The coverage at ``now``; CalendarNotCovered when ``now``'s own year is missing
+    and the calendar does not count such a year Monday to Friday."""
     found = coverage(cal, now, tz)
-    if not found.covered:
+    if not found.usable:
         raise CalendarNotCovered(found.year, cal.span())
     return found

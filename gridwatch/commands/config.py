@@ -108,7 +108,7 @@ def check_folder(path: Path, at: datetime | None = None) -> list[Problem]:
     if config is not None:
         reach = coverage(config.calendar, at or datetime.now(UTC), get_settings().zone)
         text = reach.message()
-        if not reach.covered:
+        if not reach.usable:
             problems.append(
                 Problem(str(path / CALENDAR_FILE), "years", str(reach.year), text or "")
             )

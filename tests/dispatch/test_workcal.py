@@ -114,6 +114,30 @@ def test_a_year_given_as_the_package_gives_it_is_accepted(tmp_path: Path) -> Non
     assert load_config(folder(tmp_path, text)).calendar == base
 
 
+def test_uncovered_weekdays_counts_monday_to_friday_openly_and_the_dispatcher_starts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("town.geojson", "people.yaml", "devices.yaml", "departments.yaml"):
+        (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
+    folder(tmp_path, "uncovered: weekdays\nyears: {}\n")
+    config = load_config(tmp_path)
+    opened = datetime(2026, 12, 30, 9, 0, tzinfo=SH)
+    dl = compute(config.deadlines, "dispute", 4, opened, SH, config.calendar)
+    # 30 Dec from 09:00 (390 min), 31 Dec (420), then Friday 1 January (New Year's Day,
+    # counted: the stop-gap's known cost), 4 and 5 January (1,260), 30 minutes of the 6th.
+    assert dl.resolve_by == datetime(2027, 1, 6, 9, 0, tzinfo=SH)
+    with caplog.at_level("ERROR", logger="dispatch.worker"):
+        ctx = make_context(tmp_path, clock=ManualClock(datetime(2027, 1, 4, 9, tzinfo=SH)))
+    found = warn_calendar(ctx)
+    assert not found.covered and found.usable
+    assert any(
+        "deadlines count Monday to Friday" in r.getMessage() and r.levelname == "ERROR"
+        for r in caplog.records
+    )
+    # 2026 still comes from the package: 1 October is off whatever the policy.
+    assert not config.calendar.is_workday(date(2026, 10, 1))
+
+
 def test_coverage_warns_within_sixty_days_of_the_end() -> None:
     cal = package_calendar()
     early = coverage(cal, datetime(2026, 10, 31, 12, tzinfo=SH), SH)

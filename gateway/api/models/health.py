@@ -45,3 +45,7 @@ class CalendarHealth(Public):
     warning: str | None = Field(
         description="Set within 60 days of the end, or when the year is missing / 提示"
     )
+    weekdays_only: bool = Field(
+        description="This year is missing and deadlines count Monday to Friday until it is "
+        "added (calendar.yaml uncovered: weekdays) / 本年期限暂按周一至周五计算"
+    )

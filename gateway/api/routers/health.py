@@ -83,4 +83,5 @@ def _calendar(state: AppState) -> CalendarHealth | None:
         last_year=found.last_year,
         days_left=found.days_left,
         warning=found.message(),
+        weekdays_only=not found.covered and found.weekdays_elsewhere,
     )
