@@ -5,7 +5,7 @@
 The same app (``gateway.api.app.create_app``), routes, queries, models and
 uvicorn settings as ``gridwatch gateway --no-ingest``, with two dependencies
 overridden, for this process only: ``deps.get_gate``, which every scoped handler
-goes through (``Db``, ``CurrentPerson`` and the case list's own ``gate.open()``),
+goes through (``Db``, ``CurrentPerson`` and the case list's own ``gate.open_async()``),
 opens the pooled connection as the service role for a town-wide principal: no
 token, no account lookup, no ``SET ROLE``, no scope, so row-level security does
 not apply.
@@ -15,8 +15,8 @@ turns authentication off.
 """
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,11 @@ def _overrides(app: Any) -> None:
         def open(self) -> Iterator[deps.Scoped]:
             with deps.pool_of(self.state).connection() as conn:
                 yield deps.Scoped(conn, nobody)
+
+        @asynccontextmanager
+        async def open_async(self) -> AsyncIterator[deps.AsyncScoped]:
+            async with deps.async_pool_of(self.state).connection() as conn:
+                yield deps.AsyncScoped(conn, nobody)
 
     # (No postponed annotations in this file: FastAPI reads this one as an object.)
     async def plain_gate(state: deps.State) -> deps.Gate:

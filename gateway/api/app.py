@@ -1,8 +1,9 @@
 """The FastAPI application: every router, the console files, the pool and the live hub.
 
-The database is ONE sync ``psycopg_pool.ConnectionPool`` opened in the lifespan;
+The database is a sync ``psycopg_pool.ConnectionPool`` opened in the lifespan;
 endpoints are plain ``def`` (FastAPI runs them in its thread pool), so the
-domain's sync functions are called directly.
+domain's sync functions are called directly. The one exception, the case list (the
+busiest read), is ``async`` on an ``AsyncConnectionPool`` opened beside it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from dispatch.clock import Clock, SystemClock
 from gateway.api.limits import RequestLimits, limit_query
@@ -80,23 +81,26 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sizes: dict[str, Any] = {"min_size": 1, "max_size": POOL_SIZE, "timeout": 5.0}
         pool: ConnectionPool[Any] = ConnectionPool(
-            settings.database_url,
-            min_size=1,
-            max_size=POOL_SIZE,
-            open=False,
-            timeout=5.0,
-            name="gridwatch-api",
+            settings.database_url, open=False, name="gridwatch-api", **sizes
         )
         pool.open(wait=False)
+        # The case list's: it runs on the event loop, as a thread hop per request
+        # and the GIL handed between threads cost about a third of its CPU (docs/api.md).
+        async_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            settings.database_url, open=False, name="gridwatch-api-async", **sizes
+        )
+        await async_pool.open(wait=False)
         hub = LiveHub(settings.database_url)
         await hub.start()
-        state.pool, state.live = pool, hub
+        state.pool, state.async_pool, state.live = pool, async_pool, hub
         try:
             yield
         finally:
             await hub.stop()
-            state.pool = None
+            state.pool = state.async_pool = None
+            await async_pool.close()
             await asyncio.to_thread(pool.close)
 
     app = FastAPI(

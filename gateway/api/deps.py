@@ -16,24 +16,20 @@ a sync dependency costs a thread-pool hop per request.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from psycopg import sql
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from gateway.api.live import LiveHub
-from gateway.api.state import AppState, IngestState, ScopeEntry
-from gateway.auth.errors import InvalidCredentials
-from gateway.auth.keys import key_digest
-from gateway.auth.principal import TOWN_WIDE, Principal, Scope, scope_for
-from gateway.auth.tokens import decode_token
-from gateway.db.migrate import API_ROLE
+from gateway.api.signin import sign_in, sign_in_async
+from gateway.api.state import AppState, IngestState
+from gateway.auth.principal import Principal
 from gridwatch.domain import Role
 from gridwatch.settings import Settings
 from gridwatch.town import Town
@@ -63,6 +59,12 @@ def pool_of(state: AppState) -> ConnectionPool[Any]:
     if state.pool is None:
         raise HTTPException(503, "the database pool is not open / 数据库连接池未打开")
     return state.pool
+
+
+def async_pool_of(state: AppState) -> AsyncConnectionPool[Any]:
+    if state.async_pool is None:
+        raise HTTPException(503, "the database pool is not open / 数据库连接池未打开")
+    return state.async_pool
 
 
 async def get_pool(state: State) -> ConnectionPool[Any]:
@@ -110,63 +112,6 @@ def _connection(pool: PoolDep) -> Iterator[psycopg.Connection[Any]]:
 Connection = Annotated[psycopg.Connection[Any], Depends(_connection, scope="function")]
 
 
-def unauthorized(detail: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
-    )
-
-
-def scope_settings(scope: Scope, devices: list[str]) -> list[tuple[str, str]]:
-    """The per-transaction settings the row-level policies read (migration 0007)."""
-    return [
-        ("gridwatch.all", "on" if scope.all else "off"),
-        ("gridwatch.units", _array(scope.units)),
-        ("gridwatch.grids", _array(scope.grids)),
-        ("gridwatch.villages", _array(scope.villages)),
-        ("gridwatch.departments", _array(scope.departments)),
-        ("gridwatch.devices", _array(devices)),
-        ("gridwatch.person", scope.assignee or ""),
-    ]
-
-
-def _array(values: Iterable[str]) -> str:
-    """A text[] literal; ids are quoted, so no id can end the array or add one."""
-    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in sorted(values))
-    return "{" + ",".join(quoted) + "}"
-
-
-def scope_devices(state: AppState, scope: Scope) -> list[str]:
-    """The devices in the scope's units (device_status and readings have no unit column)."""
-    if scope.all or state.town is None or not scope.units:
-        return []
-    return [d.id for d in state.town.devices.values() if d.unit in scope.units]
-
-
-def enter_scope(conn: psycopg.Connection[Any], scope: Scope, devices: list[str]) -> None:
-    """Switch this transaction to the API role with ``scope``; both end with it.
-
-    ``set_config('role', r, true)`` is ``SET LOCAL ROLE r``; done in the same
-    statement as the scope, it costs one round trip.
-    """
-    conn.execute(_ENTER, _entry(scope, devices).params)
-
-
-#: The role and the settings the policies read, as ``set_config`` calls in one
-#: SELECT list (``_entry`` gives their parameters).
-_SET_SCOPE = sql.SQL(", ").join(
-    sql.SQL("set_config(%s, %s, true)") for _ in range(1 + len(scope_settings(Scope(), [])))
-)
-_ENTER = sql.SQL("SELECT ") + _SET_SCOPE
-_ACCOUNT = "SELECT role, disabled{} FROM accounts WHERE person_id = %s"
-_KEY = "SELECT id, name, role, revoked_at IS NOT NULL{} FROM api_keys WHERE secret_sha256 = %s"
-#: By (kind, enter): reading the account or key, and with ``enter`` also the scope.
-_SIGN_IN = {
-    (kind, enter): sql.SQL(text).format(sql.SQL(", ") + _SET_SCOPE if enter else sql.SQL(""))
-    for kind, text in (("person", _ACCOUNT), ("key", _KEY))
-    for enter in (False, True)
-}
-
-
 def authenticate(
     conn: psycopg.Connection[Any], state: AppState, token: str | None, key: str | None
 ) -> Principal:
@@ -176,84 +121,7 @@ def authenticate(
     read. The account is read on every request, so disabling it locks its tokens
     out at once.
     """
-    return _sign_in(conn, state, token, key, enter=False)
-
-
-def _sign_in(
-    conn: psycopg.Connection[Any],
-    state: AppState,
-    token: str | None,
-    key: str | None,
-    *,
-    enter: bool,
-) -> Principal:
-    """``authenticate``; with ``enter``, also switch the transaction to the API role
-    with the caller's scope (``enter_scope``), in the same statement that reads the
-    account or key: one round trip instead of two.
-
-    The scope depends on the role the row holds, so the statement sets the scope
-    of the role this caller had last time (an empty one the first time); when the
-    row says otherwise, a second statement sets the right one.
-    """
-    if key:
-        ident: tuple[str, str | bytes] = ("key", key_digest(key))
-    elif not token:
-        raise unauthorized("authentication required / 需要登录")
-    else:
-        try:
-            ident = ("person", decode_token(state.tokens, token).subject)
-        except InvalidCredentials as exc:
-            raise unauthorized(f"{exc} / 令牌无效") from exc
-    kind, value = ident
-    person_id = value if isinstance(value, str) else None
-    guess = state.last_role.get(ident)
-    params: list[Any] = []
-    if enter:
-        guessed = _scope(state, person_id, guess) if guess is not None else _NOBODY
-        params.extend(guessed.params)
-    row = conn.execute(_SIGN_IN[kind, enter], [*params, value])
-    found = row.fetchone()
-    name: str | None
-    if kind == "key":
-        if found is None or found[3]:
-            raise unauthorized("API key unknown or revoked / 密钥无效或已吊销")
-        role = Role(found[2])
-        subject, name = f"key:{found[0]}", str(found[1])
-    else:
-        if found is None or found[1]:
-            raise unauthorized("account unknown or disabled / 账号不存在或已停用")
-        role = Role(found[0])
-        assert person_id is not None
-        person = state.town.people.get(person_id) if state.town is not None else None
-        subject, name = person_id, None if person is None else person.name
-    entry = _scope(state, person_id, role)
-    if role is not guess:
-        state.last_role[ident] = role
-        if enter:
-            conn.execute(_ENTER, entry.params)
-    return Principal(subject=subject, person_id=person_id, name=name, role=role, scope=entry.scope)
-
-
-def _scope(state: AppState, person_id: str | None, role: Role) -> ScopeEntry:
-    """The scope of ``role`` held by ``person_id``, with its settings, built once."""
-    cached = state.scopes.get((person_id, role.value))
-    if cached is None:
-        if state.town is None:
-            scope = Scope(all=role in TOWN_WIDE)
-        else:
-            scope = scope_for(state.town, role, person_id)
-        cached = _entry(scope, scope_devices(state, scope))
-        state.scopes[(person_id, role.value)] = cached
-    return cached
-
-
-def _entry(scope: Scope, devices: list[str]) -> ScopeEntry:
-    pairs = [("role", API_ROLE), *scope_settings(scope, devices)]
-    return ScopeEntry(scope=scope, params=tuple(x for pair in pairs for x in pair))
-
-
-#: Nothing in scope: what a first request sets until its row names the role.
-_NOBODY = _entry(Scope(), [])
+    return sign_in(conn, state, token, key, enter=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +129,14 @@ class Scoped:
     """A connection in a transaction as ``gridwatch_api`` with ``principal``'s scope."""
 
     conn: psycopg.Connection[Any]
+    principal: Principal
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncScoped:
+    """:class:`Scoped` on an async connection (the case list's, on the event loop)."""
+
+    conn: psycopg.AsyncConnection[Any]
     principal: Principal
 
 
@@ -281,7 +157,13 @@ class Gate:
         so the next request on this pooled connection starts as the service role.
         """
         with pool_of(self.state).connection() as conn:
-            yield Scoped(conn, _sign_in(conn, self.state, self.token, self.key, enter=True))
+            yield Scoped(conn, sign_in(conn, self.state, self.token, self.key, enter=True))
+
+    @asynccontextmanager
+    async def open_async(self) -> AsyncIterator[AsyncScoped]:
+        """:meth:`open` from the async pool, for a handler that runs on the event loop."""
+        async with async_pool_of(self.state).connection() as conn:
+            yield AsyncScoped(conn, await sign_in_async(conn, self.state, self.token, self.key))
 
 
 async def get_gate(

@@ -117,7 +117,7 @@ class RequestLimits:
         await send({"type": "http.response.body", "body": body})
 
 
-def limit_query(request: Request) -> None:
+async def limit_query(request: Request) -> None:
     """422 naming the query value that is too long, or the count when there are too many."""
     items = request.query_params.multi_items()
     errors: list[dict[str, Any]] = []

@@ -12,7 +12,7 @@ from gateway.auth.config import token_config
 from gateway.auth.tokens import TokenConfig
 
 if TYPE_CHECKING:
-    from psycopg_pool import ConnectionPool
+    from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
     from dispatch.cadence.review import ReviewSetup
     from dispatch.store import Context
@@ -58,6 +58,8 @@ class AppState:
     town: Town | None
     ingest: IngestState | None = None
     pool: ConnectionPool[Any] | None = None
+    #: The case list's, on the event loop (gateway.api.deps.Gate.open_async).
+    async_pool: AsyncConnectionPool[Any] | None = None
     live: LiveHub | None = None
     #: The process's Prometheus registry and the app's collector (``/metrics``).
     metrics: AppMetrics | None = None
@@ -68,7 +70,7 @@ class AppState:
     #: Scopes by (person id, role): the town does not change while the app runs.
     scopes: dict[tuple[str | None, str], ScopeEntry] = field(default_factory=dict)
     #: The role each account or key (("person", id) or ("key", digest)) held last:
-    #: the scope a request sets before its row is read (``deps._sign_in``).
+    #: the scope a request sets before its row is read (``gateway.api.signin``).
     last_role: dict[tuple[str, str | bytes], Role] = field(default_factory=dict)
     _dispatch: Context | None = field(default=None, repr=False)
     _review: ReviewSetup | None = field(default=None, repr=False)

@@ -22,10 +22,9 @@ from gateway.api.deps import (
     SettingsDep,
     State,
     authenticate,
-    enter_scope,
-    scope_devices,
 )
 from gateway.api.ratelimit import RateLimit
+from gateway.api.signin import enter_scope, scope_devices
 from gateway.api.state import AppState
 from gateway.auth.principal import Principal
 from gateway.open311 import service

@@ -19,9 +19,9 @@ import psycopg
 import pytest
 
 from gateway.api.app import api_routes, create_app
-from gateway.api.deps import enter_scope
 from gateway.api.live import LiveMessage
 from gateway.api.routers.live import visible_to
+from gateway.api.signin import enter_scope
 from gateway.auth.principal import Principal, scope_for
 from gateway.auth.store import create_key
 from gateway.db.queries import (

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from gateway.api.deps import Connection, CurrentPerson, State, unauthorized
+from gateway.api.deps import Connection, CurrentPerson, State
 from gateway.api.models.auth import MePublic, ScopePublic, TokenPublic
+from gateway.api.signin import unauthorized
 from gateway.auth.passwords import MAX_LENGTH, dummy_hash, verify_password
 from gateway.auth.store import audit, get_account
 from gateway.auth.tokens import issue_token

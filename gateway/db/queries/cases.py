@@ -6,9 +6,9 @@ seen) pages without repeats or gaps while new cases arrive at the top.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, get_type_hints
 from uuid import UUID
 
 import psycopg
@@ -78,7 +78,9 @@ _OVERDUE = sql.SQL(
 )
 
 
-def cases_query(f: CaseFilter) -> tuple[sql.Composed, list[Any]]:
+def cases_query(
+    f: CaseFilter, columns: sql.Composable = _LIST_COLUMNS
+) -> tuple[sql.Composed, list[Any]]:
     """SQL and parameters for the case list, newest first (pure, so it is testable)."""
     overdue_args = (_OPEN, f.now, _AWAITING_ACCEPT, f.now)
     conditions: list[tuple[sql.Composable, Any]] = [
@@ -98,9 +100,73 @@ def cases_query(f: CaseFilter) -> tuple[sql.Composed, list[Any]]:
         conditions.append((sql.SQL("NOT coalesce({}, false)").format(_OVERDUE), overdue_args))
     clause, params = where(conditions)
     query = sql.SQL("SELECT {cols} FROM cases{where} ORDER BY id DESC LIMIT %s").format(
-        cols=_LIST_COLUMNS, where=clause
+        cols=columns, where=clause
     )
     return query, [*params, f.limit]
+
+
+#: A timestamptz as Python's JSON encoders write it (msgspec, pydantic): UTC with "Z",
+#: microseconds only when there are some. PostgreSQL's own JSON writes "+00:00" and
+#: trims trailing zeros, which would differ from every other endpoint's times.
+_UTC_TEXT = (
+    "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+    " || CASE WHEN date_part('microseconds', {c})::int %% 1000000 = 0 THEN ''"
+    " ELSE to_char({c} AT TIME ZONE 'UTC', '.US') END || 'Z'"
+)
+
+
+def _json_column(name: str, kind: Any) -> sql.Composable:
+    column = sql.Identifier(name)
+    if kind in (datetime, datetime | None):
+        return sql.SQL(_UTC_TEXT + " AS {n}").format(c=column, n=column)
+    return column
+
+
+_JSON_COLUMNS = sql.SQL(", ").join(
+    _json_column(f.name, get_type_hints(CaseSummary)[f.name]) for f in fields(CaseSummary)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CasePage:
+    """A page of the case list as JSON bytes, encoded by PostgreSQL (a JSON array of
+    objects with CaseSummary's fields in order: what ``list_cases`` rows encode to)."""
+
+    body: bytes
+    count: int
+    last_id: int | None
+
+
+def list_cases_json(conn: psycopg.Connection[Any], f: CaseFilter) -> CasePage:
+    """:func:`list_cases` as the API sends it, built in the database.
+
+    The busiest read of the API: building the JSON in PostgreSQL instead of parsing 50
+    rows of 24 columns into dataclasses and encoding them again took the page from about
+    0.95 to 0.3 ms of gateway CPU (measured on 1,000,000 cases, docs/api.md).
+    """
+    query, params = _page_query(f)
+    return _page(conn.execute(query, params).fetchone())
+
+
+async def list_cases_json_async(conn: psycopg.AsyncConnection[Any], f: CaseFilter) -> CasePage:
+    """:func:`list_cases_json` on an async connection (the API's case list)."""
+    query, params = _page_query(f)
+    cur = await conn.execute(query, params)
+    return _page(await cur.fetchone())
+
+
+def _page_query(f: CaseFilter) -> tuple[sql.Composed, list[Any]]:
+    query, params = cases_query(f, columns=_JSON_COLUMNS)
+    wrapped = sql.SQL(
+        "SELECT '[' || coalesce(string_agg(row_to_json(t)::text, ',' ORDER BY t.id DESC), '')"
+        " || ']', count(*), min(t.id) FROM ({}) t"
+    ).format(query)
+    return wrapped, params
+
+
+def _page(row: tuple[Any, ...] | None) -> CasePage:
+    assert row is not None  # an aggregate always returns its one row
+    return CasePage(body=str(row[0]).encode(), count=int(row[1]), last_id=row[2])
 
 
 def list_cases(conn: psycopg.Connection[Any], f: CaseFilter) -> list[CaseSummary]:
