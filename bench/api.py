@@ -1,7 +1,7 @@
 """The case API under load: a grid leader's case list on a million stored cases.
 
     gridwatch bench api --json [--cases 1000000] [--seconds 20] [--connections 16]
-                               [--processes 1]
+                               [--processes N]
 
 On a synthesized town of 1,114 units (Zhongmen's size, as ``bench dispatch``):
 
@@ -226,10 +226,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--processes",
         type=int,
-        default=1,
-        help="API processes sharing the port, for the measured list and the baseline alike",
+        default=None,
+        help="API processes sharing the port, for the measured list and the baseline alike; "
+        "default one per core (at most 4), as a box runs them",
     )
     args = ap.parse_args(argv)
+    if args.processes is None:
+        args.processes = min(os.cpu_count() or 1, 4)
+    if args.processes < 1:
+        ap.error(f"--processes {args.processes}: expected 1 or more")
     result = run(args)
     if not args.json:
         for key, value in result.items():
