@@ -28,7 +28,7 @@ from edge.config import CameraConfig
 from edge.courier import Courier
 from edge.outbox import Outbox
 from edge.publisher import Publisher
-from edge.snapshot import write_crop, write_snapshot
+from edge.snapshot import EvidenceWriter
 from edge.snapshot_queue import PendingSnapshot, SnapshotQueue
 from edge.sources import Frame, FrameSource, SourceError
 from gateway.contract import Event, Snapshot, Status
@@ -170,7 +170,7 @@ class CameraRunner:
         self.snapshot_dir = snapshot_dir
         self.outbox = outbox
         self.courier = courier
-        self._snap_n = 0
+        self.evidence = EvidenceWriter(snapshot_dir, cam.id)
         self.rules = build_rules(cam, tz)
         self.homography = fit_homography(cam.homography) if cam.homography else None
         self.ids = EventIds()
@@ -344,39 +344,24 @@ class CameraRunner:
         snap_bytes = 0
         snap_path = None
         if frame is not None:
-            # The seq is given when the outbox first sends the event, so the file
-            # is told apart by a per-run counter instead.
-            self._snap_n += 1
             main = self.main.latest() if self.main is not None else None
             shot, shot_box = pick_snapshot(frame, main, hit.box)
-            clean = self._blurred(frame, shot)
-            snapshot = write_snapshot(
-                self.snapshot_dir,
-                self.cam.id,
-                clean,
+            evidence = self.evidence.write(
+                self._blurred(frame, shot),
+                shot=(id(shot.image), shot.n, shot.index),
+                box=shot_box,
                 event_id=event_id,
-                seq=self._snap_n,
                 ts=hit.ts,
                 frame_index=shot.index,
-                box=shot_box,
             )
-            if shot_box is not None:
-                crop = write_crop(
-                    self.snapshot_dir,
-                    self.cam.id,
-                    clean,
-                    shot_box,
-                    event_id=event_id,
-                    seq=self._snap_n,
-                    ts=hit.ts,
-                    frame_index=shot.index,
-                )
+            snapshot, crop = evidence.frame, evidence.crop
+            if evidence.fresh:
+                # The outbox counts a file once, with the first event that wrote it.
+                snap_path = self.snapshot_dir / snapshot.ref
+                snap_bytes = snap_path.stat().st_size
         point = None
         if self.homography is not None and hit.box is not None:
             point = self.homography.box_to_map(hit.box)
-        if snapshot is not None:
-            snap_path = self.snapshot_dir / snapshot.ref
-            snap_bytes = snap_path.stat().st_size
         event = hit_to_event(
             hit, device_id=self.cam.id, seq=0, event_id=event_id, point=point, snapshot=snapshot
         )
