@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from edge.snapshot import EvidenceWriter
 from edge.snapshot_queue import PendingSnapshot, SnapshotQueue
 from edge.sources import Frame, FrameSource, SourceError
 from gateway.contract import Event, Snapshot, Status
+from gridwatch.homography import Homography
 from gridwatch.town.models import fit_homography
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class CameraRunner:
         self.snapshots = snapshots
         self.privacy = cam.privacy.policy()
         self._last_dets: Detections | None = None
-        self._clean: tuple[tuple[int, int, int | None], npt.NDArray[np.uint8]] | None = None
+        self._clean: tuple[Hashable, npt.NDArray[np.uint8]] | None = None
         self.on_change = on_change
         self._was_online = False
         self._started: float | None = None
@@ -264,10 +265,11 @@ class CameraRunner:
 
     def _run(self) -> None:
         assert self.source is not None
-        period = 1.0 / self.cam.detect_fps
         due = time.monotonic()
         last_n = 0
         while not self._stop.is_set():
+            # Read each time round: a pushed config may change the rate.
+            period = 1.0 / self.cam.detect_fps
             online = self.source.stats().online
             if online != self._was_online:
                 # Going on- or offline is news: let the status loop say so now.
@@ -315,12 +317,23 @@ class CameraRunner:
     def _blurred(self, detect: Frame, shot: Frame) -> npt.NDArray[np.uint8]:
         """The shot with faces and plates blurred: before anything is written, only this
         copy reaches the disk. Once per frame: several events of a frame share it."""
-        key = (id(shot.image), shot.n, shot.index)
+        # The policy is part of the key: a push that switches blurring on takes effect
+        # on the frame in hand too.
+        key = (id(shot.image), shot.n, shot.index, self.privacy)
         if self._clean is not None and self._clean[0] == key:
             return self._clean[1]
         clean = anonymise(shot.image, self.privacy, self._object_regions(detect, shot))
         self._clean = (key, clean)
         return clean
+
+    def reconfigure(
+        self, cam: CameraConfig, rules: CameraRules, homography: Homography | None
+    ) -> None:
+        """Run the next frame on a pushed config (edge/remote_config.py): its zones and
+        rules, detect rate, privacy and homography. Attribute writes that the camera
+        thread reads once per frame; the stream stays as it is."""
+        self.privacy, self.homography = cam.privacy.policy(), homography
+        self.cam, self.rules = cam, rules
 
     def _queue_snapshots(self, event: Event, snaps: list[Snapshot]) -> None:
         if self.snapshots is None:
