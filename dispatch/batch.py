@@ -180,7 +180,7 @@ class Batch:
                 None,
                 None,
                 None,
-                {"event_id": str(item.event_id)},
+                {"event_id": str(item.event_id), "snapshots": list(item.snapshots)},
             )
             return case_id
         rule = self.ctx.config.merge.rule(item.category)
@@ -204,6 +204,7 @@ class Batch:
                     "event_id": str(item.event_id) if item.event_id else None,
                     "source": item.source,
                     "description": item.description,
+                    "snapshots": list(item.snapshots),
                 },
             )
             self._remember(
@@ -264,6 +265,7 @@ class Batch:
                 "event_id": str(item.event_id) if item.event_id else None,
                 "accept_by": dl.accept_by.isoformat(),
                 "resolve_by": dl.resolve_by.isoformat(),
+                "snapshots": list(item.snapshots),
             },
         )
         if r.assignee:
@@ -460,6 +462,7 @@ def incoming_from_row(row: QueuedEvent) -> Incoming | None:
         ts=row.ts,
         phase=row.phase,
         device_id=row.device_id,
+        snapshots=tuple(h for h in (row.snapshot_sha256, row.crop_sha256) if h),
     )
 
 

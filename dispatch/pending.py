@@ -53,7 +53,8 @@ FOR UPDATE SKIP LOCKED
 # gone (retention ran first) comes back with NULL columns and is dropped.
 _READ = """
 SELECT k.event_id, k.ts, e.received_at, e.device_id, e.category, e.severity, e.phase,
-       e.lon, e.lat, e.unit_id, e.summary, e.clock_skewed, e.rule
+       e.lon, e.lat, e.unit_id, e.summary, e.clock_skewed, e.rule,
+       e.snapshot_sha256, e.extra -> 'crop' ->> 'sha256' AS crop_sha256
 FROM dispatch_batches b
 CROSS JOIN LATERAL unnest(b.event_ids[%(first)s:%(last)s], b.ts[%(first)s:%(last)s])
     WITH ORDINALITY AS k(event_id, ts, n)

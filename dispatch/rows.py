@@ -120,6 +120,9 @@ class QueuedEvent:
     summary: str | None
     clock_skewed: bool | None
     rule: str | None
+    #: The hashes of the event's evidence: the frame's, and the crop's (``extra``).
+    snapshot_sha256: str | None = None
+    crop_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +143,8 @@ class Incoming:
     device_id: str | None = None
     raised_by: str | None = None
     description: str | None = None
+    #: The event's snapshot hashes (frame, crop), named in the case history.
+    snapshots: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

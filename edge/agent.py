@@ -213,9 +213,12 @@ class EdgeAgent:
             cam.stop()
         for sensor in self.sensors:
             sensor.stop()
-        # A short grace for the gateway's mark; what it does not pass stays on disk.
+        # A short grace for the gateway's mark and its snapshot acks; what they do not
+        # cover stays on disk and is sent at the next start.
         deadline = time.monotonic() + 2.0
-        while self.outbox.total_items and time.monotonic() < deadline:
+        while (self.outbox.total_items or self.snapshot_queue.pending()) and (
+            time.monotonic() < deadline
+        ):
             devices: list[CameraRunner | SensorRunner] = [*self.cameras, *self.sensors]
             if not any(c.publisher.connected for c in devices):
                 break

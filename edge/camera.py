@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,10 +28,11 @@ from edge.config import CameraConfig
 from edge.courier import Courier
 from edge.outbox import Outbox
 from edge.publisher import Publisher
-from edge.snapshot import write_crop, write_snapshot
+from edge.snapshot import EvidenceWriter
 from edge.snapshot_queue import PendingSnapshot, SnapshotQueue
 from edge.sources import Frame, FrameSource, SourceError
 from gateway.contract import Event, Snapshot, Status
+from gridwatch.homography import Homography
 from gridwatch.town.models import fit_homography
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class CameraRunner:
         self.snapshots = snapshots
         self.privacy = cam.privacy.policy()
         self._last_dets: Detections | None = None
-        self._clean: tuple[tuple[int, int, int | None], npt.NDArray[np.uint8]] | None = None
+        self._clean: tuple[Hashable, npt.NDArray[np.uint8]] | None = None
         self.on_change = on_change
         self._was_online = False
         self._started: float | None = None
@@ -170,7 +171,7 @@ class CameraRunner:
         self.snapshot_dir = snapshot_dir
         self.outbox = outbox
         self.courier = courier
-        self._snap_n = 0
+        self.evidence = EvidenceWriter(snapshot_dir, cam.id)
         self.rules = build_rules(cam, tz)
         self.homography = fit_homography(cam.homography) if cam.homography else None
         self.ids = EventIds()
@@ -264,10 +265,11 @@ class CameraRunner:
 
     def _run(self) -> None:
         assert self.source is not None
-        period = 1.0 / self.cam.detect_fps
         due = time.monotonic()
         last_n = 0
         while not self._stop.is_set():
+            # Read each time round: a pushed config may change the rate.
+            period = 1.0 / self.cam.detect_fps
             online = self.source.stats().online
             if online != self._was_online:
                 # Going on- or offline is news: let the status loop say so now.
@@ -315,12 +317,23 @@ class CameraRunner:
     def _blurred(self, detect: Frame, shot: Frame) -> npt.NDArray[np.uint8]:
         """The shot with faces and plates blurred: before anything is written, only this
         copy reaches the disk. Once per frame: several events of a frame share it."""
-        key = (id(shot.image), shot.n, shot.index)
+        # The policy is part of the key: a push that switches blurring on takes effect
+        # on the frame in hand too.
+        key = (id(shot.image), shot.n, shot.index, self.privacy)
         if self._clean is not None and self._clean[0] == key:
             return self._clean[1]
         clean = anonymise(shot.image, self.privacy, self._object_regions(detect, shot))
         self._clean = (key, clean)
         return clean
+
+    def reconfigure(
+        self, cam: CameraConfig, rules: CameraRules, homography: Homography | None
+    ) -> None:
+        """Run the next frame on a pushed config (edge/remote_config.py): its zones and
+        rules, detect rate, privacy and homography. Attribute writes that the camera
+        thread reads once per frame; the stream stays as it is."""
+        self.privacy, self.homography = cam.privacy.policy(), homography
+        self.cam, self.rules = cam, rules
 
     def _queue_snapshots(self, event: Event, snaps: list[Snapshot]) -> None:
         if self.snapshots is None:
@@ -344,39 +357,24 @@ class CameraRunner:
         snap_bytes = 0
         snap_path = None
         if frame is not None:
-            # The seq is given when the outbox first sends the event, so the file
-            # is told apart by a per-run counter instead.
-            self._snap_n += 1
             main = self.main.latest() if self.main is not None else None
             shot, shot_box = pick_snapshot(frame, main, hit.box)
-            clean = self._blurred(frame, shot)
-            snapshot = write_snapshot(
-                self.snapshot_dir,
-                self.cam.id,
-                clean,
+            evidence = self.evidence.write(
+                self._blurred(frame, shot),
+                shot=(id(shot.image), shot.n, shot.index),
+                box=shot_box,
                 event_id=event_id,
-                seq=self._snap_n,
                 ts=hit.ts,
                 frame_index=shot.index,
-                box=shot_box,
             )
-            if shot_box is not None:
-                crop = write_crop(
-                    self.snapshot_dir,
-                    self.cam.id,
-                    clean,
-                    shot_box,
-                    event_id=event_id,
-                    seq=self._snap_n,
-                    ts=hit.ts,
-                    frame_index=shot.index,
-                )
+            snapshot, crop = evidence.frame, evidence.crop
+            if evidence.fresh:
+                # The outbox counts a file once, with the first event that wrote it.
+                snap_path = self.snapshot_dir / snapshot.ref
+                snap_bytes = snap_path.stat().st_size
         point = None
         if self.homography is not None and hit.box is not None:
             point = self.homography.box_to_map(hit.box)
-        if snapshot is not None:
-            snap_path = self.snapshot_dir / snapshot.ref
-            snap_bytes = snap_path.stat().st_size
         event = hit_to_event(
             hit, device_id=self.cam.id, seq=0, event_id=event_id, point=point, snapshot=snapshot
         )

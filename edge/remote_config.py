@@ -1,11 +1,12 @@
-"""Zones and rules pushed to a running camera (``gridwatch edge push-config``).
+"""A camera's config pushed to it while it runs (``gridwatch edge push-config``): its
+zones and rules, detect rate, privacy and homography (``PUSHABLE``).
 
 The gateway publishes a contract ``ConfigPush`` on the camera's retained
 ``config`` topic. paho's thread only hands the payload over; the agent's status
 thread validates it with the edge file's own model (``CameraConfig``: the pushed
-``zones`` and ``rules`` over the camera's current config), swaps the camera's
-rules without a restart, and reports the version, or the reason it refused the
-push, in the camera's Status. A refused push leaves the camera on its old config.
+keys over the camera's current config), swaps them in without a restart, and
+reports the version, or the reason it refused the push, in the camera's Status.
+A refused push leaves the camera on its old config.
 The retained message is the record: after a restart the broker hands it over again.
 """
 
@@ -22,11 +23,12 @@ from pydantic import ValidationError
 from edge.camera import CameraRunner, build_rules
 from edge.config import CameraConfig, format_errors
 from gateway.contract import ConfigPush, ContractError, MessageKind, Status, parse
+from gridwatch.town.models import fit_homography
 
 log = logging.getLogger(__name__)
 
 #: What a push may change; the stream and the camera's identity stay the box's own.
-PUSHABLE = ("zones", "rules")
+PUSHABLE = ("zones", "rules", "detect_fps", "privacy", "homography")
 
 
 class PushRefused(Exception):
@@ -96,13 +98,14 @@ class RemoteConfig:
                 return False  # the retained copy again, after a reconnect
             cam = pushed_camera(runner.cam, push)
             rules = build_rules(cam, self._tz)
+            homography = fit_homography(cam.homography) if cam.homography else None
         except (ContractError, PushRefused, ValueError) as exc:
             state.error = str(exc)[:2000]
             log.error("%s: pushed config refused, keeping the old one: %s", device_id, exc)
             return True
         # Two attribute writes the camera thread reads once per frame: it runs the next
         # frame on the new rules. Episodes open under the old rules end without an event.
-        runner.cam, runner.rules = cam, rules
+        runner.reconfigure(cam, rules, homography)
         state.version, state.error = push.version, None
         log.info("%s: applied pushed config %s", device_id, push.version)
         return True

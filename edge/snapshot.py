@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Hashable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from uuid import UUID
@@ -117,3 +119,71 @@ def write_crop(
         width=x2 - x1,
         height=y2 - y1,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The files of one event: the frame, and the object's crop when it has a box."""
+
+    frame: Snapshot
+    crop: Snapshot | None
+    #: False when these are the files of an earlier event of the same frame and box.
+    fresh: bool
+
+
+class EvidenceWriter:
+    """Writes each camera's evidence JPEGs, once per frame and box.
+
+    A second event on the same frame and box (a line crossing's end, which shares its
+    start's frame; two rules firing on one object) gets the files already written:
+    the same pixels make the same JPEG bytes, so a copy would carry a hash the
+    snapshot queue already holds and would never be acknowledged or deleted.
+    """
+
+    def __init__(self, snapshot_dir: Path, camera_id: str) -> None:
+        self.snapshot_dir = snapshot_dir
+        self.camera_id = camera_id
+        #: Per-run counter that tells files apart (the seq is given later, on sending).
+        self.written = 0
+        self._last: tuple[Hashable, Evidence] | None = None
+
+    def write(
+        self,
+        image: npt.NDArray[np.uint8],
+        *,
+        shot: Hashable,
+        box: tuple[float, float, float, float] | None,
+        event_id: UUID,
+        ts: datetime,
+        frame_index: int | None = None,
+    ) -> Evidence:
+        """``shot`` names the frame ``image`` was made from (blurred already)."""
+        key = (shot, box)
+        if self._last is not None and self._last[0] == key:
+            return Evidence(self._last[1].frame, self._last[1].crop, fresh=False)
+        self.written += 1
+        frame = write_snapshot(
+            self.snapshot_dir,
+            self.camera_id,
+            image,
+            event_id=event_id,
+            seq=self.written,
+            ts=ts,
+            frame_index=frame_index,
+            box=box,
+        )
+        crop = None
+        if box is not None:
+            crop = write_crop(
+                self.snapshot_dir,
+                self.camera_id,
+                image,
+                box,
+                event_id=event_id,
+                seq=self.written,
+                ts=ts,
+                frame_index=frame_index,
+            )
+        evidence = Evidence(frame, crop, fresh=True)
+        self._last = (key, evidence)
+        return evidence

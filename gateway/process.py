@@ -18,6 +18,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from gateway.api.app import create_app
+from gateway.evidence.stores import open_store
 from gateway.ingest.consumer import Consumer, ConsumerConfig
 from gateway.ingest.metrics import IngestMetrics
 from gateway.ingest.registry import registry_from_town
@@ -79,7 +80,7 @@ def consumer_config(settings: Settings, **overrides: object) -> ConsumerConfig:
         mqtt_tls=settings.mqtt_tls,
         topic_prefix=settings.topic_prefix,
         share_group=settings.share_group,
-        snapshot_dir=settings.snapshot_root,
+        snapshot_dir=open_store(settings),
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
 

@@ -1,4 +1,4 @@
-"""Publish a camera's zones and rules to its edge box (``gridwatch edge push-config``).
+"""Publish a camera's pushable config to its edge box (``gridwatch edge push-config``).
 
 One retained QoS 1 ``ConfigPush`` on the camera's ``config`` topic: the box applies
 it when it arrives, or when it next connects. The edge validates it and reports

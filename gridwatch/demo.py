@@ -265,6 +265,9 @@ class DemoRun:
                     self.stop_stages([stages.pop()])  # the edge: no new events, then drain
                     self.drain(dsn)
                     result = self.summary(dsn, edge_yaml)
+                    result["evidence"] = self.evidence(
+                        dsn, url, token, (host, port, prefix), stages
+                    )
                     result.update(
                         console_url=url, database=db_where, broker=mq_where, run_id=self.run_id
                     )
@@ -281,6 +284,21 @@ class DemoRun:
                 shutil.rmtree(workdir, ignore_errors=True)
             else:
                 self.say(f"保留 / kept: {workdir}")
+
+    def evidence(
+        self, dsn: str, url: str, token: str, mqtt: tuple[str, int, str], stages: list[Stage]
+    ) -> dict[str, Any]:
+        """The evidence check (gridwatch/demo_evidence.py) against the running gateway."""
+        from gridwatch.demo_evidence import check_evidence
+
+        gateway_log = next(s.log_path for s in stages if s.name == "gateway")
+        report = check_evidence(dsn, url, token, mqtt, gateway_log)
+        self.say(
+            f"存证 / evidence: {report.served_matching}/{report.case_snapshots} case snapshots"
+            f" served with a matching sha256; tampered one refused: {report.tampered_refused},"
+            f" logged: {report.tampered_logged}"
+        )
+        return report.as_dict()
 
     def duty_token(self, dsn: str, jwt_secret: str) -> str:
         """An account for the town's first duty commander, and a bearer token for it."""

@@ -69,6 +69,24 @@ class Settings(BaseSettings):
         description="Where the gateway stores evidence JPEGs by their SHA-256; "
         "default <cache_dir>/snapshots",
     )
+    snapshot_store: Literal["file", "s3"] = Field(
+        "file",
+        description="Where evidence JPEGs go: files under GRIDWATCH_SNAPSHOT_DIR, or an"
+        " S3-compatible bucket (GRIDWATCH_SNAPSHOT_S3_*; credentials as boto3 finds them)",
+    )
+    snapshot_s3_bucket: str | None = Field(
+        None, min_length=3, max_length=63, description="The bucket, with snapshot_store=s3"
+    )
+    snapshot_s3_prefix: str = Field(
+        "snapshots", max_length=200, description="Key prefix of the snapshots in the bucket"
+    )
+    snapshot_s3_endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        max_length=300,
+        description="An S3-compatible endpoint (MinIO, Ceph); default AWS's",
+    )
+    snapshot_s3_region: str | None = Field(None, max_length=40, description="The region")
 
     metrics_port: int | None = Field(
         None,
@@ -126,6 +144,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _tls_complete(self) -> Settings:
+        if self.snapshot_store == "s3" and self.snapshot_s3_bucket is None:
+            raise ValueError("GRIDWATCH_SNAPSHOT_STORE=s3 needs GRIDWATCH_SNAPSHOT_S3_BUCKET")
         if (self.mqtt_tls_cert is None) != (self.mqtt_tls_key is None):
             raise ValueError("GRIDWATCH_MQTT_TLS_CERT and GRIDWATCH_MQTT_TLS_KEY go together")
         if self.mqtt_tls_cert is not None and self.mqtt_tls_ca is None:

@@ -97,8 +97,18 @@ def run_demo(env: dict[str, str]) -> tuple[dict[str, Any], SseClient | None, str
     return json.loads(lines[-1]), client, output
 
 
+def check_evidence(result: dict[str, Any]) -> None:
+    """Every case's snapshots are held and served as named; one byte changed is refused."""
+    ev = result["evidence"]
+    assert ev["case_snapshots"] >= 2 * len(result["cameras"]), ev  # a frame and a crop each
+    assert ev["missing"] == [], ev
+    assert ev["held"] == ev["served_matching"] == ev["case_snapshots"], ev
+    assert ev["tampered_refused"] and ev["tampered_logged"], ev
+
+
 def check_cameras(result: dict[str, Any]) -> None:
     town = load_town(ROOT / "config")
+    check_evidence(result)
     assert len(result["cameras"]) >= 2
     for cam, stats in result["cameras"].items():
         assert stats["events"] >= 1, f"{cam} produced no stored event"

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from dispatch.lifecycle import Status
-from gateway.evidence.store import delete
+from gateway.evidence.store import SnapshotStore, as_store
 
 #: Case states that release their evidence to retention; every other state holds it.
 RELEASING = frozenset({Status.CLOSED, Status.DUPLICATE})
@@ -76,7 +76,11 @@ _HELD = (
 
 
 def run_retention(
-    conn: psycopg.Connection[Any], root: Path, now: datetime, *, limit: int = 10_000
+    conn: psycopg.Connection[Any],
+    root: Path | SnapshotStore,
+    now: datetime,
+    *,
+    limit: int = 10_000,
 ) -> RetentionResult:
     """Delete up to ``limit`` expired, unheld snapshots (rows first, then files)."""
     policy = {str(c): k for c, k in conn.execute("SELECT category, keep FROM snapshot_retention")}
@@ -103,6 +107,7 @@ def run_retention(
             conn.execute("DELETE FROM snapshots WHERE sha256 = ANY(%s)", (doomed,))
     # After the commit: a crash in between leaves a file without a row, which the API
     # never serves, rather than a row whose file is gone.
+    store = as_store(root)
     for sha in doomed:
-        delete(root, sha)
+        store.remove(sha)
     return RetentionResult(tuple(doomed), tuple(kept))

@@ -1,5 +1,8 @@
 """The gateway's snapshot files, addressed by their SHA-256: ``ROOT/ab/cd/abcd....jpg``.
 
+``SnapshotStore`` is what the gateway uses: ``FileStore`` here, or an S3-compatible
+bucket (``gateway/evidence/s3.py``), as ``GRIDWATCH_SNAPSHOT_STORE`` says.
+
 Content addressing makes storing idempotent (the same bytes land on the same
 path, whoever sends them and however often) and makes every file its own proof:
 its name is the hash the event carries. Writes go to a temporary file first and
@@ -11,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -20,10 +25,15 @@ class EvidenceError(Exception):
     """A snapshot that cannot be stored or read; the message names the hash and path."""
 
 
-def snapshot_path(root: Path, sha256: str) -> Path:
+def snapshot_key(sha256: str) -> str:
+    """``ab/cd/abcd….jpg``: where a hash lives under a folder or a bucket prefix."""
     if not _SHA.match(sha256):
         raise EvidenceError(f"snapshot hash {sha256!r} is not 64 lowercase hex digits")
-    return root / sha256[:2] / sha256[2:4] / f"{sha256}.jpg"
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}.jpg"
+
+
+def snapshot_path(root: Path, sha256: str) -> Path:
+    return root / snapshot_key(sha256)
 
 
 def store(root: Path, sha256: str, data: bytes) -> Path:
@@ -62,3 +72,37 @@ def delete(root: Path, sha256: str) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+class SnapshotStore(Protocol):
+    """Where the gateway keeps snapshot bytes, named by their SHA-256."""
+
+    def put(self, sha256: str, data: bytes) -> None:
+        """Keep ``data`` (whose SHA-256 must be ``sha256``); a no-op when present."""
+
+    def get(self, sha256: str) -> bytes | None:
+        """The bytes, or None when there are none under that hash."""
+
+    def remove(self, sha256: str) -> bool:
+        """Forget the bytes; False when there were none."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileStore:
+    """Files under ``root`` (``ab/cd/abcd….jpg``), written atomically."""
+
+    root: Path
+
+    def put(self, sha256: str, data: bytes) -> None:
+        store(self.root, sha256, data)
+
+    def get(self, sha256: str) -> bytes | None:
+        return read(self.root, sha256)
+
+    def remove(self, sha256: str) -> bool:
+        return delete(self.root, sha256)
+
+
+def as_store(where: Path | SnapshotStore) -> SnapshotStore:
+    """A folder as a :class:`FileStore`; a store as it is."""
+    return FileStore(where) if isinstance(where, Path) else where

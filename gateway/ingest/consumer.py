@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.contract import CONTRACT_VERSION, Ack, MessageKind, dumps, subscription, topic
+from gateway.evidence.store import SnapshotStore
 from gateway.ingest.classify import (
     DATABASE_REJECTED,
     GATEWAY_ERROR,
@@ -98,7 +99,7 @@ class ConsumerConfig:
 
     #: Where snapshot messages are stored (gateway/ingest/snapshots.py); None: the
     #: consumer does not subscribe to them.
-    snapshot_dir: Path | None = None
+    snapshot_dir: Path | SnapshotStore | None = None
 
 
 @dataclass

@@ -35,7 +35,7 @@ from gateway.contract import (
     parse_topic,
     topic,
 )
-from gateway.evidence.store import EvidenceError, store
+from gateway.evidence.store import EvidenceError, SnapshotStore, as_store
 from gateway.ingest.classify import Classified, Received, dead_letter
 from gateway.ingest.writer import write
 
@@ -96,7 +96,7 @@ class SnapshotReceiver:
         self,
         *,
         dsn: str,
-        root: Path,
+        root: Path | SnapshotStore,
         prefix: str,
         client: Any,
         generation: Callable[[], int],
@@ -106,7 +106,8 @@ class SnapshotReceiver:
         #: Whether a device is in the gateway's registry (the consumer's, reloadable).
         self.known = known
         self.dsn = dsn
-        self.root = root
+        #: Where the verified bytes go: a folder or a bucket.
+        self.store = as_store(root)
         self.prefix = prefix
         self._client = client
         self._generation = generation
@@ -179,7 +180,7 @@ class SnapshotReceiver:
             self._dead(conn, item, exc.reason, device_id)
             return
         try:
-            store(self.root, msg.sha256, data)
+            self.store.put(msg.sha256, data)
         except EvidenceError as exc:
             # Not the box's fault: no ack, so it is sent again.
             log.error("%s", exc)

@@ -32,10 +32,15 @@ def register(sub: Subparsers) -> None:
         nargs="?",
         choices=["run", "push-config"],
         default="run",
-        help="run (default) the box, or push-config: publish --file's zones and rules to "
+        help="run (default) the box, or push-config: publish --file's zones, rules, "
+        "detect_fps, privacy or homography to "
         "--camera on its retained config topic",
     )
-    p.add_argument("--file", type=Path, help="push-config: YAML with zones and/or rules")
+    p.add_argument(
+        "--file",
+        type=Path,
+        help="push-config: YAML with zones, rules, detect_fps, privacy, homography",
+    )
     p.add_argument("--version", dest="push_version", help="push-config: the config's version")
     p.add_argument(
         "--force",

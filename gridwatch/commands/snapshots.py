@@ -25,10 +25,11 @@ def _retain(args: argparse.Namespace) -> int:
     import psycopg
 
     from gateway.evidence.retention import run_retention
+    from gateway.evidence.stores import open_store
     from gridwatch.settings import get_settings
 
     settings = get_settings()
     with psycopg.connect(args.dsn or settings.database_url, autocommit=True) as conn:
-        result = run_retention(conn, settings.snapshot_root, datetime.now(UTC), limit=args.limit)
+        result = run_retention(conn, open_store(settings), datetime.now(UTC), limit=args.limit)
     print(json.dumps({"deleted": len(result.deleted), "held": len(result.held)}))
     return 0

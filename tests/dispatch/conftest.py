@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from dispatch.clock import ManualClock
 from dispatch.config import load_config
@@ -101,21 +102,39 @@ def insert_event(
     phase: str = "start",
     event_id: uuid.UUID | None = None,
     seq: int = 1,
+    snapshot: str | None = None,
+    crop: str | None = None,
 ) -> uuid.UUID:
-    """Store an event and queue it, as ingest does (one statement, both rows)."""
+    """Store an event and queue it, as ingest does (one statement, both rows); with
+    ``snapshot`` and ``crop``, the hashes of its frame and crop."""
     event_id = event_id or uuid.uuid4()
+    extra = {"crop": {"sha256": crop, "ref": "c.jpg"}} if crop else {}
     conn.execute(
         """
         WITH ins AS (
             INSERT INTO events (event_id, ts, received_at, device_id, seq, rule, category,
-                severity, phase, cls, score, lon, lat, unit_id, summary, extra)
+                severity, phase, cls, score, lon, lat, unit_id, summary, snapshot_sha256, extra)
             VALUES (%s, %s, %s, %s, %s, 'test-rule', %s, %s, %s, 'person', 0.9, %s, %s, %s,
-                'test event', '{}'::jsonb)
+                'test event', %s, %s)
             RETURNING event_id, ts)
         INSERT INTO dispatch_batches (event_ids, ts) SELECT array_agg(event_id), array_agg(ts)
         FROM ins
         """,
-        (event_id, ts, ts, device_id, seq, category, severity, phase, lon, lat, unit_id),
+        (
+            event_id,
+            ts,
+            ts,
+            device_id,
+            seq,
+            category,
+            severity,
+            phase,
+            lon,
+            lat,
+            unit_id,
+            snapshot,
+            Jsonb(extra),
+        ),
     )
     return event_id
 

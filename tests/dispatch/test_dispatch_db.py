@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -150,6 +151,28 @@ def test_update_and_end_attach_to_the_case_holding_the_event(
         )
     ]
     assert phases == ["start", "update", "end"]
+
+
+def test_the_case_history_names_each_events_snapshot_hashes(
+    conn: psycopg.Connection[Any], ctx: Context, zhongmen: TownFixture, clock: ManualClock
+) -> None:
+    lon, lat = zhongmen.point_in(zhongmen.unit(6))
+    frame, crop, later = "a" * 64, "b" * 64, "c" * 64
+    loitering = functools.partial(insert_event, conn, lon=lon, lat=lat, category="loitering")
+    t0 = clock.now()
+    eid = loitering(ts=t0, snapshot=frame, crop=crop)
+    drain(conn, ctx)
+    # Another event nearby merges; the first one's end carries no snapshot.
+    loitering(ts=t0 + timedelta(seconds=20), snapshot=later, seq=2)
+    loitering(ts=t0 + timedelta(seconds=40), phase="end", event_id=eid, seq=3)
+    drain(conn, ctx)
+    [(case_id, *_)] = cases(conn)
+    rows = conn.execute(
+        "SELECT action, data -> 'snapshots' FROM case_history"
+        " WHERE case_id = %s AND data ? 'snapshots' ORDER BY id",
+        (case_id,),
+    ).fetchall()
+    assert rows == [("created", [frame, crop]), ("merged", [later]), ("event_end", [])]
 
 
 def test_consoles_hear_each_new_or_changed_case_on_the_live_channel(

@@ -38,6 +38,8 @@ def watching(zone: str, polygon: list[list[int]]) -> dict[str, Any]:
             r"rules\[0\].zone 'nowhere' is not one of the zones",
         ),
         ({"zones": [{"name": "z", "polygon": [[0, 0], [1, 1]]}]}, r"zones\[0\]\.polygon"),
+        ({"detect_fps": 0}, r"detect_fps = 0"),
+        ({"privacy": {"blur_faces": False}}, r"needs privacy\.authorised_by"),
     ],
 )
 def test_a_push_the_edge_models_refuse_names_the_field(config: dict[str, Any], error: str) -> None:
@@ -95,6 +97,13 @@ def _status(collector: Collector, since: float, pred: Any, timeout: float) -> St
     return st if isinstance(st, Status) else None
 
 
+def _detect_rate(runner: Any, seconds: float = 3.0) -> float:
+    """Frames the camera ran its detector on per second, over ``seconds``."""
+    start = runner.processed
+    time.sleep(seconds)
+    return float(runner.processed - start) / seconds
+
+
 def test_a_pushed_config_changes_the_zones_of_a_running_edge_and_a_bad_one_is_refused(
     vtest_clip: Path, collector: Collector, rig: EdgeRig
 ) -> None:
@@ -131,6 +140,20 @@ def test_a_pushed_config_changes_the_zones_of_a_running_edge_and_a_bad_one_is_re
         assert "rules[0].zone 'nowhere' is not one of the zones" in refused.config_error
         assert refused.state == "online"
         assert [z.name for z in agent.cameras[0].cam.zones] == ["road"]
+
+        # The detect rate and privacy are pushed too, over the running zones.
+        runner = agent.cameras[0]
+        assert runner.privacy.faces
+        before = _detect_rate(runner)
+        assert before >= 3.0, before
+        fps_at = time.time()
+        slower = {"detect_fps": 1, "privacy": {"blur_faces": False, "authorised_by": "test"}}
+        push_config(settings, config_message("cam-p", "v4", slower))
+        applied = _status(collector, fps_at, lambda s: s.config_version == "v4", 15)
+        assert applied is not None and applied.config_error is None
+        after = _detect_rate(runner)
+        assert after <= 1.5, (before, after)
+        assert (runner.privacy.faces, [z.name for z in runner.cam.zones]) == (False, ["road"])
     finally:
         agent.stop()
         # Retained messages outlive the test's prefix otherwise.

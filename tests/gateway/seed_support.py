@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from gateway.contract import topic
-from gateway.evidence.store import store
+from gateway.evidence.store import SnapshotStore, as_store
 
 #: The unit leader the seeded cases are assigned to (and whose participants they list).
 ASSIGNEE = "P00006"
@@ -73,7 +73,7 @@ def seed_unit(
     unit: str,
     device: str,
     department: str | None,
-    snapshot_dir: Path | None = None,
+    snapshot_dir: Path | SnapshotStore | None = None,
 ) -> UnitRows:
     """Write :class:`UnitRows` for ``unit`` and ``device``; the cases go to ``department``.
     ``prefix`` is the topic prefix the dead letter was received on; the event's snapshot
@@ -82,7 +82,7 @@ def seed_unit(
     jpeg = b"\xff\xd8" + f"snapshot of {unit} {event_id}".encode() + b"\xff\xd9"
     sha = hashlib.sha256(jpeg).hexdigest()
     if snapshot_dir is not None:
-        store(snapshot_dir, sha, jpeg)
+        as_store(snapshot_dir).put(sha, jpeg)
     with psycopg.connect(dsn) as conn:
         case_id = insert_case(conn, unit, "event", department)
         report_id = insert_case(conn, unit, "report", department)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response
 from gateway.api import audit
 from gateway.api.deps import CurrentPerson, Db, SettingsDep
 from gateway.db.queries.snapshots import get_snapshot
-from gateway.evidence.store import read
+from gateway.evidence.stores import open_store
 
 router = APIRouter(prefix="/api/v1/snapshots", tags=["snapshots"])
 
@@ -32,7 +32,7 @@ def snapshot(
 ) -> Response:
     """The JPEG whose SHA-256 is ``sha256``; every view is in the audit log / 快照 (留痕)."""
     row = get_snapshot(db, sha256)
-    data = None if row is None else read(settings.snapshot_root, sha256)
+    data = None if row is None else open_store(settings).get(sha256)
     if row is None or data is None:
         raise HTTPException(404, f"snapshot {sha256} not found / 未找到快照")
     if hashlib.sha256(data).hexdigest() != sha256:
