@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-capacity", action="store_true")
     ap.add_argument("--capacity-events", type=int, default=30_000)
     ap.add_argument("--baseline-events", type=int, default=2_000)
-    ap.add_argument("--capacity-batch", type=int, default=500, help="the dispatcher's --batch")
+    ap.add_argument("--capacity-batch", type=int, default=2000, help="the dispatcher's --batch")
     ap.add_argument("--load", type=int, default=0, help="CPU-bound processes running alongside")
     args = ap.parse_args(argv)
     load = start_load(args.load)
