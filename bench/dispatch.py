@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._boxref import box_ref
+from bench._boxref import box_ref, start_load
 from bench._dispatch_capacity import capacity
 from bench._pg import admin_dsn
 
@@ -100,23 +100,6 @@ def strtree_rate(town: Any, lons: Any, lats: Any, repeat: int) -> int:
         tree.query(pts, predicate="within")
         best = min(best, time.perf_counter() - t0)
     return round(len(lons) / best)
-
-
-def _burn() -> None:  # pragma: no cover - runs in the load processes
-    x = 0
-    while True:
-        x = (x * 1103515245 + 12345) & 0xFFFFFFFF
-
-
-def start_load(n: int) -> list[Any]:
-    """``n`` CPU-bound processes, each a pure Python loop; terminate them when done."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_burn, daemon=True) for _ in range(n)]
-    for p in procs:
-        p.start()
-    return procs
 
 
 # --------------------------------------------------------------------------- e2e
@@ -323,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     load = start_load(args.load)
     try:
+        if load:
+            time.sleep(1.0)  # the load processes are up before box_ref is timed
         result = _measure(args)
     finally:
         for p in load:
@@ -363,6 +348,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
                 result.update(bench_e2e(town, Path(tmp), args.e2e_seconds, args.rate))
             except Exception as exc:  # the e2e part needs the gateway and services
                 result["e2e_error"] = f"{type(exc).__name__}: {exc}"
+    result["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["targets"] = {
         "locate_points_per_s": ">= 500000",
         "e2e_p99_ms": "< 300",

@@ -13,6 +13,14 @@ from dispatch.worker import run
 from tests.dispatch.conftest import TownFixture, insert_event
 
 
+def _listening(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = 'gridwatch-dispatch-listen' AND query LIKE 'LISTEN%'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def _cases(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute("SELECT count(*) FROM cases").fetchone()
     return int(row[0]) if row else 0
@@ -27,14 +35,8 @@ def test_the_ingest_commit_wakes_an_idle_dispatcher_long_before_its_poll(
     worker.start()
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # the dispatcher is listening, its queue empty
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE application_name = 'gridwatch-dispatch-listen' AND query LIKE 'LISTEN%'"
-            ).fetchone()
-            if row and row[0]:
-                break
-            time.sleep(0.05)
+        while not _listening(conn) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the dispatcher listens, its queue empty
         time.sleep(0.5)
         for k in range(3):
             lon, lat = zhongmen.point_in(zhongmen.unit(k))
