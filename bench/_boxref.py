@@ -6,13 +6,16 @@ a box (or a moment on a shared box) twice as slow reports about twice the value,
 so a throughput figure scales roughly with ``1 / box_ref`` and a CPU-bound
 latency with ``box_ref``. It does not see disk, network or many-core effects.
 
-Benchmarks import :func:`box_ref` and print its value under the key ``box_ref``.
+Benchmarks import :func:`box_ref` and print its value under the key ``box_ref``;
+:func:`start_load` gives the "one other CPU-bound process" of a busy-box run
+(their ``--load N``).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
 #: Sizes that make one round take a quarter to half a second on this project's 2-core box.
 _PY_N = 300_000
@@ -49,6 +52,23 @@ def box_ref(rounds: int = 3) -> float:
         _numpy_round()
         times.append(time.perf_counter() - t0)
     return round(statistics.median(times), 3)
+
+
+def _burn() -> None:  # pragma: no cover - runs in the load processes
+    x = 0
+    while True:
+        x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+
+
+def start_load(n: int) -> list[Any]:
+    """``n`` CPU-bound processes, each a pure Python loop; terminate them when done."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_burn, daemon=True) for _ in range(n)]
+    for p in procs:
+        p.start()
+    return procs
 
 
 if __name__ == "__main__":

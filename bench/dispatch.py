@@ -1,18 +1,26 @@
 """Dispatch speed: bulk routing through the town locator, and event-to-case latency.
 
     python bench/dispatch.py --json [--points 200000] [--e2e-seconds 20] [--no-e2e]
+                                    [--capacity-events 30000] [--no-capacity] [--load 1]
 
 On a synthesized town of 1,114 units (Zhongmen's size):
 
 - ``locate_points_per_s``: points per second through ``Hierarchy.locate_many``
   (bulk: one vectorised query for all points, then the unit's grid, village, town);
+  baseline in the same run: shapely's ``STRtree.query(points, predicate="within")``
+  on the same units and points (``baseline_strtree_points_per_s``);
+- ``capacity_events_per_s``: one ``gridwatch dispatch`` process draining a backlog of
+  ``--capacity-events`` queued events committed at once (``bench/_dispatch_capacity.py``);
+  baseline in the same run: the same dispatcher with one event per transaction;
 - ``e2e_p50_ms`` / ``e2e_p99_ms``: from an event published over MQTT (QoS 1) to the
   NOTIFY of its case on ``gridwatch_live``, with a real ``gridwatch gateway`` and
   ``gridwatch dispatch`` as separate processes, under a background load of
   ``--rate`` events/s (default 1,000) that also open and merge cases.
 
-The last line printed is one JSON object. Reference figures from
-``shared/notes/performance.md`` are printed beside ours.
+``box_ref`` (``bench/_boxref.py``) is timed in the same run, with the ``--load``
+processes already running: throughputs scale roughly with 1 / ``box_ref``. ``--load N``
+runs N CPU-bound processes (a pure Python loop each) through the whole benchmark, for
+the "busy box" run. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -33,13 +41,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._boxref import box_ref, start_load
+from bench._dispatch_capacity import capacity
 from bench._pg import admin_dsn
 
-BASELINES = {
-    "shapely_strtree_bulk_points_per_s": [660_000, 690_000],
-    "shapely_one_point_us": 12,
-    "case_commit_ms": 1,
-}
 ZHONGMEN = {"seed": 7, "villages": 20, "grids": 61, "units": 1114}
 
 
@@ -75,10 +80,26 @@ def bench_locate(town: Any, points: int, repeat: int = 3) -> dict[str, Any]:
     one_us = (time.perf_counter() - t0) / 1000 * 1e6
     return {
         "locate_points_per_s": round(points / best),
+        "baseline_strtree_points_per_s": strtree_rate(town, lons, lats, repeat),
         "locate_points": points,
         "locate_in_a_unit": found,
         "locate_one_point_us": round(one_us, 1),
     }
+
+
+def strtree_rate(town: Any, lons: Any, lats: Any, repeat: int) -> int:
+    """The baseline: shapely's STRtree over the units, bulk ``within`` on the same points."""
+    import shapely
+
+    units = list(town.hierarchy.unit_ids)
+    tree = shapely.STRtree([town.hierarchy.geometries[u] for u in units])
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        pts = shapely.points(lons, lats)
+        tree.query(pts, predicate="within")
+        best = min(best, time.perf_counter() - t0)
+    return round(len(lons) / best)
 
 
 # --------------------------------------------------------------------------- e2e
@@ -277,23 +298,63 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-e2e", action="store_true")
     ap.add_argument("--e2e-seconds", type=float, default=20.0)
     ap.add_argument("--rate", type=float, default=1000.0, help="background events/s")
+    ap.add_argument("--no-capacity", action="store_true")
+    ap.add_argument("--capacity-events", type=int, default=30_000)
+    ap.add_argument("--baseline-events", type=int, default=2_000)
+    ap.add_argument("--capacity-batch", type=int, default=2000, help="the dispatcher's --batch")
+    ap.add_argument("--load", type=int, default=0, help="CPU-bound processes running alongside")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="gwbench-town-") as tmp:
-        town = make_town(Path(tmp))
-        result: dict[str, Any] = {"town_units": len(town.hierarchy.unit_ids)}
-        result.update(bench_locate(town, args.points))
-        if not args.no_e2e:
-            try:
-                result.update(bench_e2e(town, Path(tmp), args.e2e_seconds, args.rate))
-            except Exception as exc:  # the e2e part needs the gateway and services
-                result["e2e_error"] = f"{type(exc).__name__}: {exc}"
-    result["baselines"] = BASELINES
-    result["targets"] = {"locate_points_per_s": ">= 500000", "e2e_p99_ms": "< 300"}
+    load = start_load(args.load)
+    try:
+        if load:
+            time.sleep(1.0)  # the load processes are up before box_ref is timed
+        result = _measure(args)
+    finally:
+        for p in load:
+            p.terminate()
     if not args.json:
         for key, value in result.items():
             print(f"{key}: {value}")
     print(json.dumps(result))
     return 0
+
+
+def _measure(args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "box_ref": box_ref(),
+        "load_processes": args.load,
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+    }
+    with tempfile.TemporaryDirectory(prefix="gwbench-town-") as tmp:
+        town = make_town(Path(tmp))
+        result["town_units"] = len(town.hierarchy.unit_ids)
+        result.update(bench_locate(town, args.points))
+        if not args.no_capacity:
+            try:
+                result.update(
+                    capacity(
+                        town,
+                        Path(tmp),
+                        args.capacity_events,
+                        args.baseline_events,
+                        args.capacity_batch,
+                    )
+                )
+            except Exception as exc:  # needs PostgreSQL
+                result["capacity_error"] = f"{type(exc).__name__}: {exc}"
+        if not args.no_e2e:
+            try:
+                result.update(bench_e2e(town, Path(tmp), args.e2e_seconds, args.rate))
+            except Exception as exc:  # the e2e part needs the gateway and services
+                result["e2e_error"] = f"{type(exc).__name__}: {exc}"
+    result["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["targets"] = {
+        "locate_points_per_s": ">= 500000",
+        "e2e_p99_ms": "< 300",
+        "capacity_events_per_s": ">= 10000",
+    }
+    return result
 
 
 if __name__ == "__main__":

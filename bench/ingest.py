@@ -19,7 +19,12 @@ backlog drains and the table is checked against what was sent.
 
 ``baseline_events_per_s``: the same event rows stored one INSERT and one COMMIT
 per message (the naive bridge), measured afterwards in the same run.
-The last line is JSON.
+``copy_ceiling_events_per_s`` (``bench/_copy_ceiling.py``): the same rows, serialized
+before the clock starts, COPYed straight into the same tables over ``--consumers``
+connections, in transactions the size of a consumer's (its ``batch_bytes``): the
+database's own limit here; ``share_of_copy_ceiling`` is ``events_per_s`` over it
+(target >= 0.6). ``box_ref`` (``bench/_boxref.py``) is timed at the start, with the
+``--load`` processes running. The last line is JSON.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,8 @@ from gridwatch.domain import CATEGORIES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._boxref import box_ref, start_load
+from bench._copy_ceiling import ceiling, serialized
 from bench._pg import bench_database, parse_args
 
 EVENT = (
@@ -49,6 +57,8 @@ EVENT = (
     '"track_id":{seq},"box":[10.0,20.0,110.0,220.0],"point":{{"lon":119.0075,"lat":25.4541}},'
     '"snapshot":{{"sha256":"{sha}","ref":"snapshots/{dev}/{seq}.jpg"}}}}'
 )
+#: What a consumer takes into one transaction at most (its ConsumerConfig.batch_bytes).
+CONSUMER_BATCH_BYTES = 2_500_000
 #: The synthetic events cycle through the first five of the domain's categories.
 BENCH_CATEGORIES = CATEGORIES[:5]
 
@@ -159,7 +169,8 @@ def consumer(
     logging.basicConfig(level=logging.WARNING)
     config = ConsumerConfig(
         dsn=dsn, mqtt_host=host, mqtt_port=port, topic_prefix=prefix, share_group=group,
-        client_id=client_id, session_expiry_s=300, batch_size=200, batch_bytes=2_500_000,
+        client_id=client_id, session_expiry_s=300, batch_size=200,
+        batch_bytes=CONSUMER_BATCH_BYTES,
     )  # fmt: skip
     c = Consumer(config, registry)
     c.start()
@@ -242,10 +253,19 @@ def baseline(dsn: str, seconds: float) -> float:
             )  # fmt: skip
             for ev in rows.event_rows():
                 with conn.transaction():
-                    conn.execute(INSERT_EVENT, tuple(getattr(ev, f) for f in ev.__slots__))
+                    conn.execute(INSERT_EVENT, tuple(getattr(ev, f.name) for f in fields(ev)))
                 stored += 1
             seq += 100
     return stored / (time.perf_counter() - t0)
+
+
+def copy_ceiling(args: argparse.Namespace) -> list[Any]:
+    """The copy ceiling's transactions, serialized now (before its clock starts)."""
+    if args.ceiling_events <= 0:
+        return []
+    size = len(make_batch(0, 0, args.batch))
+    per_tx = max(1, CONSUMER_BATCH_BYTES // size)  # messages in one consumer transaction
+    return serialized(make_batch, device_name, args.ceiling_events, args.batch, per_tx, 20_000)
 
 
 def main() -> int:
@@ -258,10 +278,19 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=1000, help="events per Batch message (<= 1000)")
     p.add_argument("--window", type=int, default=6000, help="items per device beyond its mark")
     p.add_argument("--baseline-seconds", type=float, default=10.0)
+    p.add_argument("--ceiling-events", type=int, default=300_000, help="0: no copy ceiling")
+    p.add_argument("--load", type=int, default=0, help="CPU-bound processes running alongside")
     args = parse_args(p)
 
-    with bench_database(args.admin_dsn, "ingest") as dsn:
-        return run(args, dsn)
+    load = start_load(args.load)
+    try:
+        if load:
+            time.sleep(1.0)  # the load processes are up before box_ref is timed
+        with bench_database(args.admin_dsn, "ingest") as dsn:
+            return run(args, dsn)
+    finally:
+        for proc in load:
+            proc.terminate()
 
 
 def run(args: argparse.Namespace, dsn: str) -> int:
@@ -280,6 +309,11 @@ def run(args: argparse.Namespace, dsn: str) -> int:
     sent, stats = manager.dict(), manager.dict()
     procs: list[Any] = []
     result: dict[str, Any] = {}
+    started = {
+        "box_ref": box_ref(),
+        "load_processes": args.load,
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
     try:
         migrate(dsn)
         settings = durable_settings(dsn)
@@ -354,9 +388,17 @@ def run(args: argparse.Namespace, dsn: str) -> int:
             ).fetchone()
         per_consumer = {k: v["new_events"] for k, v in stats.items()}
         base = baseline(dsn, args.baseline_seconds) if args.baseline_seconds > 0 else None
+        txs = copy_ceiling(args)
+        top = ceiling(dsn, txs, args.consumers) if txs else None
+        del txs
+        top_rate = top["copy_ceiling_events_per_s"] if top else None
         result = {
+            **started,
             "events_per_s": round(events_per_s),
             "baseline_events_per_s": round(base) if base is not None else None,
+            "copy_ceiling_events_per_s": top_rate,
+            "share_of_copy_ceiling": round(events_per_s / top_rate, 3) if top_rate else None,
+            "copy_ceiling": top or None,
             "lost": total_sent - distinct,
             "duplicated": rows - distinct,
             "sent": total_sent,
@@ -374,6 +416,7 @@ def run(args: argparse.Namespace, dsn: str) -> int:
             "devices": args.devices,
             "cpus": os.cpu_count(),
             "postgresql": settings,
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         }
     finally:
         stop_pub.set()

@@ -29,6 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._boxref import box_ref
+
 #: From shared/notes/performance.md (shapely 2, 1,024 polygons of 41 vertices, this box).
 REFERENCE = {"shapely_strtree_bulk_points_per_s": [660_000, 690_000], "one_point_us": 12}
 
@@ -112,6 +114,7 @@ def main() -> int:
     vertices = shapely.get_num_coordinates(np.array(geoms))
     result = {
         "bench": "locate",
+        "box_ref": box_ref(),
         "units": len(ids),
         "vertices_per_unit_mean": round(float(vertices.mean()), 1),
         "points": args.points,

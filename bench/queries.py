@@ -36,6 +36,7 @@ from gridwatch.domain import CATEGORIES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._boxref import box_ref
 from bench._pg import bench_database, parse_args
 
 #: The synthetic events spread over the first eight of the domain's categories.
@@ -141,6 +142,7 @@ def main() -> int:
         for name, t in timings.items():
             print(json.dumps({name: t}), flush=True)
         result = {
+            "box_ref": box_ref(),
             "events": int(stored[0]) if stored else 0,
             "rollup_total": check,
             "fill_s": round(fill_s, 1),

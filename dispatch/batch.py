@@ -27,7 +27,7 @@ from dispatch.errors import CalendarNotCovered
 from dispatch.lifecycle import OPEN_STATUSES, Status
 from dispatch.notify import Notice, render
 from dispatch.observe import lags
-from dispatch.routing import Problem, Route, route
+from dispatch.routing import Problem, Route, route_many
 from dispatch.rows import (
     CaseEventRow,
     HistoryRow,
@@ -39,7 +39,6 @@ from dispatch.rows import (
     ReminderRow,
     as_columns,
     insert_sql,
-    renumber,
 )
 from dispatch.store import Context, lock_key, push_live, take_locks
 from dispatch.tell import Told, told_on_open
@@ -362,11 +361,7 @@ class Batch:
         """
         now = self.ctx.clock.now()
         real = self._assign_ids(conn)
-        cases: list[NewCase] = renumber(self.cases, "id", real)
-        case_events: list[CaseEventRow] = renumber(self.case_events, "case_id", real)
-        history: list[HistoryRow] = renumber(self.history, "case_id", real)
-        participants: list[ParticipantRow] = renumber(self.participants, "case_id", real)
-        reminders: list[ReminderRow] = renumber(self.reminders, "case_id", real)
+        cases: list[NewCase] = [dataclasses.replace(c, id=real[c.id]) for c in self.cases]
         merged = {real.get(k, k): v for k, v in self.merged.items()}
         seen = {real.get(k, k): v for k, v in self.seen.items()}
         self.holder = {e: real.get(c, c) for e, c in self.holder.items()}
@@ -391,14 +386,15 @@ class Batch:
                 " WHERE c.id = m.id",
                 (now, ids, [seen[i] for i in ids]),
             )
+        by_case = ("case_id", real)
         for statement, rows, row_type in (
-            (_INSERT_EVENTS, case_events, CaseEventRow),
-            (_INSERT_HISTORY, history, HistoryRow),
-            (_INSERT_PARTICIPANTS, participants, ParticipantRow),
-            (_INSERT_REMINDERS, reminders, ReminderRow),
+            (_INSERT_EVENTS, self.case_events, CaseEventRow),
+            (_INSERT_HISTORY, self.history, HistoryRow),
+            (_INSERT_PARTICIPANTS, self.participants, ParticipantRow),
+            (_INSERT_REMINDERS, self.reminders, ReminderRow),
         ):
             if rows:
-                conn.execute(statement, as_columns(rows, row_type))
+                conn.execute(statement, as_columns(rows, row_type, by_case))
         if notices:
             self.ctx.notifier.send_many(conn, notices, now)
         push_live(conn, {real.get(k, k) for k in self.touched})
@@ -478,7 +474,7 @@ def dispatch_batch(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100
         claims, rows = pending.claim(conn, limit)
         if not rows:
             return 0
-        items: list[tuple[Incoming, Route]] = []
+        found: list[Incoming] = []
         for row in rows:
             item = incoming_from_row(row)
             if item is None:
@@ -489,8 +485,12 @@ def dispatch_batch(conn: psycopg.Connection[Any], ctx: Context, limit: int = 100
                     extra={"event_id": row.event_id},
                 )
                 continue
-            r = route(ctx.town, Problem(item.category, item.lon, item.lat, item.unit_id))
-            items.append((dataclasses.replace(item, unit_id=r.unit_id), r))
+            found.append(item)
+        routes = route_many(ctx.town, [Problem(i.category, i.lon, i.lat, i.unit_id) for i in found])
+        items = [
+            (dataclasses.replace(item, unit_id=r.unit_id), r)
+            for item, r in zip(found, routes, strict=True)
+        ]
         # Sorted locks: two dispatchers with overlapping batches never deadlock.
         take_locks(conn, [lock_key(item.category, r.village_id, r.unit_id) for item, r in items])
         batch = Batch.read(conn, ctx, items)

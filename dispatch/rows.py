@@ -8,7 +8,7 @@ so a column added by a later migration does not break a read; write them with
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -239,14 +239,17 @@ def insert_sql(table: str, row_type: type[Any], suffix: str = "") -> sql.Compose
     )
 
 
-def as_columns(rows: Sequence[Any], row_type: type[Any]) -> list[list[Any]]:
-    """The rows turned into one list per field, in field order (for ``unnest``)."""
-    return [[getattr(r, name) for r in rows] for name in columns(row_type)]
+def as_columns(
+    rows: Sequence[Any], row_type: type[Any], renumber: tuple[str, dict[int, int]] | None = None
+) -> list[list[Any]]:
+    """The rows turned into one list per field, in field order (for ``unnest``).
 
-
-def renumber(rows: Iterable[Any], field: str, ids: dict[int, int]) -> list[Any]:
-    """The rows with temporary ids in ``field`` replaced by real ones."""
-    return [
-        dataclasses.replace(r, **{field: ids.get(getattr(r, field), getattr(r, field))})
-        for r in rows
-    ]
+    ``renumber=(field, ids)``: temporary ids in that field replaced by real ones (a
+    column at a time: rebuilding each row cost more than the statement itself).
+    """
+    out = [[getattr(r, name) for r in rows] for name in columns(row_type)]
+    if renumber is not None:
+        field, ids = renumber
+        k = columns(row_type).index(field)
+        out[k] = [ids.get(v, v) for v in out[k]]
+    return out

@@ -102,31 +102,72 @@ def drain(conn: psycopg.Connection[Any], ctx: Context, batch: int = 100) -> Stat
     return stats
 
 
+#: The channel ingest's commit notifies (migration 0060); payload empty.
+WAKE_CHANNEL = "gridwatch_dispatch"
+
+
 def run(
     dsn: str,
     ctx: Context,
     *,
     stop: threading.Event | None = None,
     batch: int = 100,
-    idle_s: float = 0.02,
+    idle_s: float = 0.5,
     timers_every_s: float = 1.0,
     calendar_every_s: float = 3600.0,
 ) -> Stats:
     """Dispatch until ``stop`` is set; survives database restarts by reconnecting.
 
-    Parked events go back in the queue at the first connect; the calendar's end is
-    checked again every ``calendar_every_s``, for a dispatcher that runs for weeks.
+    When the queue is empty it sleeps until ingest's commit notifies ``WAKE_CHANNEL``
+    (``LISTEN``), or ``idle_s`` at most (the fallback poll). The timers (escalations,
+    reminders, hand-overs) run every ``timers_every_s`` in a thread of their own, on
+    their own connection, so a burst of due timers never holds up dispatch. Parked
+    events go back in the queue at the first connect; the calendar's end is checked
+    again every ``calendar_every_s``, for a dispatcher that runs for weeks.
     """
     stop = stop or threading.Event()
     stats = Stats()
-    next_timers = 0.0
+    failed: list[BaseException] = []
+    timers = threading.Thread(
+        target=_timer_loop,
+        args=(dsn, ctx, stop, stats, timers_every_s, failed),
+        name="gridwatch-dispatch-timers",
+        daemon=True,
+    )
+    timers.start()
+    try:
+        _dispatch_loop(dsn, ctx, stop, stats, batch, idle_s, calendar_every_s)
+    finally:
+        stop.set()
+        timers.join()
+    if failed:  # the timers' thread died of a bug: the dispatcher stops with it
+        raise failed[0]
+    return stats
+
+
+def _dispatch_loop(
+    dsn: str,
+    ctx: Context,
+    stop: threading.Event,
+    stats: Stats,
+    batch: int,
+    idle_s: float,
+    calendar_every_s: float,
+) -> None:
     next_calendar = time.monotonic() + calendar_every_s
     requeued = False
     while not stop.is_set():
         try:
-            with psycopg.connect(
-                dsn, autocommit=True, application_name="gridwatch-dispatch"
-            ) as conn:
+            with (
+                psycopg.connect(
+                    dsn, autocommit=True, application_name="gridwatch-dispatch"
+                ) as conn,
+                psycopg.connect(
+                    dsn, autocommit=True, application_name="gridwatch-dispatch-listen"
+                ) as listener,
+            ):
+                # Listening before the first look at the queue: no commit goes unheard.
+                listener.execute(f"LISTEN {WAKE_CHANNEL}")
                 log.info("dispatcher connected")
                 if not requeued:
                     parked.requeue(conn)
@@ -137,14 +178,53 @@ def run(
                         next_calendar = time.monotonic() + calendar_every_s
                     n = dispatch_batch(conn, ctx, batch)
                     stats.events += n
-                    if time.monotonic() >= next_timers:
-                        esc, rem = run_timers(conn, ctx)
-                        stats.escalations += esc
-                        stats.reminders += rem
-                        next_timers = time.monotonic() + timers_every_s
                     if n == 0:
-                        stop.wait(idle_s)
+                        _wait_for_work(listener, idle_s, stop)
         except psycopg.OperationalError as exc:
             log.warning("dispatcher lost the database (%s); reconnecting in 1 s", exc)
             stop.wait(1.0)
-    return stats
+
+
+def _wait_for_work(listener: psycopg.Connection[Any], idle_s: float, stop: threading.Event) -> None:
+    """Until a wake-up arrives (those already queued count), ``idle_s`` passes, or ``stop``."""
+    end = time.monotonic() + idle_s
+    while not stop.is_set() and (left := end - time.monotonic()) > 0:
+        if any(True for _ in listener.notifies(timeout=min(left, 0.25), stop_after=1)):
+            break
+    # Wake-ups sent while we waited or dispatched say nothing more: drop them.
+    for _ in listener.notifies(timeout=0):
+        pass
+
+
+def _timer_loop(
+    dsn: str,
+    ctx: Context,
+    stop: threading.Event,
+    stats: Stats,
+    every_s: float,
+    failed: list[BaseException],
+) -> None:
+    try:
+        _timers_until(dsn, ctx, stop, stats, every_s)
+    except BaseException as exc:
+        log.exception("dispatch timers failed; stopping the dispatcher")
+        failed.append(exc)
+        stop.set()
+
+
+def _timers_until(
+    dsn: str, ctx: Context, stop: threading.Event, stats: Stats, every_s: float
+) -> None:
+    while not stop.is_set():
+        try:
+            with psycopg.connect(
+                dsn, autocommit=True, application_name="gridwatch-dispatch-timers"
+            ) as conn:
+                while not stop.is_set():
+                    esc, rem = run_timers(conn, ctx)
+                    stats.escalations += esc
+                    stats.reminders += rem
+                    stop.wait(every_s)
+        except psycopg.OperationalError as exc:
+            log.warning("dispatch timers lost the database (%s); reconnecting in 1 s", exc)
+            stop.wait(1.0)

@@ -308,7 +308,8 @@ def _array(values: Sequence[object]) -> str:
     return "{" + _ENCODE(values)[1:-1].decode() + "}"
 
 
-def _send(cur: psycopg.Cursor, data: EventCopy, *, csv_sql: str, text_sql: str) -> None:
+def send_copy(cur: psycopg.Cursor, data: EventCopy, *, csv_sql: str, text_sql: str) -> None:
+    """COPY ``data`` (its CSV, then its text lines) with these two statements."""
     if data.csv:
         with cur.copy(csv_sql) as copy:
             copy.write(data.csv)
@@ -324,12 +325,12 @@ def _copy_events(cur: psycopg.Cursor, rows: Classified) -> int:
     # savepoint undoes the COPY and the staging path stores and queues only new rows.
     try:
         with cur.connection.transaction():
-            _send(cur, data, csv_sql=COPY_EVENTS_DIRECT_CSV, text_sql=COPY_EVENTS_DIRECT)
+            send_copy(cur, data, csv_sql=COPY_EVENTS_DIRECT_CSV, text_sql=COPY_EVENTS_DIRECT)
         cur.executemany(ENQUEUE, data.queue)
         return rows.event_count()
     except psycopg.errors.UniqueViolation:
         pass
-    _send(cur, data, csv_sql=COPY_EVENTS_CSV, text_sql=COPY_EVENTS)
+    send_copy(cur, data, csv_sql=COPY_EVENTS_CSV, text_sql=COPY_EVENTS)
     cur.execute(MERGE_EVENTS)
     row = cur.fetchone()
     return int(row[0]) if row else 0
