@@ -134,12 +134,15 @@ def person_at(x: float, y: float, score: float = 0.8) -> Detections:
 
 
 def synthetic_clip() -> list[Detections]:
-    """100 frames: a person inside the zone for frames 20-49, a second visit 70-89."""
+    """100 frames: a person walking through the zone for frames 20-49, a second visit 70-89
+    (walking, so that track confirmation lets them count)."""
     out = []
     for i in range(100):
         inside = 20 <= i < 50 or 70 <= i < 90
         out.append(
-            person_at(150 if inside else 400, 200) if inside or i % 2 else Detections.empty(NAMES)
+            person_at(110 + 2.5 * ((i - 20) % 50) if inside else 400, 200)
+            if inside or i % 2
+            else Detections.empty(NAMES)
         )
     return out
 
@@ -168,8 +171,10 @@ def test_rules_played_over_detections_are_scored() -> None:
     labels = LabelFile.model_validate(LABELS)
     detected, _ = run_task(labels.tasks[0], labels.zones, synthetic_clip(), 10)
     assert len(detected) == 2
-    # ByteTrack confirms a new track on its second frame.
-    assert detected[0].start == pytest.approx(2.0, abs=0.15)
+    # ByteTrack confirms a new track on its second frame; the person's track is then
+    # confirmed once it has five scores and has moved a quarter of its height (20 px at
+    # 2.5 px a frame): from frame 29.
+    assert detected[0].start == pytest.approx(2.9, abs=0.15)
     assert detected[0].end == pytest.approx(5.0)
     per_rule, per_task = evaluate(labels, synthetic_clip())
     assert (per_task["good"].tp, per_task["good"].fp, per_task["good"].fn) == (2, 0, 0)
