@@ -48,6 +48,8 @@ def confirms(rule: ClassConfirm, median: float | None, moved: bool) -> bool:
     ``moved`` is confirmed under its class's ``rule``."""
     if median is None or median < rule.threshold:
         return False
+    if rule.still_threshold is not None and median >= rule.still_threshold:
+        return True
     return rule.min_move is None or moved
 
 

@@ -39,11 +39,18 @@ class ClassConfirm(_Config):
         description="Box heights the track's bottom centre must have moved from where it was "
         "first seen; None: standing still is fine",
     )
+    still_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="A median this high confirms without moving (a person standing in plain "
+        "view); None: min_move always applies",
+    )
 
 
 #: Chosen on the vtest labels (docs/detectors.md, "Track confirmation").
 DEFAULT_CONFIRM: dict[str, ClassConfirm] = {
-    "person": ClassConfirm(threshold=0.6, frames=5, min_move=0.25),
+    "person": ClassConfirm(threshold=0.6, frames=5, min_move=0.25, still_threshold=0.7),
 }
 #: Classes not listed: their own scores only, as before confirmation existed.
 DEFAULT_OTHER = ClassConfirm(threshold=0.3, frames=1)

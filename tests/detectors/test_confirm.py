@@ -102,6 +102,19 @@ def test_a_walker_beside_the_sign_post_raises_one_intrusion_with_its_scores() ->
         (ClassConfirm(threshold=0.6, frames=5), 0.6, False, True),
         (ClassConfirm(threshold=0.6, frames=5, min_move=1.0), 0.9, False, False),
         (ClassConfirm(threshold=0.6, frames=5, min_move=1.0), 0.9, True, True),
+        # Confident enough to count standing still.
+        (
+            ClassConfirm(threshold=0.6, frames=5, min_move=1.0, still_threshold=0.8),
+            0.8,
+            False,
+            True,
+        ),
+        (
+            ClassConfirm(threshold=0.6, frames=5, min_move=1.0, still_threshold=0.8),
+            0.7,
+            False,
+            False,
+        ),
     ],
 )
 def test_confirms(rule: ClassConfirm, median: float | None, moved: bool, confirmed: bool) -> None:
