@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
 from detectors.config import DEFAULT_CATEGORY
+from detectors.confirm import Confirmation
+from detectors.objects import ObjectScreen
 from detectors.rules.base import Episodes, TrackRule
 from detectors.rules.crowding import Crowding
 from detectors.rules.intrusion import Intrusion
@@ -38,6 +41,7 @@ from gridwatch.camera_rules import (
     RuleConfig,
     TamperRule,
 )
+from gridwatch.homography import Homography
 
 SUMMARY = {
     "intrusion": "区域入侵 intrusion into a restricted area",
@@ -63,7 +67,9 @@ def _episodes(cfg: RuleConfig, index: int, *, min_on_s: float, suffix: str = "")
     )
 
 
-def _track_rule(cfg: RuleConfig, i: int, zone: Zone, tz: ZoneInfo) -> TrackRule:
+def _track_rule(
+    cfg: RuleConfig, i: int, zone: Zone, tz: ZoneInfo, screen: ObjectScreen
+) -> TrackRule:
     if isinstance(cfg, IntrusionRule | FireSmokeRule):
         return Intrusion(cfg, zone, tz, _episodes(cfg, i, min_on_s=cfg.min_on_s))
     if isinstance(cfg, LoiteringRule):
@@ -76,15 +82,21 @@ def _track_rule(cfg: RuleConfig, i: int, zone: Zone, tz: ZoneInfo) -> TrackRule:
     if isinstance(cfg, LeftBehindRule):
         return LeftBehind(cfg, zone, tz, _episodes(cfg, i, min_on_s=0.0))
     if isinstance(cfg, LineRule):
-        return LineCrossing(cfg, f"line{i}/{cfg.zone or '*'}", tz)
+        admits = partial(screen.admits, zone=cfg.zone)
+        return LineCrossing(cfg, f"line{i}/{cfg.zone or '*'}", tz, admits)
     raise TypeError(f"rules[{i}] of type {cfg.type!r} is not fed by tracks")
 
 
 class CameraRuleEngine:
-    """Tracker plus every configured rule of one camera."""
+    """Tracker, track confirmation, masks and filters, and every configured rule of one
+    camera; ``homography`` measures filters given in metres."""
 
-    def __init__(self, cfg: CameraRulesConfig, tz: ZoneInfo) -> None:
+    def __init__(
+        self, cfg: CameraRulesConfig, tz: ZoneInfo, homography: Homography | None = None
+    ) -> None:
         zones = {z.name: z.polygon for z in cfg.zones}
+        self.screen = ObjectScreen(cfg.objects.masks, cfg.objects.filters, homography)
+        self.confirmation = Confirmation(cfg.objects.confirm)
         self.track_rules: list[TrackRule] = []
         self.tamper: list[Tamper] = []
         for i, rule in enumerate(cfg.rules):
@@ -105,8 +117,9 @@ class CameraRuleEngine:
                 }
                 self.tamper.append(Tamper(rule, eps))
             else:
-                zone = Zone(rule.zone, zones[rule.zone] if rule.zone else None)
-                self.track_rules.append(_track_rule(rule, i, zone, tz))
+                polygon = zones[rule.zone] if rule.zone else None
+                zone = Zone(rule.zone, polygon, partial(self.screen.admits, zone=rule.zone))
+                self.track_rules.append(_track_rule(rule, i, zone, tz, self.screen))
         self.tracker = ObjectTracker(frame_rate=cfg.frame_rate) if self.track_rules else None
         self.last_tracks: list[Track] = []
 
@@ -117,12 +130,13 @@ class CameraRuleEngine:
         for t in self.tamper:
             hits += t.step(ts, frame_bgr)
         if self.tracker is not None:
-            self.last_tracks = self.tracker.update(ts, detections)
-            hits += self.step_tracks(ts, self.last_tracks)
+            hits += self.step_tracks(ts, self.tracker.update(ts, detections))
         return hits
 
     def step_tracks(self, ts: datetime, tracks: Sequence[Track]) -> list[RuleHit]:
-        """Feed already tracked objects (tests, or a tracker of the caller's own)."""
+        """Feed already tracked objects (tests, or a tracker of the caller's own); they are
+        confirmed here, so ``last_tracks`` says which count."""
+        tracks = self.last_tracks = self.confirmation.update(ts, tracks)
         hits: list[RuleHit] = []
         for rule in self.track_rules:
             hits += rule.step(ts, tracks)
@@ -138,6 +152,8 @@ class CameraRuleEngine:
         return hits
 
 
-def build_camera_rules(cfg: CameraRulesConfig, tz: ZoneInfo) -> CameraRuleEngine:
+def build_camera_rules(
+    cfg: CameraRulesConfig, tz: ZoneInfo, homography: Homography | None = None
+) -> CameraRuleEngine:
     """The camera's rules, ready for ``step(ts, frame_bgr | None, detections)``."""
-    return CameraRuleEngine(cfg, tz)
+    return CameraRuleEngine(cfg, tz, homography)

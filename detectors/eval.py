@@ -13,7 +13,7 @@ defines the situation (classes, ``per``, ``min_count``), never timing thresholds
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from detectors.engine import build_camera_rules
@@ -31,8 +32,12 @@ from gridwatch.configfile import check_file
 T = TypeVar("T")
 
 MIN_IOU = 0.5
+#: A line crossing is an instant: labelled and detected crossings are both widened to a
+#: window this long, centred on them, so one found within a third of it matches.
+LINE_WINDOW_S = 2.0
 T0 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
-DEFAULT_LABELS = Path(__file__).resolve().parent.parent / "config" / "labels" / "vtest.yaml"
+LABEL_DIR = Path(__file__).resolve().parent.parent / "config" / "labels"
+DEFAULT_LABELS = LABEL_DIR / "vtest.yaml"
 #: Detections below this confidence are not cached; the rules' own floors are higher.
 CACHE_CONF = 0.1
 
@@ -49,6 +54,14 @@ class Interval:
     @property
     def length(self) -> float:
         return max(0.0, self.end - self.start)
+
+
+def widen(intervals: Sequence[Interval], window: float) -> list[Interval]:
+    """Each interval replaced by a ``window`` long one around its centre."""
+    return [
+        Interval((i.start + i.end) / 2 - window / 2, (i.start + i.end) / 2 + window / 2)
+        for i in intervals
+    ]
 
 
 def temporal_iou(a: Interval, b: Interval) -> float:
@@ -149,25 +162,56 @@ def _segments(frames: int, n: int) -> list[tuple[int, int]]:
     return [(edges[k], edges[k + 1]) for k in range(n)]
 
 
+def default_label_files() -> list[Path]:
+    """Every label file shipped in ``config/labels`` (what ``gridwatch eval`` scores)."""
+    return sorted(LABEL_DIR.glob("*.yaml"))
+
+
+@dataclass(frozen=True)
+class Played:
+    """Which frames of the clip reached the rules, and at what rate: every frame at the
+    clip's rate (the full-frame path), or the edge's picks at its detect rate."""
+
+    frames: tuple[int, ...] | None = None
+    rate: float | None = None
+    #: Frames of the clip the picks were taken from.
+    total: int = 0
+
+
 def run_task(
-    task: Task, zones: Sequence[ZoneConfig], dets: Sequence[Detections], fps: float
+    task: Task,
+    zones: Sequence[ZoneConfig],
+    dets: Sequence[Detections],
+    fps: float,
+    played: Played | None = None,
 ) -> tuple[list[Interval], list[Interval]]:
-    """Play the cached detections through the task's rule; (detected, labelled) in seconds."""
+    """Play detections through the task's rule; (detected, labelled) in seconds.
+
+    ``dets`` holds one entry per clip frame, or, with ``played.frames``, one per frame
+    played (the frames the edge took, at ``played.rate``)."""
+    played = played or Played()
+    picked = played.frames if played.frames is not None else tuple(range(len(dets)))
+    if len(picked) != len(dets):
+        raise EvalError(f"{len(dets)} detections for {len(picked)} played frames")
+    rate = played.rate or fps
+    frames = len(dets) if played.frames is None else played.total
     detected: list[Interval] = []
     labelled: list[Interval] = []
     used = [z for z in zones if z.name == task.rule.zone]
-    for a, b in _segments(len(dets), task.segments):
-        cfg = CameraRulesConfig(zones=used, rules=[task.rule], frame_rate=fps)
+    for a, b in _segments(frames, task.segments):
+        cfg = CameraRulesConfig(zones=used, rules=[task.rule], frame_rate=rate)
         engine = build_camera_rules(cfg, ZoneInfo("Asia/Shanghai"))
         hits = []
-        for i in range(a, b):
-            hits += engine.step(T0 + timedelta(seconds=i / fps), None, dets[i])
+        for i, d in zip(picked, dets, strict=True):
+            if a <= i < b:
+                hits += engine.step(T0 + timedelta(seconds=i / fps), None, d)
         hits += engine.flush(T0 + timedelta(seconds=b / fps))
         for h in hits:
             if h.phase == "end" and h.start is not None and h.end is not None:
-                # A hit's end is the last frame the situation was seen: it covers that frame.
+                # A hit's end is the last frame the situation was seen: it covers that
+                # frame's period.
                 start = (h.start - T0).total_seconds()
-                end = (h.end - T0).total_seconds() + 1 / fps
+                end = (h.end - T0).total_seconds() + 1 / rate
                 detected.append(Interval(start, min(end, b / fps)))
         for s, e in task.intervals:
             lo, hi = max(s, a), min(e + 1, b)
@@ -176,36 +220,72 @@ def run_task(
     return detected, labelled
 
 
+@dataclass(frozen=True)
+class TaskResult:
+    name: str
+    rule: str
+    detected: list[Interval]
+    labelled: list[Interval]
+    score: Score
+
+
+def evaluate_tasks(
+    labels: LabelFile, dets: Sequence[Detections], played: Played | None = None
+) -> list[TaskResult]:
+    """Every task of a label file, with its detected and labelled intervals."""
+    total = len(dets) if played is None or played.frames is None else played.total
+    if total < labels.frames:
+        raise EvalError(f"clip has {total} frames, labels expect {labels.frames}")
+    if played is None or played.frames is None:
+        dets = dets[: labels.frames]
+    else:
+        keep = [k for k, i in enumerate(played.frames) if i < labels.frames]
+        dets = [dets[k] for k in keep]
+        played = Played(tuple(played.frames[k] for k in keep), played.rate, labels.frames)
+    out = []
+    for task in labels.tasks:
+        detected, labelled = run_task(task, labels.zones, dets, labels.fps, played)
+        if task.rule.type == "line":
+            detected, labelled = widen(detected, LINE_WINDOW_S), widen(labelled, LINE_WINDOW_S)
+        score = match(detected, labelled)
+        out.append(TaskResult(task.name, task.rule.type, detected, labelled, score))
+    return out
+
+
 def evaluate(
-    labels: LabelFile, dets: Sequence[Detections]
+    labels: LabelFile, dets: Sequence[Detections], played: Played | None = None
 ) -> tuple[dict[str, Score], dict[str, Score]]:
     """Scores per rule type and per task."""
-    if len(dets) < labels.frames:
-        raise EvalError(f"clip has {len(dets)} frames, labels expect {labels.frames}")
     per_task: dict[str, Score] = {}
     per_rule: dict[str, Score] = {}
-    for task in labels.tasks:
-        detected, labelled = run_task(task, labels.zones, dets[: labels.frames], labels.fps)
-        score = match(detected, labelled)
-        per_task[task.name] = score
-        per_rule[task.rule.type] = per_rule.get(task.rule.type, Score(0, 0, 0)) + score
+    for r in evaluate_tasks(labels, dets, played):
+        per_task[r.name] = r.score
+        per_rule[r.rule] = per_rule.get(r.rule, Score(0, 0, 0)) + r.score
     return per_rule, per_task
 
 
-def summary(per_rule: dict[str, Score]) -> dict[str, Any]:
-    """The ``gridwatch eval --json`` object."""
-    return {
-        "rules": {
-            rule: {"precision": round(s.precision, 4), "recall": round(s.recall, 4)}
-            for rule, s in per_rule.items()
-        }
-    }
+def footage_hours(labels: Sequence[LabelFile]) -> float:
+    """Hours of footage scored: each clip once, however many label files cover it (one
+    clip is one camera, whatever its tasks)."""
+    seconds = {lf.clip: lf.frames / lf.fps for lf in labels}
+    return sum(seconds.values()) / 3600.0
+
+
+def summary(per_rule: dict[str, Score], hours: float | None = None) -> dict[str, Any]:
+    """The ``gridwatch eval --json`` object; with ``hours``, false alarms per camera-hour
+    (detected intervals that match no label, per hour of footage)."""
+    rules: dict[str, Any] = {}
+    for rule, s in per_rule.items():
+        rules[rule] = {"precision": round(s.precision, 4), "recall": round(s.recall, 4)}
+        if hours:
+            rules[rule] |= {"false_alarms": s.fp, "false_alarms_per_hour": round(s.fp / hours, 2)}
+    return {"rules": rules}
 
 
 # --- detections over a clip, cached ---------------------------------------------------
 
 
-def _digest(path: Path) -> str:
+def digest(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -256,8 +336,6 @@ def clip_detections(
     model_path: Path | None = None,
 ) -> list[Detections]:
     """Run the detector over every frame of ``clip``, reusing a cache when there is one."""
-    import cv2
-
     from detectors.backends import create_detector
 
     opts: dict[str, Any] = {"conf": CACHE_CONF}
@@ -265,27 +343,35 @@ def clip_detections(
         opts["model_path"] = model_path
     detector: Any = create_detector(detector_name, **opts)
     model = getattr(detector, "path", None)
-    key = _digest(clip) + "-" + (_digest(Path(model)) if model else detector_name)
+    key = digest(clip) + "-" + (digest(Path(model)) if model else detector_name)
     cache = cache_dir / f"dets-{clip.stem}-{detector_name}-{key}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
         return load_detections(cache)
-    cap = cv2.VideoCapture(str(clip))
-    if not cap.isOpened():
-        raise EvalError(f"clip {clip} cannot be opened")
     dets: list[Detections] = []
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            dets.append(detector.detect(frame))
-            if progress is not None:
-                progress(len(dets))
-    finally:
-        cap.release()
+    for frame in read_frames(clip):
+        dets.append(detector.detect(frame))
+        if progress is not None:
+            progress(len(dets))
     if not dets:
         raise EvalError(f"clip {clip} has no frames")
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         save_detections(cache, dets)
     return dets
+
+
+def read_frames(clip: Path) -> Iterator[npt.NDArray[np.uint8]]:
+    """Every frame of a video file, in order (BGR); EvalError if it cannot be opened."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(clip))
+    if not cap.isOpened():
+        raise EvalError(f"clip {clip} cannot be opened")
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            yield np.asarray(frame, np.uint8)
+    finally:
+        cap.release()

@@ -32,6 +32,10 @@ class Track:
     first_seen: datetime
     still_since: datetime
     peak_score: float = 0.0
+    #: Median of its recent scores and whether it counts for rules yet
+    #: (``detectors.confirm``; a tracker's own tracks start unconfirmed there).
+    median_score: float | None = None
+    confirmed: bool = True
 
     @property
     def anchor(self) -> Point:

@@ -7,7 +7,7 @@ into a zone the person is not in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
@@ -49,11 +49,21 @@ def crosses_segment(p: Point, q: Point, a: Point, b: Point) -> bool:
 
 
 class Zone:
-    """A named polygon; ``None`` polygon means the whole frame."""
+    """A named polygon; ``None`` polygon means the whole frame. ``admits(cls, box)`` says
+    whether an object counts here at all (the camera's masks and filters); default: all."""
 
-    def __init__(self, name: str | None, polygon: Sequence[Point] | None) -> None:
+    def __init__(
+        self,
+        name: str | None,
+        polygon: Sequence[Point] | None,
+        admits: Callable[[str, Box], bool] | None = None,
+    ) -> None:
         self.name = name
         self.polygon = tuple(polygon) if polygon is not None else None
+        self._admits = admits
 
     def contains(self, box: Box) -> bool:
         return self.polygon is None or in_polygon(anchor(box), self.polygon)
+
+    def admits(self, cls: str, box: Box) -> bool:
+        return self._admits is None or self._admits(cls, box)

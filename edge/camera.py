@@ -43,7 +43,8 @@ STARTUP_GRACE_S = 10.0
 def build_rules(cam: CameraConfig, tz: ZoneInfo) -> CameraRules:
     from detectors.engine import build_camera_rules
 
-    return build_camera_rules(cam.rules_config(), tz)
+    homography = fit_homography(cam.homography) if cam.homography else None
+    return build_camera_rules(cam.rules_config(), tz, homography)
 
 
 #: How many detect periods behind the schedule may fall and still be made up.

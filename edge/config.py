@@ -17,6 +17,7 @@ from detectors.config import BackendConfig, YoloxOnnxConfig
 from detectors.privacy import PrivacyPolicy
 from edge.sensor_config import SensorConfig, town_sensor
 from gateway.contract import DEVICE_ID_PATTERN
+from gridwatch.camera_objects import ObjectsConfig
 from gridwatch.camera_rules import CameraRulesConfig, RuleConfig, ZoneConfig
 from gridwatch.town.models import HomographyPoints
 
@@ -161,6 +162,7 @@ class CameraConfig(_Config):
     start_offset_s: float = Field(0.0, ge=0, description="Files only: where the replay starts")
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
+    objects: ObjectsConfig = Field(default_factory=lambda: ObjectsConfig.model_validate({}))
     homography: HomographyPoints | None = None
     privacy: PrivacyConfig = Field(default_factory=lambda: PrivacyConfig.model_validate({}))
 
@@ -171,7 +173,13 @@ class CameraConfig(_Config):
 
     def rules_config(self) -> CameraRulesConfig:
         # The tracker behind the rules is tuned to the rate frames actually reach it.
-        return CameraRulesConfig(zones=self.zones, rules=self.rules, frame_rate=self.detect_fps)
+        return CameraRulesConfig(
+            zones=self.zones,
+            rules=self.rules,
+            objects=self.objects,
+            has_homography=self.homography is not None,
+            frame_rate=self.detect_fps,
+        )
 
     @property
     def detect_stream(self) -> tuple[str, str]:
@@ -290,6 +298,7 @@ def config_from_town(
                 "start_offset_s": (start_offsets or {}).get(cid, 0.0),
                 "zones": dev.zones,
                 "rules": dev.rules,
+                "objects": dev.objects,
                 "homography": dev.homography,
             }
         )

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gridwatch.camera_objects import ObjectsConfig
 from gridwatch.fields import CategoryId
 
 Point = tuple[float, float]
@@ -187,10 +188,14 @@ RuleConfig = Annotated[
 
 
 class CameraRulesConfig(_Config):
-    """Every zone and rule of one camera, cross-checked: each rule names a known zone."""
+    """Every zone and rule of one camera, cross-checked: each rule (and zone filter) names
+    a known zone. ``objects`` says which objects count (:mod:`gridwatch.camera_objects`);
+    its filters may be in metres only where ``has_homography``."""
 
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
+    objects: ObjectsConfig = Field(default_factory=lambda: ObjectsConfig.model_validate({}))
+    has_homography: bool = Field(False, description="The camera maps pixels to the ground")
     frame_rate: float = Field(
         10.0, gt=0, le=120, description="Frames per second that reach the rules (tracker tuning)"
     )
@@ -204,4 +209,15 @@ class CameraRulesConfig(_Config):
         for i, rule in enumerate(self.rules):
             if rule.zone is not None and rule.zone not in names:
                 raise ValueError(f"rules[{i}].zone {rule.zone!r} is not one of the zones {names}")
+        for i, filt in enumerate(self.objects.filters):
+            if filt.zone is not None and filt.zone not in names:
+                raise ValueError(
+                    f"objects.filters[{i}].zone {filt.zone!r} is not one of the zones {names}"
+                )
+        metric = self.objects.metric_filters()
+        if metric and not self.has_homography:
+            raise ValueError(
+                f"objects.filters{metric} are in metres (unit: m), but the camera has no "
+                "homography: give its reference points, or sizes in pixels"
+            )
         return self

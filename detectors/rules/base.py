@@ -175,18 +175,31 @@ class TrackRule(Protocol):
 def matching(
     tracks: Sequence[Track], classes: Sequence[str], min_confidence: float, zone: Zone
 ) -> list[Track]:
-    """Tracks of one of ``classes``, confident enough at some point, standing in ``zone``."""
+    """Confirmed tracks of one of ``classes``, confident enough at some point, standing
+    in ``zone`` and admitted there (the camera's masks and filters)."""
     return [
         t
         for t in tracks
         if t.cls in classes
+        and t.confirmed
         and max(t.peak_score, t.score) >= min_confidence
         and zone.contains(t.box)
+        and zone.admits(t.cls, t.box)
     ]
 
 
+def track_scores(t: Track) -> dict[str, float | int | str]:
+    """What an event says of a track's scores: its median (when confirmation ran) and top."""
+    out: dict[str, float | int | str] = {"top_score": round(max(t.peak_score, t.score), 3)}
+    if t.median_score is not None:
+        out["median_score"] = t.median_score
+    return out
+
+
 def track_subject(t: Track, since: datetime | None = None) -> Subject:
-    return Subject(t.cls, round(t.peak_score or t.score, 3), t.track_id, t.box, since)
+    return Subject(
+        t.cls, round(t.peak_score or t.score, 3), t.track_id, t.box, since, track_scores(t)
+    )
 
 
 class ZoneRuleConfig(Protocol):

@@ -21,5 +21,5 @@ class Intrusion(ZoneRule[IntrusionRule | FireSmokeRule]):
         if not inside:
             return {}, None
         s = track_subject(max(inside, key=lambda t: t.score))
-        zone = Subject(s.cls, s.score, s.track_id, s.box, None, {"count": len(inside)})
+        zone = Subject(s.cls, s.score, s.track_id, s.box, None, {**s.extra, "count": len(inside)})
         return {"zone": zone}, None

@@ -10,16 +10,16 @@ line while their box jitters is counted once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from detectors.config import DEFAULT_CATEGORY
-from detectors.rules.base import in_schedule
+from detectors.rules.base import in_schedule, track_scores
 from detectors.tracking import Track
 from detectors.types import RuleHit
-from detectors.zones import Point, crosses_segment, side
+from detectors.zones import Box, Point, crosses_segment, side
 from gridwatch.camera_rules import LineRule
 
 FORGET_S = 10.0
@@ -28,8 +28,16 @@ END_AFTER = timedelta(microseconds=1)
 
 
 class LineCrossing:
-    def __init__(self, cfg: LineRule, prefix: str, tz: ZoneInfo) -> None:
+    def __init__(
+        self,
+        cfg: LineRule,
+        prefix: str,
+        tz: ZoneInfo,
+        admits: Callable[[str, Box], bool] | None = None,
+    ) -> None:
         self.cfg, self.prefix, self.tz = cfg, prefix, tz
+        #: The camera's masks and filters; a track crosses unseen where they drop it.
+        self.admits = admits
         self.counts = {"in": 0, "out": 0}
         self._last: dict[int, tuple[Point, datetime]] = {}
         self._quiet: dict[tuple[int, str], datetime] = {}
@@ -52,6 +60,8 @@ class LineCrossing:
             direction = "in" if side(p, a, b) > 0 else "out"
             if max(t.peak_score, t.score) < self.cfg.min_confidence or not active:
                 continue
+            if not t.confirmed or (self.admits is not None and not self.admits(t.cls, t.box)):
+                continue
             if self._quiet.get((t.track_id, direction), ts) > ts:
                 continue
             self._quiet[(t.track_id, direction)] = ts + timedelta(seconds=self.cfg.cooldown_s)
@@ -72,7 +82,7 @@ class LineCrossing:
                 box=t.box,
                 start=ts,
                 summary=f"越线 line crossed ({direction})",
-                extra={"direction": direction, **self.counts},
+                extra={"direction": direction, **self.counts, **track_scores(t)},
             )
             hits += [start, replace(start, phase="end", ts=ts + END_AFTER, end=ts)]
         # A track missing for a few frames keeps its last point, so a crossing during

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from gateway.contract import DEVICE_ID_PATTERN
+from gridwatch.camera_objects import ObjectsConfig
 from gridwatch.camera_rules import CameraRulesConfig, RuleConfig, ZoneConfig
 from gridwatch.fields import CategoryId
 from gridwatch.homography import Homography
@@ -121,6 +122,10 @@ class Device(_Config):
     detect_fps: float = Field(5.0, gt=0, le=30)
     zones: list[ZoneConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
+    objects: ObjectsConfig = Field(
+        default_factory=lambda: ObjectsConfig.model_validate({}),
+        description="Which objects the rules count: confirmation, masks, filters",
+    )
     homography: HomographyPoints | None = None
 
     @model_validator(mode="after")
@@ -134,7 +139,13 @@ class Device(_Config):
         if self.kind == "sensor" and self.sensor_type is None:
             raise ValueError("a sensor needs a sensor_type")
         # The same cross-check of rule zones the edge runs.
-        CameraRulesConfig(zones=self.zones, rules=self.rules, frame_rate=self.detect_fps)
+        CameraRulesConfig(
+            zones=self.zones,
+            rules=self.rules,
+            objects=self.objects,
+            has_homography=self.homography is not None,
+            frame_rate=self.detect_fps,
+        )
         return self
 
     @property

@@ -39,7 +39,11 @@ def run(
 ) -> list[tuple[int, RuleHit]]:
     """Feed the frames through the engine's rules, keeping first-seen and still times
     the way the tracker does; returns (frame index, hit) pairs."""
-    cfg = CameraRulesConfig.model_validate({"zones": [ZONE], "rules": rules})
+    # Confirmation is off: these tables are about the rules' timing (tests/detectors/
+    # test_confirm.py covers it).
+    cfg = CameraRulesConfig.model_validate(
+        {"zones": [ZONE], "rules": rules, "objects": {"confirm": {"enabled": False}}}
+    )
     engine = build_camera_rules(cfg, TZ)
     first: dict[int, datetime] = {}
     still: dict[int, tuple[float, float, datetime]] = {}
