@@ -13,22 +13,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-
 from detectors.zones import Box, anchor, in_polygon
 from gridwatch.camera_objects import ObjectFilter, ObjectMask
-from gridwatch.homography import Homography
+from gridwatch.homography import Homography, HomographyError
 
 
 def metres_per_pixel(h: Homography, box: Box) -> float | None:
     """Ground metres per pixel along the box's bottom edge; None on the horizon."""
     x1, _, x2, y2 = box
-    pts = h.matrix @ np.array([[x1, x2], [y2, y2], [1.0, 1.0]])
-    if np.any(np.abs(pts[2]) < 1e-12):
+    try:
+        left, right = h.to_ground((x1, y2)), h.to_ground((x2, y2))
+    except HomographyError:
         return None
-    e, n = pts[0] / pts[2], pts[1] / pts[2]
-    width_px = max(1e-6, x2 - x1)
-    return math.hypot(float(e[1] - e[0]), float(n[1] - n[0])) / width_px
+    return math.dist(left, right) / max(1e-6, x2 - x1)
 
 
 def size(box: Box, unit: str, homography: Homography | None) -> tuple[float, float] | None:

@@ -247,9 +247,10 @@ def as_columns(
     ``renumber=(field, ids)``: temporary ids in that field replaced by real ones (a
     column at a time: rebuilding each row cost more than the statement itself).
     """
-    out = [[getattr(r, name) for r in rows] for name in columns(row_type)]
+    names = columns(row_type)
+    out = [[getattr(r, name) for r in rows] for name in names]
     if renumber is not None:
         field, ids = renumber
-        k = columns(row_type).index(field)
+        k = names.index(field)
         out[k] = [ids.get(v, v) for v in out[k]]
     return out

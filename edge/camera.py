@@ -40,10 +40,11 @@ log = logging.getLogger(__name__)
 STARTUP_GRACE_S = 10.0
 
 
-def build_rules(cam: CameraConfig, tz: ZoneInfo) -> CameraRules:
+def build_rules(cam: CameraConfig, tz: ZoneInfo, homography: Homography | None) -> CameraRules:
+    """The camera's rules; ``homography`` (the camera's own, fitted once by the caller)
+    measures the filters given in metres."""
     from detectors.engine import build_camera_rules
 
-    homography = fit_homography(cam.homography) if cam.homography else None
     return build_camera_rules(cam.rules_config(), tz, homography)
 
 
@@ -173,8 +174,8 @@ class CameraRunner:
         self.outbox = outbox
         self.courier = courier
         self.evidence = EvidenceWriter(snapshot_dir, cam.id)
-        self.rules = build_rules(cam, tz)
         self.homography = fit_homography(cam.homography) if cam.homography else None
+        self.rules = build_rules(cam, tz, self.homography)
         self.ids = EventIds()
         self.error: str | None = None
         self.source: FrameSource | None = None

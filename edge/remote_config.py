@@ -97,8 +97,8 @@ class RemoteConfig:
             if push.version == state.version:
                 return False  # the retained copy again, after a reconnect
             cam = pushed_camera(runner.cam, push)
-            rules = build_rules(cam, self._tz)
             homography = fit_homography(cam.homography) if cam.homography else None
+            rules = build_rules(cam, self._tz, homography)
         except (ContractError, PushRefused, ValueError) as exc:
             state.error = str(exc)[:2000]
             log.error("%s: pushed config refused, keeping the old one: %s", device_id, exc)

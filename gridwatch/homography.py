@@ -71,12 +71,16 @@ class Homography:
             )
         return cls(matrix, origin, err)
 
-    def to_map(self, pixel: Point) -> Point:
-        """Lon/lat of a pixel on the ground plane."""
+    def to_ground(self, pixel: Point) -> Point:
+        """East/north metres of a pixel on the ground plane, in the fit's local frame."""
         x, y, w = self.matrix @ np.array([pixel[0], pixel[1], 1.0])
         if abs(w) < 1e-12:
             raise HomographyError(f"pixel {pixel} lies on the horizon of this camera")
-        return _from_local(self.origin, (x / w, y / w))
+        return (float(x / w), float(y / w))
+
+    def to_map(self, pixel: Point) -> Point:
+        """Lon/lat of a pixel on the ground plane."""
+        return _from_local(self.origin, self.to_ground(pixel))
 
     def to_pixel(self, lonlat: Point) -> Point:
         """The pixel that shows a lon/lat of the ground plane."""

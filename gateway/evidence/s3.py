@@ -15,6 +15,9 @@ from typing import Any
 
 from gateway.evidence.store import EvidenceError, snapshot_key
 
+#: The error codes S3 answers a missing key with (GetObject, and HEAD-style 404s).
+_MISSING = frozenset({"NoSuchKey", "404"})
+
 
 class S3Store:
     """One bucket, one key prefix; thread-safe (boto3 clients are)."""
@@ -68,13 +71,12 @@ class S3Store:
 
         try:
             obj = self._s3.get_object(Bucket=self.bucket, Key=self.key(sha256))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+        except (BotoCoreError, ClientError) as exc:
+            code = (
+                exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+            )
+            if code in _MISSING:
                 return None
-            raise EvidenceError(
-                f"snapshot {sha256}: cannot read {self._where(sha256)}: {exc}"
-            ) from exc
-        except BotoCoreError as exc:
             raise EvidenceError(
                 f"snapshot {sha256}: cannot read {self._where(sha256)}: {exc}"
             ) from exc
