@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from datetime import UTC, datetime
 from edge.outbox import Outbox, OutboxItem
 from edge.publisher import Publisher
 from gateway.contract import CONTRACT_VERSION, MAX_BATCH_ITEMS, MAX_BYTES, Ack, MessageKind
+from gridwatch.worker import StepWorker
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _dump(data: object) -> bytes:
 # --------------------------------------------------------------------------- the loop
 
 
-class Courier:
+class Courier(StepWorker):
     """One device's sender thread. ``on_ack`` is wired to the publisher's ack callback."""
 
     def __init__(
@@ -108,8 +108,7 @@ class Courier:
         self.outbox = outbox
         self.publisher = publisher
         self.cfg = cfg
-        self._stop = threading.Event()
-        self._wake = threading.Event()
+        super().__init__(f"courier-{device_id}")
         self._mark_seen = -1
         self._committed = outbox.device_info(device_id)[2]
         self._sent_upto = -1
@@ -117,7 +116,6 @@ class Courier:
         self._progress = time.monotonic()
         self.resends = 0
         self.messages = 0
-        self._thread = threading.Thread(target=self._run, name=f"courier-{device_id}", daemon=True)
 
     # paho's thread: only hand over.
     def on_ack(self, ack: Ack) -> None:
@@ -125,41 +123,19 @@ class Courier:
             self._mark_seen = ack.committed_seq
             self._wake.set()
 
-    def wake(self) -> None:
-        """New item in the outbox (or a connect): look now."""
-        self._wake.set()
-
     @property
     def committed(self) -> int:
         return self._committed
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, drain_s: float = 0.0) -> None:
+    def stop(self, timeout: float = 10.0, *, drain_s: float = 0.0) -> None:
         """Stop the thread; with ``drain_s`` first wait that long for the outbox to empty."""
         deadline = time.monotonic() + drain_s
         while drain_s and time.monotonic() < deadline and self.outbox.stats(self.device_id).items:
             self._wake.set()
             time.sleep(0.05)
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
+        super().stop(timeout)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self._step()
-            except Exception:
-                log.exception("%s: courier step failed", self.device_id)
-                busy = False
-                self._stop.wait(1.0)
-            if not busy:
-                self._wake.wait(0.25)
-                self._wake.clear()
-
-    def _step(self) -> bool:
+    def step(self) -> bool:
         """One decision; True when it sent something (so look again at once)."""
         mark = self._mark_seen
         if mark > self._committed and mark >= self.outbox.device_info(self.device_id)[0]:

@@ -10,7 +10,6 @@ functions above it.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +22,7 @@ from edge.publisher import Publisher
 from edge.sensor_config import MqttSource, SensorConfig
 from edge.sensor_sources import SensorReadError, SensorSource
 from gateway.contract import Reading, Status
+from gridwatch.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def hit_message(cfg: SensorConfig, hit: RuleHit, event_id: Any) -> dict[str, Any
     return event.model_dump(mode="json", exclude_none=True) | {"sensor": cfg.sensor, **hit.extra}
 
 
-class SensorRunner:
+class SensorRunner(Worker):
     """Reads one sensor in its own thread; ``error`` holds the last failed read's reason."""
 
     def __init__(
@@ -88,20 +88,14 @@ class SensorRunner:
         self.last_read: datetime | None = None
         #: There is no stream to wait for: a sensor is never "starting" for the status loop.
         self.starting = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sensor-{cfg.id}", daemon=True)
+        super().__init__(f"sensor-{cfg.id}")
 
     @property
     def device_id(self) -> str:
         return self.cfg.id
 
-    def start(self) -> None:
-        self._thread.start()
-
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        super().stop(timeout)
         self.source.close()
 
     def status(self, sw_version: str, *, stopping: bool = False) -> Status:

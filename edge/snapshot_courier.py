@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from edge.publisher import Publisher
 from edge.snapshot_queue import PendingSnapshot, SnapshotQueue
 from gateway.contract import CONTRACT_VERSION, MAX_SNAPSHOT_JPEG, MessageKind, SnapshotAck
+from gridwatch.worker import StepWorker
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def render_snapshot(snap: PendingSnapshot, data: bytes) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-class SnapshotCourier:
+class SnapshotCourier(StepWorker):
     def __init__(
         self,
         queue: SnapshotQueue,
@@ -61,39 +62,13 @@ class SnapshotCourier:
         self.sent = 0
         self._acks: list[SnapshotAck] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="snapshot-courier", daemon=True)
+        super().__init__("snapshot-courier")
 
     # paho's thread: only hand over.
     def on_ack(self, ack: SnapshotAck) -> None:
         with self._lock:
             self._acks.append(ack)
         self._wake.set()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.step()
-            except Exception:
-                log.exception("snapshot courier step failed")
-                busy = False
-                self._stop.wait(1.0)
-            if not busy:
-                self._wake.wait(0.25)
-                self._wake.clear()
 
     def step(self) -> bool:
         """Apply the answers received, then send what is due; True when it sent."""

@@ -16,7 +16,6 @@ import binascii
 import hashlib
 import logging
 import queue
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +37,7 @@ from gateway.contract import (
 from gateway.evidence.store import EvidenceError, SnapshotStore, as_store
 from gateway.ingest.classify import Classified, Received, dead_letter
 from gateway.ingest.writer import write
+from gridwatch.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ _INSERT = (
 )
 
 
-class SnapshotReceiver:
+class SnapshotReceiver(Worker):
     """One thread; ``put`` is called on paho's thread and never blocks."""
 
     def __init__(
@@ -112,8 +112,7 @@ class SnapshotReceiver:
         self._client = client
         self._generation = generation
         self._queue: queue.Queue[Received] = queue.Queue(maxsize=queue_size)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gridwatch-snapshots", daemon=True)
+        super().__init__("gridwatch-snapshots")
         self.stored = 0
         self.refused = 0
 
@@ -124,14 +123,6 @@ class SnapshotReceiver:
         except queue.Full:
             return False
         return True
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     def _run(self) -> None:
         conn: psycopg.Connection | None = None
