@@ -112,7 +112,7 @@ class DemoRun:
             yield host, port, "settings"
             return
         self.say(f"MQTT broker 不可达 / not reachable at {host}:{port}: starting embedded")
-        broker = EmbeddedMosquitto(workdir / "mqtt").start()
+        broker = EmbeddedMosquitto(workdir / "mqtt", binary=self.settings.mosquitto).start()
         try:
             yield broker.host, broker.port, "embedded"
         finally:

@@ -69,6 +69,21 @@ def mqtt_reachable(host: str, port: int, timeout: float = 2.0) -> bool:
         return False
 
 
+def find_mosquitto(binary: str = "mosquitto") -> str:
+    """The path of the Mosquitto binary; ServiceError saying how to install it otherwise.
+
+    Debian puts it in /usr/sbin, which is not on a normal user's PATH.
+    """
+    path = os.environ.get("PATH", os.defpath) + os.pathsep + "/usr/sbin"
+    found = shutil.which(binary, path=path)
+    if found is None:
+        raise ServiceError(
+            f"mosquitto binary {binary!r} not found (GRIDWATCH_MOSQUITTO);"
+            " install Debian's mosquitto package: apt-get install mosquitto"
+        )
+    return found
+
+
 @dataclass
 class EmbeddedMosquitto:
     """A real Mosquitto process on a free loopback port, with its own persistence folder."""
@@ -79,6 +94,8 @@ class EmbeddedMosquitto:
     #: A complete config of its own (``gridwatch broker config``'s) instead of the
     #: shipped one: its listeners are its own, and ``port`` is the one to wait for.
     config: Path | None = None
+    #: The binary: a name looked up on PATH and in /usr/sbin, or a path (settings.mosquitto).
+    binary: str = "mosquitto"
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -86,9 +103,7 @@ class EmbeddedMosquitto:
         return "127.0.0.1"
 
     def start(self, timeout: float = 10.0) -> EmbeddedMosquitto:
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not Path(binary).exists():
-            raise ServiceError("mosquitto binary not found; install Debian's mosquitto package")
+        binary = find_mosquitto(self.binary)
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.config is not None:
             if not self.port:

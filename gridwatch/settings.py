@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     )
     mqtt_tls_cert: Path | None = Field(None, description="Client certificate (CN = user name)")
     mqtt_tls_key: Path | None = Field(None, description="Key of the client certificate")
+    mosquitto: str = Field(
+        "mosquitto",
+        min_length=1,
+        description="Mosquitto binary the demo starts when no broker answers: a name looked"
+        " up on PATH and in /usr/sbin (Debian's place for it), or a path",
+    )
     topic_prefix: str = Field("gw", pattern=r"^[A-Za-z0-9_\-/]+$")
     share_group: str = Field("gridwatch", pattern=r"^[A-Za-z0-9_\-]+$")
 

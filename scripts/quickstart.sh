@@ -6,6 +6,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-demo}; shift || true
 
+# Mosquitto first, before the long steps: the demo starts it when no broker answers
+# (GRIDWATCH_MQTT_HOST/PORT), and the broker tests start their own. Installed as root
+# with apt; otherwise the first line says what is missing.
+if ! PATH="$PATH:/usr/sbin" command -v "${GRIDWATCH_MOSQUITTO:-mosquitto}" >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's mosquitto package (apt-get install mosquitto)"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null 2>&1 \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto >/dev/null 2>&1; }; } \
+      || echo "apt-get install mosquitto failed: the demo needs a broker" >&2
+  else
+    echo "mosquitto not found: install Debian's mosquitto package (apt-get install mosquitto)," \
+      "or point GRIDWATCH_MQTT_HOST/PORT at a running broker" >&2
+  fi
+fi
+
 PY=${GRIDWATCH_PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

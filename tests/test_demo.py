@@ -228,3 +228,28 @@ def test_the_demo_box_simulates_a_water_level_that_crosses_its_threshold(tmp_pat
     assert rule.type == "threshold" and rule.above is not None
     crossed = next(t for t in range(120) if simulated_value(water.source, t) > rule.above)
     assert crossed <= 30, "the demo's level must cross well within a short run"
+
+
+@pytest.mark.services  # the machine's PostgreSQL, where the demo's database must not stay
+def test_demo_without_a_broker_or_mosquitto_says_to_install_it_and_leaves_no_database() -> None:
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    env = local_services_env()
+    env["GRIDWATCH_MQTT_HOST"] = "127.0.0.1"
+    env["GRIDWATCH_MQTT_PORT"] = str(free_port())  # nothing answers there
+    env["GRIDWATCH_MOSQUITTO"] = "mosquitto-not-installed"
+    maintenance = make_conninfo(Settings().database_url, dbname="postgres")
+    count = "SELECT count(*) FROM pg_database WHERE datname LIKE 'gridwatch_demo_%'"
+    with psycopg.connect(maintenance) as conn:
+        before = conn.execute(count).fetchone()
+    assert before is not None
+    with start_demo(env, "30") as proc:
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out[-2000:]
+    assert "install Debian's mosquitto package" in out, out[-2000:]
+    assert "'mosquitto-not-installed' not found" in out
+    with psycopg.connect(maintenance) as conn:
+        after = conn.execute(count).fetchone()
+    # Other runs on this machine may hold demo databases of their own: none more now.
+    assert after is not None and after[0] <= before[0]
