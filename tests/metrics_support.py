@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,6 +48,22 @@ def scrape(url: str) -> Scrape:
     res.raise_for_status()
     assert res.headers["content-type"].startswith("text/plain"), res.headers
     return Scrape(res.text)
+
+
+def service_env(
+    db: str, broker: tuple[str, int], prefix: str, group: str, config: Path
+) -> dict[str, str]:
+    """The settings a service process of one test runs with: its database, broker, topic
+    prefix, shared-subscription group and town, and metrics on any free port."""
+    return {
+        "GRIDWATCH_DATABASE_URL": db,
+        "GRIDWATCH_MQTT_HOST": broker[0],
+        "GRIDWATCH_MQTT_PORT": str(broker[1]),
+        "GRIDWATCH_TOPIC_PREFIX": prefix,
+        "GRIDWATCH_SHARE_GROUP": group,
+        "GRIDWATCH_CONFIG_DIR": str(config),
+        "GRIDWATCH_METRICS_PORT": "0",
+    }
 
 
 class Service:

@@ -21,7 +21,7 @@ import pytest
 from gateway.db.migrate import migrate
 from gridwatch.services import free_port
 from gridwatch.settings import Settings
-from tests.metrics_support import Service
+from tests.metrics_support import Service, service_env
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config"
@@ -66,16 +66,8 @@ def test_a_long_running_command_stops_on_a_signal_within_ten_seconds(
     tmp_path: Path,
 ) -> None:
     migrate(fresh_db)
-    host, port = mqtt_broker
     http_port = free_port()
-    env = {
-        "GRIDWATCH_DATABASE_URL": fresh_db,
-        "GRIDWATCH_MQTT_HOST": host,
-        "GRIDWATCH_MQTT_PORT": str(port),
-        "GRIDWATCH_TOPIC_PREFIX": topic_prefix,
-        "GRIDWATCH_SHARE_GROUP": share_group,
-        "GRIDWATCH_CONFIG_DIR": str(CONFIG),
-        "GRIDWATCH_METRICS_PORT": "0",
+    env = service_env(fresh_db, mqtt_broker, topic_prefix, share_group, CONFIG) | {
         "GRIDWATCH_HTTP_PORT": str(http_port),
         "GRIDWATCH_SNAPSHOT_DIR": str(tmp_path / "snapshots"),
         "GRIDWATCH_JWT_SECRET": "signals-test-secret-of-at-least-32-bytes",

@@ -24,7 +24,7 @@ from gridwatch.domain import Role
 from gridwatch.settings import Settings
 from tests.gateway.auth_support import DUTY, bearer, token_for
 from tests.gateway.conftest import CONFIG, REGISTRY, Publisher, event_body, scalar, wait_for
-from tests.metrics_support import Scrape, Service, scrape
+from tests.metrics_support import Scrape, Service, scrape, service_env
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "contract_v1"
 
@@ -183,16 +183,7 @@ def test_an_ingest_only_gateway_process_serves_metrics_on_its_own_port(
     migrated_db: str, mqtt_broker: tuple[str, int], topic_prefix: str, share_group: str,
     publisher: Publisher,
 ) -> None:  # fmt: skip
-    host, port = mqtt_broker
-    env = {
-        "GRIDWATCH_DATABASE_URL": migrated_db,
-        "GRIDWATCH_MQTT_HOST": host,
-        "GRIDWATCH_MQTT_PORT": str(port),
-        "GRIDWATCH_TOPIC_PREFIX": topic_prefix,
-        "GRIDWATCH_SHARE_GROUP": share_group,
-        "GRIDWATCH_CONFIG_DIR": str(CONFIG),
-        "GRIDWATCH_METRICS_PORT": "0",
-    }
+    env = service_env(migrated_db, mqtt_broker, topic_prefix, share_group, CONFIG)
     gateway = Service(["gateway", "--no-api", "--session-expiry", "0"], env)
     try:
         url = gateway.metrics_url()
