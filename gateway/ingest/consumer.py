@@ -470,20 +470,15 @@ class Consumer:
                 self._commit_one(conn, item)
             return
         started = time.perf_counter()
-        try:
-            result = self._write(conn, rows)
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error as exc:
+        result = self._attempt(conn, rows)
+        if isinstance(result, psycopg.Error):
             # One bad row must not fail the others: retry one message at a time.
-            log.warning("batch of %d rejected (%s); writing one by one", len(items), exc)
+            log.warning("batch of %d rejected (%s); writing one by one", len(items), result)
             self.stats.db_errors += 1
             for item in items:
                 self._commit_one(conn, item)
         else:
-            self._account(result, len(items), time.perf_counter() - started, rows)
-            self._acknowledge(items, result)
-            self._answer_refused(rows.dead_letters)
+            self._settle(items, rows, result, started)
         self.stats.batches += 1
 
     def _commit_one(self, conn: psycopg.Connection, item: Received) -> None:
@@ -493,16 +488,29 @@ class Consumer:
             log.exception("classifying a message on %s failed", item.topic)
             rows = Classified(dead_letters=(dead_letter(item, f"{GATEWAY_ERROR} {exc!r}"[:500]),))
         started = time.perf_counter()
+        result = self._attempt(conn, rows)
+        if isinstance(result, psycopg.Error):
+            reason = f"{DATABASE_REJECTED} {str(result).strip()[:500]}"
+            rows = Classified(dead_letters=(dead_letter(item, reason),))
+            result = write(conn, rows)
+        self._settle([item], rows, result, started)
+
+    def _attempt(self, conn: psycopg.Connection, rows: Classified) -> WriteResult | psycopg.Error:
+        """The write's result, or the error of the row the database refused. A lost
+        connection raises: the loop reconnects and the messages stay unacknowledged."""
         try:
-            result = self._write(conn, rows)
+            return self._write(conn, rows)
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
-            reason = f"{DATABASE_REJECTED} {str(exc).strip()[:500]}"
-            rows = Classified(dead_letters=(dead_letter(item, reason),))
-            result = write(conn, rows)
-        self._account(result, 1, time.perf_counter() - started, rows)
-        self._acknowledge([item], result)
+            return exc
+
+    def _settle(
+        self, items: list[Received], rows: Classified, result: WriteResult, started: float
+    ) -> None:
+        """After a commit: count it, acknowledge its messages, answer what was refused."""
+        self._account(result, len(items), time.perf_counter() - started, rows)
+        self._acknowledge(items, result)
         self._answer_refused(rows.dead_letters)
 
     def _account(
