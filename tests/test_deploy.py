@@ -1,0 +1,235 @@
+"""docker-compose.yml, the Dockerfile and deploy/systemd/ agree with the project.
+
+Docker cannot run here, so the deployment is read instead: every command goes through
+the real CLI parser, every variable through the settings, every path to the tree, the
+image, a volume or a documented secret (tests/deploy_support.py). The checker is shown
+to fail: on a copy of the files it reads, with one renamed or one line changed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.deploy_support import check_tree
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_deployment_files_agree_with_the_project() -> None:
+    report = check_tree(ROOT)
+    assert report.problems == []
+    # What it read: the files a reader of the compose file and the units would check.
+    for used in (
+        "config/edge.yaml",
+        "deploy/db/init-roles.sh",
+        "deploy/mosquitto/persistence.conf",
+    ):
+        assert used in report.used
+
+
+def _copy_used(tmp: Path) -> Path:
+    """A tree holding only what the checker reads."""
+    for rel in sorted(check_tree(ROOT).used):
+        src, dest = ROOT / rel, tmp / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest)
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def used_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _copy_used(tmp_path_factory.mktemp("deploy-tree"))
+
+
+#: Read as wholes (COPY'd into the image), never changed by a test: linked, not copied.
+PACKAGES = ("gridwatch", "gateway", "detectors", "dispatch", "edge")
+
+
+@pytest.fixture
+def tree(used_tree: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "tree"
+    dest.mkdir()
+    for entry in used_tree.iterdir():
+        if entry.name in PACKAGES:
+            (dest / entry.name).symlink_to(entry, target_is_directory=True)
+        elif entry.is_dir():
+            shutil.copytree(entry, dest / entry.name)
+        else:
+            shutil.copy2(entry, dest / entry.name)
+    return dest
+
+
+def test_the_copy_of_what_it_reads_passes(tree: Path) -> None:
+    assert check_tree(tree).problems == []
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "config/edge.yaml",
+        "deploy/db/init-roles.sh",
+        "deploy/mosquitto/persistence.conf",
+        "deploy/systemd/env/gateway.env.example",
+        "deploy/systemd/gridwatch-migrate.service",
+    ],
+)
+def test_the_check_fails_when_a_referenced_file_is_renamed(tree: Path, rel: str) -> None:
+    (tree / rel).rename(tree / f"{rel}.renamed")
+    problems = check_tree(tree).problems
+    assert problems, f"renaming {rel} went unnoticed"
+    name = Path(rel).name
+    assert any(name in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("rel", "old", "new", "expected"),
+    [
+        (
+            "docker-compose.yml",
+            "command: gridwatch dispatch",
+            "command: gridwatch dispatch --batches 5",
+            "does not parse",
+        ),
+        (
+            "docker-compose.yml",
+            "GRIDWATCH_METRICS_HOST: 0.0.0.0",
+            "GRIDWATCH_METRICS_HOSTNAME: 0.0.0.0",
+            "GRIDWATCH_METRICS_HOSTNAME is not a setting",
+        ),
+        (
+            "docker-compose.yml",
+            'GRIDWATCH_HTTP_PORT: "8080"',
+            'GRIDWATCH_HTTP_PORT: "8090"',
+            "8090",
+        ),
+        ("docker-compose.yml", "eclipse-mosquitto:2.0.20", "eclipse-mosquitto:latest", "pin"),
+        (
+            "docker-compose.yml",
+            "postgresql://gridwatch_owner:",
+            "postgresql://gridwatch_app:",
+            "not the owner role",
+        ),
+        (
+            "docker-compose.yml",
+            "${GRIDWATCH_JWT_SECRET:?set GRIDWATCH_JWT_SECRET in .env}",
+            "not-so-secret",
+            "written in the file",
+        ),
+        ("docker-compose.yml", "deploy: {replicas: 2}", "deploy: {replicas: 1}", "replica"),
+        ("docker-compose.yml", "edgedata:/var/lib/gridwatch", "edgedata:/srv/edge", "state_dir"),
+        ("Dockerfile", "USER gridwatch", "USER root", "root"),
+        ("Dockerfile", "COPY edge edge", "", "package edge"),
+        ("deploy/systemd/gridwatch-dispatch.service", "User=gridwatch", "User=root", "User="),
+        (
+            "deploy/systemd/gridwatch-deliver.service",
+            "Requires=gridwatch-migrate.service",
+            "Requires=network-online.target",
+            "Requires= lacks gridwatch-migrate",
+        ),
+        (
+            "deploy/systemd/gridwatch-gateway@.service",
+            "Environment=GRIDWATCH_HTTP_REUSE_PORT=true\n",
+            "",
+            "REUSE_PORT",
+        ),
+        (
+            "deploy/systemd/env/gateway.env.example",
+            "GRIDWATCH_JWT_SECRET=",
+            "GRIDWATCH_JWT_SECRET=x",
+            "has a value",
+        ),
+        ("config/edge.yaml", "- id: cam-0002", "- id: cam-9999", "cam-9999"),
+    ],
+)
+def test_a_changed_line_is_reported(
+    tree: Path, rel: str, old: str, new: str, expected: str
+) -> None:
+    path = tree / rel
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    problems = check_tree(tree).problems
+    assert any(expected in p for p in problems), problems
+
+
+# ------------------------------------------------ the roles of deploy/db/init-roles.sh
+
+
+@pytest.fixture
+def role_split(pg_admin_url: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """A new database with the login roles of init-roles.sh, under names of this test;
+    the database goes first, then the roles."""
+    from gridwatch.services import scratch_database
+
+    tag = uuid.uuid4().hex[:8]
+    roles = {"owner": f"t{tag}_owner", "app": f"t{tag}_app", "api": f"t{tag}_api"}
+    try:
+        with scratch_database(pg_admin_url, f"gwtest_roles_{tag}") as dsn:
+            info = psycopg.conninfo.conninfo_to_dict(dsn)
+            env = {
+                **os.environ,
+                "PGHOST": str(info.get("host", "127.0.0.1")),
+                "PGPORT": str(info.get("port", "5432")),
+                "POSTGRES_USER": str(info.get("user", "postgres")),
+                "POSTGRES_DB": str(info["dbname"]),
+                "GRIDWATCH_OWNER_ROLE": roles["owner"],
+                "GRIDWATCH_SERVICE_ROLE": roles["app"],
+                "GRIDWATCH_API_ROLE": roles["api"],
+                "GRIDWATCH_OWNER_DB_PASSWORD": uuid.uuid4().hex,
+                "GRIDWATCH_APP_DB_PASSWORD": uuid.uuid4().hex,
+            }
+            script = ROOT / "deploy/db/init-roles.sh"
+            subprocess.run(["sh", str(script)], env=env, check=True, capture_output=True)
+            yield dsn, roles
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            for role in roles.values():
+                conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_the_owner_role_migrates_and_the_service_role_only_reads_and_writes(
+    role_split: tuple[str, dict[str, str]],
+) -> None:
+    from gateway.db.migrate import migrate
+
+    dsn, roles = role_split
+
+    def as_role(role: str) -> str:
+        return psycopg.conninfo.make_conninfo(dsn, user=role)
+
+    applied = migrate(
+        as_role(roles["owner"]),
+        owner_role=roles["owner"],
+        service_role=roles["app"],
+        api_role=roles["api"],
+        tz="Asia/Shanghai",
+    )
+    assert applied
+    with psycopg.connect(as_role(roles["owner"])) as conn:
+        superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        assert superuser.fetchone() == (False,)
+        owners = conn.execute(
+            "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+        assert owners == [(roles["owner"],)]
+    with psycopg.connect(as_role(roles["app"]), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO dead_letters (topic, reason, payload, payload_size)"
+            " VALUES ('t', 'test', '\\x00', 1)"
+        )
+        assert conn.execute("SELECT count(*) FROM dead_letters").fetchone() == (1,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE TABLE sneaky (x int)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DROP TABLE dead_letters")
