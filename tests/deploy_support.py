@@ -33,6 +33,7 @@ COMPOSE_ENV = "deploy/env.example"
 #: Host folder of operator-made secrets (TLS keys): never in git, so it must be ignored.
 SECRETS = "secrets"
 SERVICE_USER = "gridwatch"
+UNIT_SUFFIXES = (".service", ".target", ".timer")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?([?-])([^}]*))?\}")
 #: libyaml's loader: devices.yaml is large, and the pure-Python one takes seconds.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -568,7 +569,7 @@ def _install_map(root: Path, report: Report) -> dict[PurePosixPath, str]:
 
 def check_systemd(root: Path, report: Report) -> None:
     folder = root / SYSTEMD
-    units = {p.name: p for p in sorted(folder.iterdir()) if p.suffix in (".service", ".target")}
+    units = {p.name: p for p in sorted(folder.iterdir()) if p.suffix in UNIT_SUFFIXES}
     installed = _install_map(root, report)
     readme = (root / SYSTEMD_README).read_text()
     ports: dict[int, str] = {}
@@ -581,6 +582,8 @@ def check_systemd(root: Path, report: Report) -> None:
                 for dep in value.split():
                     if dep.startswith("gridwatch") and dep not in units:
                         report.add(where, f"{key}={dep}: no such unit in {SYSTEMD}")
+        if path.suffix == ".timer" and path.with_suffix(".service").name not in units:
+            report.add(where, f"starts {path.with_suffix('.service').name}, which is not here")
         if path.suffix != ".service":
             continue
         svc = unit.get("Service", {})

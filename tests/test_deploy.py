@@ -163,6 +163,15 @@ def test_a_changed_line_is_reported(
     assert any(expected in p for p in problems), problems
 
 
+def test_the_docs_show_the_emqx_acl_that_broker_config_writes() -> None:
+    from gridwatch.broker import emqx_acl_text
+
+    for doc in ("docs/mqtt-security.md", "docs/deployment.md"):
+        text = (ROOT / doc).read_text()
+        for line in emqx_acl_text("gw").splitlines():
+            assert line in text, f"{doc} lacks {line}"
+
+
 # ------------------------------------------------ the roles of deploy/db/init-roles.sh
 
 
