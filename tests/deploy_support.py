@@ -305,7 +305,7 @@ def check_compose(root: Path, img: Image, report: Report) -> None:
     declared = set(doc.get("volumes") or {})
     example = _env_example(root, COMPOSE_ENV, report)
     version = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
-    outs: dict[str, tuple[str, PurePosixPath]] = {}  # broker config: volume and --out
+    outs: dict[str, tuple[str, PurePosixPath, int]] = {}  # broker config: volume, --out, port
     for name, svc in services.items():
         where = f"{COMPOSE} service {name}"
         ours = "build" in svc
@@ -378,7 +378,7 @@ def check_compose(root: Path, img: Image, report: Report) -> None:
             if vol is None:
                 report.add(where, f"--out {ns.out} is not a volume")
             else:
-                outs["broker"] = (vol, PurePosixPath(ns.out))
+                outs["broker"] = (vol, PurePosixPath(ns.out), int(ns.tls_port))
         if ns.command == "gateway" and not ns.no_api:
             if settings.default_secret:
                 report.add(where, "GRIDWATCH_JWT_SECRET is the development default")
@@ -510,7 +510,7 @@ def _check_edge_config(where: str, path: Path, report: Report) -> Any:
 def _check_broker(
     root: Path,
     services: Mapping[str, Any],
-    outs: Mapping[str, tuple[str, PurePosixPath]],
+    outs: Mapping[str, tuple[str, PurePosixPath, int]],
     report: Report,
 ) -> None:
     """The brokers read the files broker config writes, where it writes them."""
@@ -519,7 +519,7 @@ def _check_broker(
     if "broker" not in outs:
         report.add(COMPOSE, "no service runs `gridwatch broker config`")
         return
-    vol, out = outs["broker"]
+    vol, out, port = outs["broker"]
     for name in ("mqtt", "emqx"):
         svc = services.get(name)
         where = f"{COMPOSE} service {name}"
@@ -537,8 +537,11 @@ def _check_broker(
         for f in wanted:
             if f not in text:
                 report.add(where, f"does not use {f}")
-        if "8883:8883" not in [str(p) for p in svc.get("ports", [])]:
-            report.add(where, "does not publish the TLS port 8883")
+        if f"{port}:{port}" not in [str(p) for p in svc.get("ports", [])]:
+            report.add(where, f"does not publish the TLS port {port} (broker config --tls-port)")
+        health = str(svc.get("healthcheck", {}).get("test", ""))
+        if name == "mqtt" and f"-p {port} " not in health:
+            report.add(where, f"its healthcheck does not ask the TLS port {port}")
 
 
 # ---------------------------------------------------------------- systemd

@@ -128,6 +128,7 @@ def test_the_check_fails_when_a_referenced_file_is_renamed(tree: Path, rel: str)
         ),
         ("docker-compose.yml", "deploy: {replicas: 2}", "deploy: {replicas: 1}", "replica"),
         ("docker-compose.yml", "edgedata:/var/lib/gridwatch", "edgedata:/srv/edge", "state_dir"),
+        ("docker-compose.yml", "--tls-port 8883", "--tls-port 8884", "TLS port 8884"),
         ("Dockerfile", "USER gridwatch", "USER root", "root"),
         ("Dockerfile", "COPY edge edge", "", "package edge"),
         ("deploy/systemd/gridwatch-dispatch.service", "User=gridwatch", "User=root", "User="),
