@@ -9,6 +9,7 @@ to fail: on a copy of the files it reads, with one renamed or one line changed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -171,6 +172,46 @@ def test_the_docs_show_the_emqx_acl_that_broker_config_writes() -> None:
         text = (ROOT / doc).read_text()
         for line in emqx_acl_text("gw").splitlines():
             assert line in text, f"{doc} lacks {line}"
+
+
+def _mosquitto_rights(text: str) -> set[tuple[str, str, str]]:
+    rights, who = set(), ""
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["user"]:
+            who = words[1]
+        elif words[:1] in (["pattern"], ["topic"]):
+            action = {"write": "publish", "read": "subscribe"}[words[1]]
+            rights.add(("device" if words[0] == "pattern" else who, action, words[2]))
+    return {(w, a, t.replace("%u", "{u}")) for w, a, t in rights}
+
+
+def _emqx_rights(text: str) -> set[tuple[str, str, str]]:
+    rights = set()
+    rule = re.compile(
+        r'^\{allow, (all|\{username, "([^"]+)"\}), (publish|subscribe), \[(.*)\]\}\.$'
+    )
+    for line in text.splitlines():
+        m = rule.match(line)
+        if m is None:
+            assert line.startswith("%%") or line == "{deny, all}.", line
+            continue
+        who = m.group(2) or "device"
+        for quoted in m.group(4).split(", "):
+            t = quoted.strip('"').replace("${username}", "{u}")
+            rights.add((who, m.group(3), re.sub(r"^\$share/\+/", "", t)))
+    return rights
+
+
+def test_the_emqx_acl_grants_what_the_mosquitto_acl_grants() -> None:
+    from gridwatch.broker import acl_text, emqx_acl_text
+
+    for prefix in ("gw", "city/a"):
+        mosquitto, emqx = _mosquitto_rights(acl_text(prefix)), _emqx_rights(emqx_acl_text(prefix))
+        assert mosquitto == emqx
+        assert ("device", "publish", f"{prefix}/v1/dev/{{u}}/event") in emqx
+        assert ("device", "subscribe", f"{prefix}/v1/dev/{{u}}/ack") in emqx
+        assert not any(w == "device" and "+" in t for w, _, t in emqx)
 
 
 # ------------------------------------------------ the roles of deploy/db/init-roles.sh
