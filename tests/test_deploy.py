@@ -284,3 +284,12 @@ def test_the_owner_role_migrates_and_the_service_role_only_reads_and_writes(
             conn.execute("CREATE TABLE sneaky (x int)")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DROP TABLE dead_letters")
+    # The services' own work, as the service role: COPY of events (refused under row-level
+    # security until 0084), the dispatcher's cases and notices.
+    from gridwatch.town import load_town
+    from tests.drill_support import CONFIG, counts, fill
+
+    stats = fill(as_role(roles["app"]), load_town(CONFIG), cameras=3, per_camera=4)
+    assert stats.events == 12
+    stored = counts(as_role(roles["app"]))
+    assert (stored["events"], stored["cases"]) == (12, 3)
