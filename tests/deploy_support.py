@@ -680,3 +680,44 @@ def check_tree(root: Path) -> Report:
     if f"/{SECRETS}/" not in ignored:
         report.add(".gitignore", f"/{SECRETS}/ (TLS keys) is not ignored")
     return report
+
+
+@contextlib.contextmanager
+def role_split_db(admin_dsn: str, root: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A new database with deploy/db/init-roles.sh's login roles, under names of this
+    test (roles are the whole cluster's): yields its DSN and real name -> test name.
+    The database goes first, then the roles."""
+    import subprocess
+    import uuid
+
+    import psycopg
+
+    from gridwatch.services import scratch_database
+
+    tag = uuid.uuid4().hex[:8]
+    roles = {
+        r: f"t{tag}_{r.split('_')[1]}"
+        for r in ("gridwatch_owner", "gridwatch_app", "gridwatch_api")
+    }
+    try:
+        with scratch_database(admin_dsn, f"gwtest_roles_{tag}") as dsn:
+            info = psycopg.conninfo.conninfo_to_dict(dsn)
+            env = {
+                **os.environ,
+                "PGHOST": str(info.get("host", "127.0.0.1")),
+                "PGPORT": str(info.get("port", "5432")),
+                "POSTGRES_USER": str(info.get("user", "postgres")),
+                "POSTGRES_DB": str(info["dbname"]),
+                "GRIDWATCH_OWNER_ROLE": roles["gridwatch_owner"],
+                "GRIDWATCH_SERVICE_ROLE": roles["gridwatch_app"],
+                "GRIDWATCH_API_ROLE": roles["gridwatch_api"],
+                "GRIDWATCH_OWNER_DB_PASSWORD": uuid.uuid4().hex,
+                "GRIDWATCH_APP_DB_PASSWORD": uuid.uuid4().hex,
+            }
+            script = root / "deploy/db/init-roles.sh"
+            subprocess.run(["sh", str(script)], env=env, check=True, capture_output=True)
+            yield dsn, roles
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            for role in roles.values():
+                conn.execute(f"DROP ROLE IF EXISTS {role}")

@@ -8,18 +8,15 @@ to fail: on a copy of the files it reads, with one renamed or one line changed.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.deploy_support import check_tree
+from tests.deploy_support import check_tree, role_split_db
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -219,34 +216,9 @@ def test_the_emqx_acl_grants_what_the_mosquitto_acl_grants() -> None:
 
 @pytest.fixture
 def role_split(pg_admin_url: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """A new database with the login roles of init-roles.sh, under names of this test;
-    the database goes first, then the roles."""
-    from gridwatch.services import scratch_database
-
-    tag = uuid.uuid4().hex[:8]
-    roles = {"owner": f"t{tag}_owner", "app": f"t{tag}_app", "api": f"t{tag}_api"}
-    try:
-        with scratch_database(pg_admin_url, f"gwtest_roles_{tag}") as dsn:
-            info = psycopg.conninfo.conninfo_to_dict(dsn)
-            env = {
-                **os.environ,
-                "PGHOST": str(info.get("host", "127.0.0.1")),
-                "PGPORT": str(info.get("port", "5432")),
-                "POSTGRES_USER": str(info.get("user", "postgres")),
-                "POSTGRES_DB": str(info["dbname"]),
-                "GRIDWATCH_OWNER_ROLE": roles["owner"],
-                "GRIDWATCH_SERVICE_ROLE": roles["app"],
-                "GRIDWATCH_API_ROLE": roles["api"],
-                "GRIDWATCH_OWNER_DB_PASSWORD": uuid.uuid4().hex,
-                "GRIDWATCH_APP_DB_PASSWORD": uuid.uuid4().hex,
-            }
-            script = ROOT / "deploy/db/init-roles.sh"
-            subprocess.run(["sh", str(script)], env=env, check=True, capture_output=True)
-            yield dsn, roles
-    finally:
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            for role in roles.values():
-                conn.execute(f"DROP ROLE IF EXISTS {role}")
+    with role_split_db(pg_admin_url, ROOT) as (dsn, names):
+        yield dsn, {"owner": names["gridwatch_owner"], "app": names["gridwatch_app"],
+                    "api": names["gridwatch_api"]}  # fmt: skip
 
 
 def test_the_owner_role_migrates_and_the_service_role_only_reads_and_writes(
