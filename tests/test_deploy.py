@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,6 +162,32 @@ def test_a_changed_line_is_reported(
     path.write_text(text.replace(old, new, 1))
     problems = check_tree(tree).problems
     assert any(expected in p for p in problems), problems
+
+
+def _systemd_verify(units: Path) -> str:
+    """What systemd's own parser says of the units (ExecStart pointed at this venv's
+    gridwatch, which verify requires to exist); empty when it accepts them all."""
+    gridwatch = Path(sys.executable).parent / "gridwatch"
+    for unit in units.glob("*.service"):
+        unit.write_text(
+            unit.read_text().replace("/opt/gridwatch/venv/bin/gridwatch", str(gridwatch))
+        )
+    files = sorted(str(p) for p in units.iterdir() if p.suffix in (".service", ".timer", ".target"))
+    done = subprocess.run(
+        ["systemd-analyze", "verify", *files], capture_output=True, text=True, timeout=120
+    )
+    return (done.stdout + done.stderr).strip()
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_systemd_itself_accepts_every_unit(tmp_path: Path) -> None:
+    units = tmp_path / "units"
+    shutil.copytree(ROOT / "deploy/systemd", units)
+    assert _systemd_verify(units) == ""
+    # And it would say so: a misspelt key in one unit.
+    dispatch = units / "gridwatch-dispatch.service"
+    dispatch.write_text(dispatch.read_text().replace("KillSignal=", "KillSignall="))
+    assert "Unknown key 'KillSignall'" in _systemd_verify(units)
 
 
 def test_the_docs_show_the_emqx_acl_that_broker_config_writes() -> None:
