@@ -669,9 +669,34 @@ def check_systemd(root: Path, report: Report) -> None:
             ports[port] = name
 
 
+INIT_ROLES = "deploy/db/init-roles.sh"
+
+
+def check_init_roles(root: Path, report: Report) -> None:
+    """init-roles.sh creates, by default, the roles the migrator and the settings name."""
+    from gateway.db.migrate import API_ROLE, OWNER_ROLE
+    from gridwatch.settings import Settings
+
+    path = root / INIT_ROLES
+    if not path.is_file():
+        report.add(INIT_ROLES, "no such file: nothing creates the login roles")
+        return
+    report.used.add(INIT_ROLES)
+    text = path.read_text()
+    wanted = {
+        "GRIDWATCH_OWNER_ROLE": OWNER_ROLE,
+        "GRIDWATCH_SERVICE_ROLE": Settings.model_fields["service_role"].default,
+        "GRIDWATCH_API_ROLE": API_ROLE,
+    }
+    for var, role in wanted.items():
+        if f"${{{var}:-{role}}}" not in text:
+            report.add(INIT_ROLES, f"does not default {var} to {role!r}, the project's name")
+
+
 def check_tree(root: Path) -> Report:
     """Every problem of the deployment files under ``root``."""
     report = Report()
+    check_init_roles(root, report)
     img = check_dockerfile(root, report)
     check_compose(root, img, report)
     check_systemd(root, report)

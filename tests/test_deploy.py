@@ -151,6 +151,12 @@ def test_the_check_fails_when_a_referenced_file_is_renamed(tree: Path, rel: str)
             "has a value",
         ),
         ("config/edge.yaml", "- id: cam-0002", "- id: cam-9999", "cam-9999"),
+        (
+            "deploy/db/init-roles.sh",
+            "${GRIDWATCH_SERVICE_ROLE:-gridwatch_app}",
+            "${GRIDWATCH_SERVICE_ROLE:-gridwatch_svc}",
+            "GRIDWATCH_SERVICE_ROLE",
+        ),
     ],
 )
 def test_a_changed_line_is_reported(
