@@ -165,6 +165,11 @@ def _may_set_role(conn: psycopg.Connection, role: str) -> bool:
     return bool(row and row[0])
 
 
+def _can_login(conn: psycopg.Connection, role: str) -> bool:
+    row = conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    return bool(row and row[0])
+
+
 def _prepare(conn: psycopg.Connection, owner: str, service: str, api: str) -> None:
     """Roles, schema rights and default privileges; idempotent."""
     _ensure_role(conn, owner)
@@ -246,10 +251,11 @@ def migrate(
             _prepare(conn, owner, service, api)
             applied = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
             variant = _choose_variant(conn, applied)
-            if variant == "timescale":
-                # TimescaleDB runs policy jobs as the hypertables' owner and refuses
-                # a NOLOGIN owner ("must have LOGIN permission to run background
-                # tasks"). It gets no password: pg_hba decides who may use it.
+            # TimescaleDB runs policy jobs as the hypertables' owner and refuses a
+            # NOLOGIN owner ("must have LOGIN permission to run background tasks").
+            # It gets no password: pg_hba decides who may use it. An owner that logs
+            # in already (it may be the one migrating) may not alter itself.
+            if variant == "timescale" and not _can_login(conn, owner):
                 conn.execute(sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(owner)))
             for mig in pending(migrations, applied):
                 label = f"{mig.version:04d}_{mig.name} ({variant})"

@@ -11,9 +11,11 @@ from gridwatch.commands import Subparsers
 
 #: The plain-text passwords, for provisioning boxes and services; owner-only.
 CREDENTIALS_FILE = "credentials.yaml"
+#: The same rights for EMQX's file authorizer (docs/deployment.md).
+EMQX_ACL_FILE = "emqx-acl.conf"
 _CONFIG_HELP = (
-    "write passwd, acl, mosquitto.conf and credentials.yaml (mode 0600) for every device "
-    "of the town and the service accounts; existing passwords are kept"
+    "write passwd, acl, mosquitto.conf, emqx-acl.conf and credentials.yaml (mode 0600) for "
+    "every device of the town and the service accounts; existing passwords are kept"
 )
 
 
@@ -102,6 +104,7 @@ def _config(args: argparse.Namespace) -> int:
     _write_private(out / "passwd", broker.passwd_text(creds))
     _give_to_broker(out / "passwd", args.broker_user)
     (out / "acl").write_text(broker.acl_text(prefix))
+    (out / EMQX_ACL_FILE).write_text(broker.emqx_acl_text(prefix))
     (out / "mosquitto.conf").write_text(conf)
     kept = sum(1 for u in users if u in existing and u not in rotate)
     print(
