@@ -92,7 +92,7 @@ def create_app(
             settings.database_url, open=False, name="gridwatch-api-async", **sizes
         )
         await async_pool.open(wait=False)
-        hub = LiveHub(settings.database_url)
+        hub = LiveHub(settings.database_url, client_queue=settings.live_client_queue)
         await hub.start()
         state.pool, state.async_pool, state.live = pool, async_pool, hub
         try:
