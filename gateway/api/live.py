@@ -40,6 +40,22 @@ class LiveMessage:
     id: int
     type: str
     data: str
+    #: ``data`` parsed (None: not a JSON object), once for every client's filter.
+    fields: dict[str, object] | None = None
+    #: The Server-Sent-Events frame, built once for every client (:func:`sse_frame`).
+    frame: bytes = b""
+
+
+def live_message(number: int, payload: str, epoch: str) -> LiveMessage:
+    """Notification ``payload`` as message ``number``: parsed and framed once, for all."""
+    try:
+        parsed = json.loads(payload)
+    except ValueError:
+        parsed = None
+    fields = parsed if isinstance(parsed, dict) else None
+    kind = str(fields.get("type", "message")) if fields is not None else "message"
+    frame = sse_frame(LiveMessage(number, kind, payload), epoch)
+    return LiveMessage(number, kind, payload, fields, frame)
 
 
 @dataclass(eq=False)
@@ -114,11 +130,7 @@ class LiveHub:
 
     def publish(self, payload: str) -> None:
         """Hand one notification to every client; drop the clients whose queue is full."""
-        try:
-            kind = str(json.loads(payload).get("type", "message"))
-        except (ValueError, AttributeError):
-            kind = "message"
-        msg = LiveMessage(next(self._ids), kind, payload)
+        msg = live_message(next(self._ids), payload, self.epoch)
         self._recent.append(msg)
         self.stats.notifications += 1
         for sub in list(self._subscribers):
@@ -197,7 +209,7 @@ async def sse_stream(
                 yield b": ping\n\n"
                 continue
             frames = b"".join(
-                sse_frame(m, hub.epoch)
+                m.frame or sse_frame(m, hub.epoch)
                 for m in take_waiting(sub.queue, msg)
                 if visible is None or visible(m)
             )
