@@ -254,3 +254,12 @@ def test_the_map_drills_down_to_a_unit_and_shows_an_offline_camera(
     assert a.device in text and f"#{a.case_id}" in text, text
     assert page.get_attribute("#map", "data-focus") == "V01-G01"
     shot(page, "map-unit")
+    # A camera with a homography shows the ground it sees, inside its unit's grid.
+    demo = town.devices["cam-demo-1"]
+    grid = town.hierarchy.location_of_unit(demo.unit).grid_id
+    page.evaluate(f"GW.map.zoom({json.dumps(grid)})")
+    view = page.locator("#views .fov[data-device='cam-demo-1']")
+    view.wait_for(state="attached")
+    box = view.bounding_box()
+    assert box is not None and box["width"] > 2 and box["height"] > 2, box
+    shot(page, "map-fov")
