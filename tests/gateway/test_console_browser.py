@@ -7,6 +7,8 @@ a screenshot of the view it drives (see ``shot``).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -224,6 +226,44 @@ def test_an_event_published_at_the_edge_appears_in_the_feed_and_on_the_map(
     page.locator(f"#markers .ev-dot[data-event-id='{missed['event_id']}']").wait_for(
         state="attached", timeout=10000
     )
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    import cv2
+    import numpy as np
+
+    picture = np.zeros((height, width, 3), np.uint8)
+    picture[:, : width // 2] = (40, 80, 200)  # half red, half dark: a visible thumbnail
+    ok, buf = cv2.imencode(".jpg", picture)
+    assert ok
+    return buf.tobytes()
+
+
+def test_a_feed_line_shows_its_events_snapshot_as_a_thumbnail(
+    gateway: Gateway, world: tuple[UnitRows, UnitRows], browser: Any, publisher: Publisher
+) -> None:
+    page, _ = login(browser, gateway, DUTY, Role.DUTY_COMMANDER)
+    page.click("#tabs [data-view=feed]")
+    jpeg = _jpeg(96, 72)
+    sha = hashlib.sha256(jpeg).hexdigest()
+    body = event_body(
+        "cam-0001", 11, category="fire_smoke", rule="smoke",
+        snapshot={"sha256": sha, "ref": f"cam-0001/{sha}.jpg"},
+    )  # fmt: skip
+    snapshot = {
+        "v": "1.0", "kind": "snapshot", "device_id": "cam-0001", "ts": body["ts"],
+        "sha256": sha, "event_id": body["event_id"], "role": "frame",
+        "category": "fire_smoke", "data": base64.b64encode(jpeg).decode(),
+    }  # fmt: skip
+    publisher.send("cam-0001", "snapshot", json.dumps(snapshot).encode())
+    publisher.send("cam-0001", "event", json.dumps(body).encode())
+    thumb = page.locator(f"#feed li[data-event-id='{body['event_id']}'] img.thumb:visible")
+    thumb.wait_for(timeout=20000)
+    assert (thumb.get_attribute("src") or "").startswith("blob:")
+    loaded = "img => img.complete && img.naturalWidth > 0"
+    page.wait_for_function(loaded, arg=thumb.element_handle())
+    assert thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [96, 72]
+    shot(page, "feed-snapshot")
 
 
 def test_the_map_drills_down_to_a_unit_and_shows_an_offline_camera(
