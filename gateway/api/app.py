@@ -135,6 +135,7 @@ def create_app(
         snapshots,
     ):
         app.include_router(module.router)
+    app.include_router(joint.listing)
     install_open311(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     declare_errors(api_routes(app))

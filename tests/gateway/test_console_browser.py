@@ -189,8 +189,6 @@ def test_switching_to_english_changes_every_visible_label(
     shot(page, "devices")
     page.click("#tabs [data-view=reports]")
     shot(page, "reports")
-    page.click("#tabs [data-view=duty]")
-    shot(page, "duty")
 
 
 def test_an_event_published_at_the_edge_appears_in_the_feed_and_on_the_map(
@@ -226,6 +224,36 @@ def test_an_event_published_at_the_edge_appears_in_the_feed_and_on_the_map(
     page.locator(f"#markers .ev-dot[data-event-id='{missed['event_id']}']").wait_for(
         state="attached", timeout=10000
     )
+
+
+def test_the_duty_panel_shows_who_is_on_duty_and_the_joint_cases(
+    gateway: Gateway, world: tuple[UnitRows, UnitRows], browser: Any
+) -> None:
+    a, _ = world
+    headers = bearer(token_for(gateway.settings, DUTY, Role.DUTY_COMMANDER))
+    base = f"{gateway.url}/api/v1"
+    joint = {"action": "make_joint", "departments": ["police", "urban"], "note": "联合处置"}
+    res = httpx.post(f"{base}/cases/{a.case_id}/actions", json=joint, headers=headers, timeout=10)
+    assert res.status_code == 200, res.text
+    said = {"kind": "decision", "body": "今晚封路清运"}
+    url = f"{base}/cases/{a.case_id}/consultation"
+    assert httpx.post(url, json=said, headers=headers, timeout=10).status_code == 201
+    on_duty = httpx.get(f"{base}/duty", headers=headers, timeout=10).json()
+    assert on_duty
+    page, _ = login(browser, gateway, DUTY, Role.DUTY_COMMANDER)
+    page.click("#tabs [data-view=duty]")
+    for d in on_duty:
+        row = page.locator(f"#duty-roster tr[data-roster='{d['roster']}']")
+        row.wait_for()
+        assert d["name"] in row.inner_text() and d["roster_name"] in row.inner_text()
+    item = page.locator(f"#joint-cases li[data-case-id='{a.case_id}']")
+    item.wait_for()
+    text = item.inner_text()
+    assert "police" in text and "urban" in text and "今晚封路清运" in text, text
+    assert page.inner_text("#joint-count") == "1"
+    shot(page, "duty")
+    item.click()
+    page.wait_for_selector(f"#case-view:not([hidden]) #case-id:text-is('#{a.case_id}')")
 
 
 def _jpeg(width: int, height: int) -> bytes:

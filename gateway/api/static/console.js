@@ -124,6 +124,7 @@ GW.connect = function () {
   };
   source.addEventListener("event", m => { seen(m); GW.onEvent(JSON.parse(m.data), true); });
   source.addEventListener("case", m => { seen(m); GW.refreshCase(JSON.parse(m.data).id); GW.noticesView.soon(); });
+  source.addEventListener("consultation", m => { seen(m); if (GW.view === "duty") GW.dutyView.load(); });
   // The server could not replay everything missed while disconnected: reload the lists.
   source.addEventListener("gap", m => { seen(m); GW.reload(); });
   source.addEventListener("dropped", () => {
@@ -166,6 +167,7 @@ GW.reload = async function () {
   GW.devicesView.render();
   GW.map.drawMarkers();
   await GW.noticesView.load();
+  await GW.dutyView.load();
 };
 
 GW.renderWho = function () {
@@ -191,7 +193,10 @@ GW.start = async function () {
     GW.applyText();
   };
   document.getElementById("logout").onclick = GW.logout;
-  for (const b of document.querySelectorAll("#tabs button")) b.onclick = () => GW.show(b.dataset.view);
+  for (const b of document.querySelectorAll("#tabs button")) b.onclick = () => {
+    GW.show(b.dataset.view);
+    if (b.dataset.view === "duty") GW.dutyView.load();
+  };
 
   // A token from the address (#token=..., as `gridwatch demo` prints it) or this tab's
   // storage; the address fragment is never sent to the server.
