@@ -44,6 +44,7 @@ from gateway.api.routers import (
     reports,
     reviews,
     snapshots,
+    stats,
 )
 from gateway.api.routers.console import STATIC_DIR
 from gateway.api.state import AppState, IngestState
@@ -133,6 +134,7 @@ def create_app(
         live,
         console,
         snapshots,
+        stats,
     ):
         app.include_router(module.router)
     app.include_router(joint.listing)
