@@ -185,10 +185,8 @@ def test_switching_to_english_changes_every_visible_label(
     # Area names are the town's data, not labels: the feed's unit names may stay Chinese.
     still = [t for t in still if not re.match(r"^\d{4}|^\d{2}/", t)]
     assert not still, still
-    page.click("#tabs [data-view=devices]")
-    shot(page, "devices")
     page.click("#tabs [data-view=reports]")
-    shot(page, "reports")
+    shot(page, "reports-en")
 
 
 def test_an_event_published_at_the_edge_appears_in_the_feed_and_on_the_map(
@@ -254,6 +252,39 @@ def test_the_duty_panel_shows_who_is_on_duty_and_the_joint_cases(
     shot(page, "duty")
     item.click()
     page.wait_for_selector(f"#case-view:not([hidden]) #case-id:text-is('#{a.case_id}')")
+
+
+def test_the_reports_panel_charts_cases_per_day_unit_and_on_time_rate(
+    gateway: Gateway, world: tuple[UnitRows, UnitRows], browser: Any
+) -> None:
+    a, b = world
+    with psycopg.connect(gateway.settings.database_url) as conn:
+        conn.execute(
+            "UPDATE cases SET status = 'resolved', accepted_at = accept_by - interval '1 minute',"
+            " resolved_at = resolve_by - interval '1 minute' WHERE id = %s",
+            (a.case_id,),
+        )
+    page, _ = login(browser, gateway, DUTY, Role.DUTY_COMMANDER)
+    page.click("#tabs [data-view=reports]")
+    page.wait_for_selector("#r-per-day rect[data-category='intrusion']")
+    counts = page.eval_on_selector_all(
+        "#r-per-day rect[data-category]", "rs => rs.map(r => Number(r.dataset.n))"
+    )
+    assert sum(counts) == 4 and page.inner_text("#r-total") == "4"
+    units = page.eval_on_selector_all(
+        "#r-per-unit rect.bar", "rs => rs.map(r => [r.dataset.key, r.getBBox().width])"
+    )
+    assert {k for k, _ in units} == {a.unit, b.unit} and all(w > 0 for _, w in units)
+    rates = dict(
+        page.eval_on_selector_all(
+            "#r-on-time rect.bar", "rs => rs.map(r => [r.dataset.key, r.getBBox().width])"
+        )
+    )
+    # One of four accepted, and on time: a full bar; the one resolved was on time too.
+    assert rates["intrusion:accept"] > 0 and rates["intrusion:resolve"] > 0
+    assert "100%" in page.text_content("#r-on-time")
+    assert "闯入" in page.inner_text("#r-legend")
+    shot(page, "reports")
 
 
 def _jpeg(width: int, height: int) -> bytes:
@@ -331,3 +362,7 @@ def test_the_map_drills_down_to_a_unit_and_shows_an_offline_camera(
     box = view.bounding_box()
     assert box is not None and box["width"] > 2 and box["height"] > 2, box
     shot(page, "map-fov")
+    page.click("#tabs [data-view=devices]")
+    offline = page.locator("#devices tr.dev-offline[data-device='cam-0002']")
+    assert "离线" in offline.inner_text()
+    shot(page, "devices")

@@ -168,6 +168,7 @@ GW.reload = async function () {
   GW.map.drawMarkers();
   await GW.noticesView.load();
   await GW.dutyView.load();
+  await GW.reportsView.load();
 };
 
 GW.renderWho = function () {
@@ -196,6 +197,7 @@ GW.start = async function () {
   for (const b of document.querySelectorAll("#tabs button")) b.onclick = () => {
     GW.show(b.dataset.view);
     if (b.dataset.view === "duty") GW.dutyView.load();
+    if (b.dataset.view === "reports") GW.reportsView.load();
   };
 
   // A token from the address (#token=..., as `gridwatch demo` prints it) or this tab's
@@ -231,6 +233,7 @@ GW.boot = async function () {
     (await GW.json("/api/v1/people?limit=20000")).forEach(p => GW.people.set(p.id, p));
   } catch (err) { /* the unit panel shows names without phones */ }
   GW.feed.init();
+  GW.reportsView.init();
   await GW.reload();
   GW.connect();
   setInterval(() => GW.board.tick(), 1000);
