@@ -140,11 +140,11 @@ def test_a_grid_leader_receives_only_their_grid_and_the_map_frames_it(
     shot(page, "map")
     # The page can fail this: grid A's rows are among what it received.
     urls = {u.split("?")[0].split("/api/v1/")[1] for u, _ in bodies}
-    assert {"cases", "events", "devices", "hierarchy"} <= urls
+    assert {"cases", "events", "devices", "hierarchy", "joint", "stats/cases"} <= urls
     received = set().union(*(_held(body) for _, body in bodies))
     assert {a.event_id, "cam-0001", "V01-G01-U02"} <= received
     assert not {b.event_id, b.device, b.unit, "V02-G03"} & received
-    ids = {c["id"] for u, body in bodies if u.split("?")[0].endswith("/cases") for c in body}
+    ids = {c["id"] for u, body in bodies if u.split("?")[0].endswith("/api/v1/cases") for c in body}
     assert ids == {a.case_id, a.report_id}
     # A unit leader's case is not the grid leader's to accept; a comment is.
     page.click("#tabs [data-view=board]")
