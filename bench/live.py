@@ -28,7 +28,8 @@ when the warmup ends (the clients connected and the stream flowing),
 The last line printed is one JSON object: ``clients``, ``events_per_s``,
 ``p50_ms``, ``p99_ms``, ``slow_client_dropped``, ``rss_mb_start``, ``rss_mb_end``,
 ``box_ref`` (``bench/_boxref.py``), and the details (``missed``: deliveries a
-normal client did not get, ``gaps``, when the slow client was dropped).
+normal client did not get, ``gaps``, when the slow client was dropped,
+``gateway_cores`` and ``client_cores``: the CPU they used over the measured time).
 """
 
 from __future__ import annotations
@@ -206,6 +207,12 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def cpu_s(pid: int) -> float:
+    """User plus system CPU seconds process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def metric(base: str, name: str) -> float:
     with urllib.request.urlopen(base + "/metrics", timeout=5) as resp:
         for line in resp.read().decode().splitlines():
@@ -380,8 +387,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         warm_start, _ = publisher.paced(args.rate, args.warmup)
         result["rss_mb_start"] = rss_mb(proc.pid)
         measured = len(publisher.sent)
+        cpu0 = [cpu_s(proc.pid), *(cpu_s(p.pid) for p in procs if p.pid is not None)]
         t_start, t_end = publisher.paced(args.rate, args.seconds)
         result["rss_mb_end"] = rss_mb(proc.pid)
+        cpu1 = [cpu_s(proc.pid), *(cpu_s(p.pid) for p in procs if p.pid is not None)]
+        used = [round((b - a) / (t_end - t_start), 2) for a, b in zip(cpu0, cpu1, strict=True)]
+        result["gateway_cores"], result["client_cores"] = used[0], round(sum(used[1:]), 2)
         time.sleep(args.drain)  # the last events reach the clients
         watching.set()
         watcher.join()
