@@ -32,7 +32,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import _cases, _load
 from bench._boxref import box_ref
 from bench._pg import admin_dsn, bench_database
+from bench._procs import start_process, token
+from bench._report import emit
 from bench.dispatch import ZHONGMEN, make_town
 
 TARGETS = {"requests_per_s": ">= 500", "p99_ms": "< 100", "cases": ">= 1000000"}
@@ -94,36 +95,6 @@ def _pages(base: str, query: str, headers: dict[str, str]) -> list[tuple[str, li
     return [out[min(p, max(out))] for p in PAGE_MIX]
 
 
-def _token(env: dict[str, str], person_id: str) -> str:
-    """A bearer token for ``person_id``, through ``gridwatch users add`` and ``token``."""
-    cli = [sys.executable, "-m", "gridwatch.cli", "users"]
-    subprocess.run(
-        [*cli, "add", person_id, "--password-stdin"],
-        env=env, input=uuid.uuid4().hex + "\n", capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    out = subprocess.run(
-        [*cli, "token", person_id], env=env, capture_output=True, text=True, check=True
-    )
-    return out.stdout.strip().splitlines()[-1]
-
-
-def _start(cmd: list[str], env: dict[str, str], stack: ExitStack) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def stop() -> None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
-
-    stack.callback(stop)
-    return proc
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import psycopg
 
@@ -164,12 +135,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         auth_base = f"http://127.0.0.1:{auth_port}"
         plain_base = f"http://127.0.0.1:{base_port}"
         for _ in range(args.processes):
-            gateway = _start(
+            gateway = start_process(
                 [*py, "-m", "gridwatch.cli", "gateway", "--no-ingest"],
                 {**env, **shared, "GRIDWATCH_HTTP_PORT": str(auth_port)},
                 stack,
             )
-            plain = _start(
+            plain = start_process(
                 [*py, str(Path(__file__).resolve().parent / "_api_server.py")],
                 {**env, **shared, "GRIDWATCH_HTTP_PORT": str(base_port)},
                 stack,
@@ -177,7 +148,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             _wait_up(auth_base, gateway)
             _wait_up(plain_base, plain)
         # The leader's own list, unfiltered: row-level security alone picks the grid.
-        auth_headers = {"Authorization": f"Bearer {_token(env, leader.person_id)}"}
+        auth_headers = {"Authorization": f"Bearer {token(env, leader.person_id)}"}
         auth = _pages(auth_base, "", auth_headers)
         baseline = _pages(plain_base, f"grid={grid}&", {})
         if [ids for _, ids in auth] != [ids for _, ids in baseline]:
@@ -235,11 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         args.processes = min(os.cpu_count() or 1, 4)
     if args.processes < 1:
         ap.error(f"--processes {args.processes}: expected 1 or more")
-    result = run(args)
-    if not args.json:
-        for key, value in result.items():
-            print(f"{key}: {value}")
-    print(json.dumps(result, ensure_ascii=False))
+    emit(run(args), args.json)
     return 0
 
 

@@ -42,26 +42,55 @@ def http_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
         lifespan="on",
         timeout_graceful_shutdown=2,
     )
-    if settings.http_reuse_port:
-        return _SharedPortServer(config)
+    if settings.http_reuse_port or settings.http_send_buffer is not None:
+        return _BoundServer(
+            config, reuse_port=settings.http_reuse_port, send_buffer=settings.http_send_buffer
+        )
     return uvicorn.Server(config)
 
 
-class _SharedPortServer(uvicorn.Server):
-    """A server on a socket bound with SO_REUSEPORT: one of several processes on one port.
+def listening_socket(
+    host: str, port: int, *, reuse_port: bool = False, send_buffer: int | None = None
+) -> socket.socket:
+    """A bound TCP socket; accepted connections inherit its ``SO_SNDBUF``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if send_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
-    One Python process serves the API on one core at most; this is how a box runs
-    one per core without a process manager in front (Linux balances the accepts).
+
+class _BoundServer(uvicorn.Server):
+    """A server on a socket the gateway binds itself.
+
+    With SO_REUSEPORT it is one of several processes on one port: one Python process
+    serves the API on one core at most; this is how a box runs one per core without a
+    process manager in front (Linux balances the accepts). With a fixed send buffer, a
+    client that stops reading fills it, and so its live queue, within seconds.
     """
+
+    def __init__(
+        self, config: uvicorn.Config, *, reuse_port: bool, send_buffer: int | None
+    ) -> None:
+        super().__init__(config)
+        self.reuse_port = reuse_port
+        self.send_buffer = send_buffer
 
     def run(self, sockets: list[socket.socket] | None = None) -> None:
         if sockets is None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((self.config.host, self.config.port))
-            sock.set_inheritable(True)
-            sockets = [sock]
+            sockets = [
+                listening_socket(
+                    self.config.host,
+                    self.config.port,
+                    reuse_port=self.reuse_port,
+                    send_buffer=self.send_buffer,
+                )
+            ]
         super().run(sockets=sockets)
 
 

@@ -10,7 +10,7 @@ Imports only numpy: the town's validation and the edge both fit with it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -161,3 +161,74 @@ def _from_local(origin: Point, en: Point) -> Point:
 
 def _distance_m(a: Point, b: Point) -> float:
     return math.dist(_to_local(a, b), (0.0, 0.0))
+
+
+#: A field of view is cut off this far (metres, east or north) from the reference points.
+MAX_VIEW_M = 300.0
+#: How close to the horizon (in ``w``, relative to the frame's largest) the view is cut.
+_HORIZON_MARGIN = 1e-3
+
+
+def field_of_view(
+    h: Homography,
+    frame: tuple[float, float, float, float],
+    ground: Point,
+    max_range_m: float = MAX_VIEW_M,
+) -> list[Point] | None:
+    """The ground a camera's frame ``x0, y0, x1, y1`` (pixels) shows, as a closed lon/lat
+    ring, anticlockwise (GeoJSON's exterior); None when none of the frame is ground.
+    ``ground`` is a pixel known to show the ground (e.g. the reference points' centroid):
+    it says which side of the horizon line is the ground, and which the mirror image
+    behind the camera that the same matrix also gives.
+
+    The part of the frame above the horizon is cut off, and so is the ground further
+    than ``max_range_m`` east or north of the reference points' centroid (near the
+    horizon one pixel spans kilometres). A homography maps straight lines to straight
+    lines, so the corners of what is left, mapped, are the polygon.
+    """
+    x0, y0, x1, y1 = frame
+    quad: list[Point] = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    a, b, c = (float(v) for v in h.matrix[2])
+    # w = a x + b y + c changes sign at the horizon; the ground is on ``ground``'s side.
+    sign = 1.0 if a * ground[0] + b * ground[1] + c >= 0 else -1.0
+    top = max(abs(a * x + b * y + c) for x, y in quad)
+    margin = _HORIZON_MARGIN * top
+    seen = _clip(quad, lambda p: sign * (a * p[0] + b * p[1] + c) - margin)
+    if len(seen) < 3:
+        return None
+    metres = [h.to_ground(p) for p in seen]
+    r = max_range_m
+    for edge in (
+        lambda p: r - p[0],
+        lambda p: p[0] + r,
+        lambda p: r - p[1],
+        lambda p: p[1] + r,
+    ):
+        metres = _clip(metres, edge)
+    if len(metres) < 3:
+        return None
+    if _signed_area(metres) < 0:
+        metres.reverse()
+    ring = [_from_local(h.origin, p) for p in metres]
+    return [*ring, ring[0]]
+
+
+def _clip(poly: list[Point], inside: Callable[[Point], float]) -> list[Point]:
+    """Sutherland-Hodgman: ``poly`` where ``inside(p) >= 0`` (a linear function of p)."""
+    out: list[Point] = []
+    for i, cur in enumerate(poly):
+        prev = poly[i - 1]
+        fc, fp = inside(cur), inside(prev)
+        if (fc >= 0) != (fp >= 0):
+            t = fp / (fp - fc)
+            out.append((prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])))
+        if fc >= 0:
+            out.append(cur)
+    return out
+
+
+def _signed_area(poly: Sequence[Point]) -> float:
+    return (
+        sum(p[0] * q[1] - q[0] * p[1] for p, q in zip(poly, [*poly[1:], poly[0]], strict=True))
+        / 2.0
+    )

@@ -68,6 +68,21 @@ class Settings(BaseSettings):
         " (e.g. `gridwatch gateway --no-ingest`, one per core) share it; the kernel spreads"
         " the connections",
     )
+    http_send_buffer: int | None = Field(
+        None,
+        ge=4096,
+        le=16 * 1024 * 1024,
+        description="SO_SNDBUF in bytes of every HTTP connection (set on the listening socket,"
+        " which accepted sockets inherit); unset: the kernel's auto-tuning, which can let a"
+        " stalled live-channel client soak up megabytes before it is found too slow",
+    )
+    live_client_queue: int = Field(
+        256,
+        ge=8,
+        le=100_000,
+        description="Live-channel notifications waiting for one client at most: a client that"
+        " falls this far behind is told and dropped",
+    )
 
     model_path: Path | None = Field(None, description="ONNX detector file")
     snapshot_dir: Path | None = Field(

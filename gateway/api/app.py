@@ -44,6 +44,7 @@ from gateway.api.routers import (
     reports,
     reviews,
     snapshots,
+    stats,
 )
 from gateway.api.routers.console import STATIC_DIR
 from gateway.api.state import AppState, IngestState
@@ -92,7 +93,7 @@ def create_app(
             settings.database_url, open=False, name="gridwatch-api-async", **sizes
         )
         await async_pool.open(wait=False)
-        hub = LiveHub(settings.database_url)
+        hub = LiveHub(settings.database_url, client_queue=settings.live_client_queue)
         await hub.start()
         state.pool, state.async_pool, state.live = pool, async_pool, hub
         try:
@@ -133,8 +134,10 @@ def create_app(
         live,
         console,
         snapshots,
+        stats,
     ):
         app.include_router(module.router)
+    app.include_router(joint.listing)
     install_open311(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     declare_errors(api_routes(app))

@@ -3,6 +3,7 @@ besides ``gateway.ingest.metrics``'s:
 
 - ``gridwatch_live_clients``: browsers on the live channel (SSE) of this process
 - ``gridwatch_live_notifications_total``: notifications the live channel fanned out
+- ``gridwatch_live_dropped_clients_total``: live clients dropped because their queue was full
 - ``gridwatch_queue_dispatch_events``: events stored and not yet dispatched
 - ``gridwatch_queue_dispatch_oldest_seconds``: age of the oldest of them
 - ``gridwatch_queue_dispatch_parked``: events parked past the working calendar
@@ -45,7 +46,11 @@ class _AppCollector:
         clients.add_metric([], hub.clients if hub is not None else 0)
         notes = CounterMetricFamily("gridwatch_live_notifications", "Live notifications")
         notes.add_metric([], hub.stats.notifications if hub is not None else 0)
-        yield from (clients, notes)
+        dropped = CounterMetricFamily(
+            "gridwatch_live_dropped_clients", "Live clients dropped for falling behind"
+        )
+        dropped.add_metric([], hub.stats.dropped_clients if hub is not None else 0)
+        yield from (clients, notes, dropped)
         q = self.queue
         if q is None:
             return

@@ -276,3 +276,21 @@ def test_bad_query_values_are_422_naming_the_field(
     res = httpx.get(f"{api.url}{path}", params=params, timeout=10, headers=duty)
     assert res.status_code == 422, res.text
     assert field in {str(part) for err in res.json()["detail"] for part in err["loc"]}
+
+
+def test_devices_show_a_cameras_field_of_view_where_its_homography_gives_one(
+    api: Gateway, duty: dict[str, str], town: Town
+) -> None:
+    with httpx.Client(base_url=api.url, timeout=10, headers=duty) as client:
+        got = {d["id"]: d for d in client.get("/api/v1/devices").json()}
+    demo = town.devices["cam-demo-1"]
+    assert demo.homography is not None
+    view = got["cam-demo-1"]["field_of_view"]
+    assert view["type"] == "Polygon"
+    ring = view["coordinates"][0]
+    assert ring[0] == ring[-1] and len(ring) == 5
+    # The demo's reference points are the frame's corners: the view is their quadrilateral.
+    corners = {(round(p.lon, 6), round(p.lat, 6)) for p in demo.homography}
+    assert {(round(x, 6), round(y, 6)) for x, y in ring} == corners
+    plain = [d for d in town.devices.values() if d.homography is None]
+    assert plain and all(got[d.id]["field_of_view"] is None for d in plain if d.id in got)

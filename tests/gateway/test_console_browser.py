@@ -7,6 +7,8 @@ a screenshot of the view it drives (see ``shot``).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -138,11 +140,11 @@ def test_a_grid_leader_receives_only_their_grid_and_the_map_frames_it(
     shot(page, "map")
     # The page can fail this: grid A's rows are among what it received.
     urls = {u.split("?")[0].split("/api/v1/")[1] for u, _ in bodies}
-    assert {"cases", "events", "devices", "hierarchy"} <= urls
+    assert {"cases", "events", "devices", "hierarchy", "joint", "stats/cases"} <= urls
     received = set().union(*(_held(body) for _, body in bodies))
     assert {a.event_id, "cam-0001", "V01-G01-U02"} <= received
     assert not {b.event_id, b.device, b.unit, "V02-G03"} & received
-    ids = {c["id"] for u, body in bodies if u.split("?")[0].endswith("/cases") for c in body}
+    ids = {c["id"] for u, body in bodies if u.split("?")[0].endswith("/api/v1/cases") for c in body}
     assert ids == {a.case_id, a.report_id}
     # A unit leader's case is not the grid leader's to accept; a comment is.
     page.click("#tabs [data-view=board]")
@@ -183,12 +185,8 @@ def test_switching_to_english_changes_every_visible_label(
     # Area names are the town's data, not labels: the feed's unit names may stay Chinese.
     still = [t for t in still if not re.match(r"^\d{4}|^\d{2}/", t)]
     assert not still, still
-    page.click("#tabs [data-view=devices]")
-    shot(page, "devices")
     page.click("#tabs [data-view=reports]")
-    shot(page, "reports")
-    page.click("#tabs [data-view=duty]")
-    shot(page, "duty")
+    shot(page, "reports-en")
 
 
 def test_an_event_published_at_the_edge_appears_in_the_feed_and_on_the_map(
@@ -226,6 +224,107 @@ def test_an_event_published_at_the_edge_appears_in_the_feed_and_on_the_map(
     )
 
 
+def test_the_duty_panel_shows_who_is_on_duty_and_the_joint_cases(
+    gateway: Gateway, world: tuple[UnitRows, UnitRows], browser: Any
+) -> None:
+    a, _ = world
+    headers = bearer(token_for(gateway.settings, DUTY, Role.DUTY_COMMANDER))
+    base = f"{gateway.url}/api/v1"
+    joint = {"action": "make_joint", "departments": ["police", "urban"], "note": "联合处置"}
+    res = httpx.post(f"{base}/cases/{a.case_id}/actions", json=joint, headers=headers, timeout=10)
+    assert res.status_code == 200, res.text
+    said = {"kind": "decision", "body": "今晚封路清运"}
+    url = f"{base}/cases/{a.case_id}/consultation"
+    assert httpx.post(url, json=said, headers=headers, timeout=10).status_code == 201
+    on_duty = httpx.get(f"{base}/duty", headers=headers, timeout=10).json()
+    assert on_duty
+    page, _ = login(browser, gateway, DUTY, Role.DUTY_COMMANDER)
+    page.click("#tabs [data-view=duty]")
+    for d in on_duty:
+        row = page.locator(f"#duty-roster tr[data-roster='{d['roster']}']")
+        row.wait_for()
+        assert d["name"] in row.inner_text() and d["roster_name"] in row.inner_text()
+    item = page.locator(f"#joint-cases li[data-case-id='{a.case_id}']")
+    item.wait_for()
+    text = item.inner_text()
+    assert "police" in text and "urban" in text and "今晚封路清运" in text, text
+    assert page.inner_text("#joint-count") == "1"
+    shot(page, "duty")
+    item.click()
+    page.wait_for_selector(f"#case-view:not([hidden]) #case-id:text-is('#{a.case_id}')")
+
+
+def test_the_reports_panel_charts_cases_per_day_unit_and_on_time_rate(
+    gateway: Gateway, world: tuple[UnitRows, UnitRows], browser: Any
+) -> None:
+    a, b = world
+    with psycopg.connect(gateway.settings.database_url) as conn:
+        conn.execute(
+            "UPDATE cases SET status = 'resolved', accepted_at = accept_by - interval '1 minute',"
+            " resolved_at = resolve_by - interval '1 minute' WHERE id = %s",
+            (a.case_id,),
+        )
+    page, _ = login(browser, gateway, DUTY, Role.DUTY_COMMANDER)
+    page.click("#tabs [data-view=reports]")
+    page.wait_for_selector("#r-per-day rect[data-category='intrusion']")
+    counts = page.eval_on_selector_all(
+        "#r-per-day rect[data-category]", "rs => rs.map(r => Number(r.dataset.n))"
+    )
+    assert sum(counts) == 4 and page.inner_text("#r-total") == "4"
+    units = page.eval_on_selector_all(
+        "#r-per-unit rect.bar", "rs => rs.map(r => [r.dataset.key, r.getBBox().width])"
+    )
+    assert {k for k, _ in units} == {a.unit, b.unit} and all(w > 0 for _, w in units)
+    rates = dict(
+        page.eval_on_selector_all(
+            "#r-on-time rect.bar", "rs => rs.map(r => [r.dataset.key, r.getBBox().width])"
+        )
+    )
+    # One of four accepted, and on time: a full bar; the one resolved was on time too.
+    assert rates["intrusion:accept"] > 0 and rates["intrusion:resolve"] > 0
+    assert "100%" in page.text_content("#r-on-time")
+    assert "闯入" in page.inner_text("#r-legend")
+    shot(page, "reports")
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    import cv2
+    import numpy as np
+
+    picture = np.zeros((height, width, 3), np.uint8)
+    picture[:, : width // 2] = (40, 80, 200)  # half red, half dark: a visible thumbnail
+    ok, buf = cv2.imencode(".jpg", picture)
+    assert ok
+    return buf.tobytes()
+
+
+def test_a_feed_line_shows_its_events_snapshot_as_a_thumbnail(
+    gateway: Gateway, world: tuple[UnitRows, UnitRows], browser: Any, publisher: Publisher
+) -> None:
+    page, _ = login(browser, gateway, DUTY, Role.DUTY_COMMANDER)
+    page.click("#tabs [data-view=feed]")
+    jpeg = _jpeg(96, 72)
+    sha = hashlib.sha256(jpeg).hexdigest()
+    body = event_body(
+        "cam-0001", 11, category="fire_smoke", rule="smoke",
+        snapshot={"sha256": sha, "ref": f"cam-0001/{sha}.jpg"},
+    )  # fmt: skip
+    snapshot = {
+        "v": "1.0", "kind": "snapshot", "device_id": "cam-0001", "ts": body["ts"],
+        "sha256": sha, "event_id": body["event_id"], "role": "frame",
+        "category": "fire_smoke", "data": base64.b64encode(jpeg).decode(),
+    }  # fmt: skip
+    publisher.send("cam-0001", "snapshot", json.dumps(snapshot).encode())
+    publisher.send("cam-0001", "event", json.dumps(body).encode())
+    thumb = page.locator(f"#feed li[data-event-id='{body['event_id']}'] img.thumb:visible")
+    thumb.wait_for(timeout=20000)
+    assert (thumb.get_attribute("src") or "").startswith("blob:")
+    loaded = "img => img.complete && img.naturalWidth > 0"
+    page.wait_for_function(loaded, arg=thumb.element_handle())
+    assert thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [96, 72]
+    shot(page, "feed-snapshot")
+
+
 def test_the_map_drills_down_to_a_unit_and_shows_an_offline_camera(
     gateway: Gateway, world: tuple[UnitRows, UnitRows], browser: Any, town: Town
 ) -> None:
@@ -254,3 +353,16 @@ def test_the_map_drills_down_to_a_unit_and_shows_an_offline_camera(
     assert a.device in text and f"#{a.case_id}" in text, text
     assert page.get_attribute("#map", "data-focus") == "V01-G01"
     shot(page, "map-unit")
+    # A camera with a homography shows the ground it sees, inside its unit's grid.
+    demo = town.devices["cam-demo-1"]
+    grid = town.hierarchy.location_of_unit(demo.unit).grid_id
+    page.evaluate(f"GW.map.zoom({json.dumps(grid)})")
+    view = page.locator("#views .fov[data-device='cam-demo-1']")
+    view.wait_for(state="attached")
+    box = view.bounding_box()
+    assert box is not None and box["width"] > 2 and box["height"] > 2, box
+    shot(page, "map-fov")
+    page.click("#tabs [data-view=devices]")
+    offline = page.locator("#devices tr.dev-offline[data-device='cam-0002']")
+    assert "离线" in offline.inner_text()
+    shot(page, "devices")

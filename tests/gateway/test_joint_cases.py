@@ -154,3 +154,30 @@ def test_a_consultation_message_reaches_a_live_subscriber(day: Day, town: Town) 
         ("decision", "今晚 20:00 封路清运"),
     ]
     assert day.client.get(url, headers=staff["ops"]).status_code == 404
+
+
+def test_the_duty_panel_lists_open_joint_cases_with_their_last_message(
+    day: Day, town: Town
+) -> None:
+    open_case(day, town)  # a plain case, not listed
+    joint = open_case(day, town)
+    staff = staff_headers(day, town)
+    assert make_joint(day, joint).status_code == 200
+    url = f"/api/v1/cases/{joint}/consultation"
+    body = {"kind": "decision", "body": "今晚 20:00 封路清运"}
+    assert day.client.post(url, json=body, headers=day.headers["duty"]).status_code == 201
+
+    listed = day.client.get("/api/v1/joint", headers=day.headers["duty"]).json()
+    assert [c["id"] for c in listed] == [joint]  # the plain case is not joint
+    [case] = listed
+    assert sorted(t["department_id"] for t in case["tasks"]) == sorted(DEPARTMENTS)
+    assert case["messages"] == 1
+    last = case["last_message"]
+    assert (last["kind"], last["body"]) == ("decision", body["body"])
+    # A task's department sees it; a department without a task does not.
+    police = day.client.get("/api/v1/joint", headers=staff["police"]).json()
+    assert [c["id"] for c in police] == [joint]
+    assert day.client.get("/api/v1/joint", headers=staff["ops"]).json() == []
+    # Closed, it is no longer under consultation.
+    assert act(day, "duty", joint, {"action": "close", "note": "已移交"}).status_code == 200
+    assert day.client.get("/api/v1/joint", headers=day.headers["duty"]).json() == []

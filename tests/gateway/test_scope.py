@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from gateway.api.app import api_routes, create_app
-from gateway.api.live import LiveMessage
+from gateway.api.live import LiveMessage, live_message
 from gateway.api.routers.live import visible_to
 from gateway.api.signin import enter_scope
 from gateway.auth.principal import Principal, scope_for
@@ -349,7 +349,7 @@ def test_the_live_stream_passes_only_the_callers_units(town: Town) -> None:
     assert visible is not None
 
     def msg(**data: object) -> LiveMessage:
-        return LiveMessage(1, str(data.get("type")), json.dumps(data))
+        return live_message(1, json.dumps(data), "e")
 
     assert visible(msg(type="event", unit_id="V01-G01-U02"))
     assert not visible(msg(type="event", unit_id="V02-G03-U02"))

@@ -13,6 +13,13 @@ from gateway.db.queries import DeadLetterRow
 DeviceState = Literal["online", "offline", "stale", "unknown"]
 
 
+class GeoPolygon(Public):
+    """A GeoJSON polygon (RFC 7946): one exterior ring of WGS-84 lon/lat, anticlockwise."""
+
+    type: Literal["Polygon"] = "Polygon"
+    coordinates: list[list[list[float]]]
+
+
 class DevicePublic(Public):
     """A device of the town's config with its latest status."""
 
@@ -20,6 +27,13 @@ class DevicePublic(Public):
     kind: str
     name: str | None
     unit_id: str
+    lon: float = Field(description="Where it is mounted / 位置 (WGS-84)")
+    lat: float
+    field_of_view: GeoPolygon | None = Field(
+        None,
+        description="A camera's view of the ground from its homography, up to 300 m from"
+        " its reference points; none without one / 摄像头视场",
+    )
     status: DeviceState = Field(
         description="online; offline (said so); stale (silent over 120 s); unknown (never seen)"
     )

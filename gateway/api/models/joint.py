@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -64,3 +65,16 @@ class MessagePublic(Public):
 
     kind: Literal["message", "decision"]
     attachments: list[AttachmentPublic]
+
+
+class JointCasePublic(Public):
+    """An open joint case under consultation, as the duty panel lists it / 会商中的联合案件."""
+
+    id: int
+    category: str
+    status: str
+    unit_id: str | None
+    opened_at: datetime
+    tasks: list[TaskPublic] = Field(description="Its department tasks / 部门任务")
+    messages: int = Field(description="Messages and decisions so far / 会商消息数")
+    last_message: MessagePublic | None = Field(description="The newest of them / 最新会商")

@@ -6,13 +6,14 @@ device admin's: listed with the reason, and replayed one at a time after a fix.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from gateway.api import audit
 from gateway.api.deps import CurrentPerson, Db, SettingsDep, TownDep, require
-from gateway.api.models.devices import DeadLetterPublic, DevicePublic, DeviceState
+from gateway.api.models.devices import DeadLetterPublic, DevicePublic, DeviceState, GeoPolygon
 from gateway.api.params import id_query
 from gateway.api.replay import ReplayError, publish_once
 from gateway.auth.principal import Principal
@@ -25,6 +26,7 @@ from gateway.db.queries import (
     mark_replayed,
 )
 from gridwatch.domain import Role
+from gridwatch.homography import Homography, field_of_view
 from gridwatch.town import Device, Town
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
@@ -47,6 +49,9 @@ def _public(device: Device, row: DeviceStatusRow | None) -> DevicePublic:
         kind=device.kind,
         name=device.name,
         unit_id=device.unit,
+        lon=device.lon,
+        lat=device.lat,
+        field_of_view=view_of(device),
         status=_status(row),
         last_seen=row.last_seen if row else None,
         clock_offset_s=row.clock_offset_s if row else None,
@@ -56,6 +61,32 @@ def _public(device: Device, row: DeviceStatusRow | None) -> DevicePublic:
         outbox_items=row.outbox_items if row else None,
         detail=row.detail if row else None,
     )
+
+
+def view_of(device: Device) -> GeoPolygon | None:
+    """The ground the camera's frame shows, where its homography gives it."""
+    if device.homography is None:
+        return None
+    refs = tuple((p.px, p.lon, p.lat) for p in device.homography)
+    zones = tuple(tuple(z.polygon) for z in device.zones)
+    ring = _view(refs, zones)
+    return None if ring is None else GeoPolygon(coordinates=[[list(p) for p in ring]])
+
+
+@functools.cache
+def _view(
+    refs: tuple[tuple[tuple[float, float], float, float], ...],
+    zones: tuple[tuple[tuple[float, float], ...], ...],
+) -> list[tuple[float, float]] | None:
+    # The config gives no frame size: the frame is what the reference points and the
+    # zones span (in the shipped and synthesized towns the points are its corners).
+    pixels = [px for px, _, _ in refs] + [p for zone in zones for p in zone]
+    xs, ys = [p[0] for p in pixels], [p[1] for p in pixels]
+    h = Homography.from_points([px for px, _, _ in refs], [(lon, lat) for _, lon, lat in refs])
+    n = len(refs)
+    ground = (sum(px[0] for px, _, _ in refs) / n, sum(px[1] for px, _, _ in refs) / n)
+    ring = field_of_view(h, (min(xs), min(ys), max(xs), max(ys)), ground)
+    return None if ring is None else [(round(x, 7), round(y, 7)) for x, y in ring]
 
 
 def _mine(town: Town, principal: Principal) -> list[Device]:

@@ -2,6 +2,8 @@
 
 - ``POST /api/v1/cases/{case_id}/tasks/{department}``: that department's staff accept
   or finish its task; the answer is the case after it (the last task done closes it);
+- ``GET /api/v1/joint``: the open joint cases in the caller's scope, with their tasks
+  and the last consultation message (the console's duty panel);
 - ``GET /api/v1/cases/{case_id}/consultation``: the thread, oldest first, paged by id;
 - ``POST /api/v1/cases/{case_id}/consultation``: a message, with attachments by
   reference, or (the duty commander) a decision; pushed live as ``consultation``.
@@ -15,14 +17,24 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, status
+from psycopg import sql
+from psycopg.rows import class_row
 
-from dispatch.consult import Attachment, messages, post
-from dispatch.joint import task_action
+from dispatch.consult import Attachment, MessageRow, messages, post
+from dispatch.joint import task_action, tasks_of
+from dispatch.lifecycle import OPEN_STATUSES
+from dispatch.rows import column_list
 from gateway.api import audit, idempotency
 from gateway.api.deps import CurrentPerson, Db, State
 from gateway.api.models.case_actions import Refused
 from gateway.api.models.cases import CaseDetailPublic
-from gateway.api.models.joint import MessageIn, MessagePublic, TaskActionIn
+from gateway.api.models.joint import (
+    JointCasePublic,
+    MessageIn,
+    MessagePublic,
+    TaskActionIn,
+    TaskPublic,
+)
 from gateway.api.offered import actor_of
 from gateway.api.routers.case_actions import (
     answer,
@@ -73,6 +85,48 @@ def task(
         task_action(db, ctx, case_id, department, body.action, actor_of(who, state.town), body.note)
     action = f"case.task_{body.action}:{department}"
     return answer(db, who, state, request, case_id, action, claimed, key)
+
+
+#: ``GET /api/v1/joint``: a path of its own, as ``/api/v1/cases/{case_id}`` takes the rest.
+listing = APIRouter(prefix="/api/v1/joint", tags=["cases"])
+
+_UNDER_CONSULTATION = """
+SELECT c.id, c.category, c.status, c.unit_id, c.opened_at,
+       (SELECT count(*) FROM case_messages m WHERE m.case_id = c.id) AS messages
+  FROM cases c
+ WHERE c.status = ANY(%s) AND EXISTS (SELECT 1 FROM case_tasks t WHERE t.case_id = c.id)
+ ORDER BY c.id DESC
+ LIMIT %s
+"""
+_LAST_MESSAGE = sql.SQL(
+    "SELECT {} FROM case_messages WHERE case_id = %s ORDER BY id DESC LIMIT 1"
+).format(column_list(MessageRow))
+
+
+@listing.get("", summary="Open joint cases under consultation, newest first")
+def under_consultation(
+    db: Db,
+    who: CurrentPerson,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[JointCasePublic]:
+    """Joint cases in your scope that are still open, with their tasks and the last
+    consultation message / 会商中的联合案件."""
+    statuses = sorted(s.value for s in OPEN_STATUSES)
+    out: list[JointCasePublic] = []
+    for cid, category, status_, unit, opened, count in db.execute(
+        _UNDER_CONSULTATION, (statuses, limit)
+    ).fetchall():
+        with db.cursor(row_factory=class_row(MessageRow)) as cur:
+            last = cur.execute(_LAST_MESSAGE, (cid,)).fetchone()
+        out.append(
+            JointCasePublic(
+                id=cid, category=category, status=status_, unit_id=unit, opened_at=opened,
+                tasks=[TaskPublic.model_validate(t) for t in tasks_of(db, cid)],
+                messages=count,
+                last_message=None if last is None else MessagePublic.model_validate(last),
+            )
+        )  # fmt: skip
+    return out
 
 
 @router.get(

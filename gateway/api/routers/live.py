@@ -3,7 +3,6 @@ messages in the caller's scope."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated
 
@@ -47,11 +46,8 @@ def visible_to(principal: Principal, town: Town | None) -> Callable[[LiveMessage
         return None
 
     def visible(msg: LiveMessage) -> bool:
-        try:
-            data = json.loads(msg.data)
-        except ValueError:
-            return False
-        if not isinstance(data, dict):
+        data = msg.fields
+        if data is None:
             return False
         if data.get("unit_id") in scope.units:
             return True

@@ -124,6 +124,7 @@ GW.connect = function () {
   };
   source.addEventListener("event", m => { seen(m); GW.onEvent(JSON.parse(m.data), true); });
   source.addEventListener("case", m => { seen(m); GW.refreshCase(JSON.parse(m.data).id); GW.noticesView.soon(); });
+  source.addEventListener("consultation", m => { seen(m); if (GW.view === "duty") GW.dutyView.load(); });
   // The server could not replay everything missed while disconnected: reload the lists.
   source.addEventListener("gap", m => { seen(m); GW.reload(); });
   source.addEventListener("dropped", () => {
@@ -166,6 +167,8 @@ GW.reload = async function () {
   GW.devicesView.render();
   GW.map.drawMarkers();
   await GW.noticesView.load();
+  await GW.dutyView.load();
+  await GW.reportsView.load();
 };
 
 GW.renderWho = function () {
@@ -191,7 +194,11 @@ GW.start = async function () {
     GW.applyText();
   };
   document.getElementById("logout").onclick = GW.logout;
-  for (const b of document.querySelectorAll("#tabs button")) b.onclick = () => GW.show(b.dataset.view);
+  for (const b of document.querySelectorAll("#tabs button")) b.onclick = () => {
+    GW.show(b.dataset.view);
+    if (b.dataset.view === "duty") GW.dutyView.load();
+    if (b.dataset.view === "reports") GW.reportsView.load();
+  };
 
   // A token from the address (#token=..., as `gridwatch demo` prints it) or this tab's
   // storage; the address fragment is never sent to the server.
@@ -226,6 +233,7 @@ GW.boot = async function () {
     (await GW.json("/api/v1/people?limit=20000")).forEach(p => GW.people.set(p.id, p));
   } catch (err) { /* the unit panel shows names without phones */ }
   GW.feed.init();
+  GW.reportsView.init();
   await GW.reload();
   GW.connect();
   setInterval(() => GW.board.tick(), 1000);

@@ -1,5 +1,6 @@
 // The live feed: events in the person's scope, filtered by category, village and
-// severity; repeats (the same device and rule within a window) collapse into one line.
+// severity; repeats (the same device and rule within a window) collapse into one line;
+// a line whose event has a snapshot shows its thumbnail.
 "use strict";
 
 GW.feed = (() => {
@@ -74,9 +75,30 @@ GW.feed = (() => {
     return out;
   }
 
-  function line(g) {
+  // Snapshot thumbnails: the JPEG through the API with the person's token (an <img>
+  // cannot send it), kept as an object URL per hash; one not yet received is asked
+  // for again after a while. Only the newest lines get one: each view is audited.
+  const THUMBS = 40;
+  const thumbs = new Map();   // sha256 -> Promise<object URL | null>
+  function thumbnail(sha) {
+    if (!thumbs.has(sha)) {
+      thumbs.set(sha, GW.api("/api/v1/snapshots/" + sha).then(async res => {
+        if (!res.ok) throw new Error(String(res.status));
+        return URL.createObjectURL(await res.blob());
+      }).catch(() => { setTimeout(() => thumbs.delete(sha), 15e3); return null; }));
+    }
+    return thumbs.get(sha);
+  }
+
+  function line(g, i) {
     const ev = g.ev;
     const li = GW.el("li", { "data-event-id": ev.event_id, "data-category": ev.category });
+    if (ev.snapshot_sha256 && i < THUMBS) {
+      const img = GW.el("img", { class: "thumb", alt: GW.t("feed.snapshot"), "data-sha256": ev.snapshot_sha256 });
+      img.hidden = true;
+      thumbnail(ev.snapshot_sha256).then(url => { if (url) { img.src = url; img.hidden = false; } });
+      li.append(img);
+    }
     const score = ev.score != null ? ` ${(ev.score * 100).toFixed(0)}%` : "";
     li.append(GW.el("strong", { class: "sev-" + (ev.severity || 2) }, GW.t("cat." + ev.category) + score));
     // The rule is named only where it says more than the category.
@@ -91,7 +113,7 @@ GW.feed = (() => {
     const f = filters();
     const shown = grouped(lines.filter(it => visible(it.ev, f)), f.collapse).slice(0, MAX_LINES);
     const list = document.getElementById("feed");
-    list.replaceChildren(...shown.map(line));
+    list.replaceChildren(...shown.map((g, i) => line(g, i)));
     if (!shown.length) list.appendChild(GW.el("li", { class: "note" }, GW.t("feed.empty")));
     document.getElementById("event-count").textContent = total;
   }

@@ -1,5 +1,6 @@
 // The map: the hierarchy's outlines as SVG, drillable town -> village -> grid -> unit,
-// the person's own area framed, markers for events, open cases and offline cameras.
+// the person's own area framed, cameras' fields of view, markers for events, open cases
+// and offline cameras (where they are mounted).
 "use strict";
 
 GW.map = (() => {
@@ -81,7 +82,7 @@ GW.map = (() => {
                 : [...s.villages, ...s.grids.filter(g => !s.villages.includes(GW.areas.get(g)?.properties.parent))];
     if (!own.length && !s.all) own = s.units;
     for (const id of own) areas.querySelector(`[data-id="${CSS.escape(id)}"]`)?.classList.add("own");
-    map.append(areas, GW.svg("g", { id: "labels" }), GW.svg("g", { id: "markers" }));
+    map.append(areas, GW.svg("g", { id: "views" }), GW.svg("g", { id: "labels" }), GW.svg("g", { id: "markers" }));
     document.getElementById("map-up").onclick = () => zoom(focus && GW.areas.get(focus)?.properties.parent || null);
     document.getElementById("map-own").onclick = () => zoom(own.length === 1 ? own[0] : null);
     GW.renderers.push(labels, () => { if (unitShown) showUnit(unitShown); });
@@ -166,9 +167,25 @@ GW.map = (() => {
       dot.addEventListener("click", () => GW.caseView.open(c.id));
       g.appendChild(dot);
     }
+    // Cameras' fields of view (their homography's ground polygon), under the markers.
+    const views = document.getElementById("views");
+    if (views && project) {
+      views.replaceChildren();
+      for (const d of GW.devices) {
+        const ring = d.field_of_view?.coordinates?.[0];
+        if (!ring) continue;
+        const pts = ring.map(project).map(pt => pt.map(v => v.toFixed(2)).join(","));
+        const off = d.status === "offline" || d.status === "stale";
+        const path = GW.svg("path", { d: "M" + pts.join("L") + "Z", class: "fov" + (off ? " off" : ""), "data-device": d.id });
+        const title = GW.svg("title");
+        title.textContent = `${d.name || d.id} · ${GW.t("dev." + d.status)}`;
+        path.appendChild(title);
+        views.appendChild(path);
+      }
+    }
     for (const d of GW.devices) {
       if (d.status !== "offline" && d.status !== "stale") continue;
-      const c = centre.get(d.unit_id);
+      const c = pointOf({ ...d, id: 0 });
       if (!c) continue;
       const mark = GW.svg("rect", { x: c[0] - r, y: c[1] - r * 2.5, width: 2 * r, height: 2 * r,
                                    class: "cam-off", "data-device": d.id });
