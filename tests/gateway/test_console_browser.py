@@ -140,7 +140,8 @@ def test_a_grid_leader_receives_only_their_grid_and_the_map_frames_it(
     shot(page, "map")
     # The page can fail this: grid A's rows are among what it received.
     urls = {u.split("?")[0].split("/api/v1/")[1] for u, _ in bodies}
-    assert {"cases", "events", "devices", "hierarchy", "joint", "stats/cases"} <= urls
+    wanted = {"cases", "events", "devices", "hierarchy", "joint", "stats/cases", "reviews/fortnight"}
+    assert wanted <= urls
     received = set().union(*(_held(body) for _, body in bodies))
     assert {a.event_id, "cam-0001", "V01-G01-U02"} <= received
     assert not {b.event_id, b.device, b.unit, "V02-G03"} & received
@@ -284,6 +285,15 @@ def test_the_reports_panel_charts_cases_per_day_unit_and_on_time_rate(
     assert rates["intrusion:accept"] > 0 and rates["intrusion:resolve"] > 0
     assert "100%" in page.text_content("#r-on-time")
     assert "闯入" in page.inner_text("#r-legend")
+    # The fortnight's lowest ranked, as the review API gives them to this person.
+    page.wait_for_selector("#r-ranking th")
+    review = page.evaluate("GW.json('/api/v1/reviews/fortnight')")
+    shown = page.eval_on_selector_all(
+        "#r-ranking tr[data-person]", "rs => rs.map(r => [r.dataset.person, r.cells[0].innerText])"
+    )
+    assert shown == [[r["person"], str(r["position"])] for r in review["ranking"]["bottom"]]
+    assert shown, "the world's unit leaders have cases: someone is ranked"
+    assert review["period"]["first_day"] in page.inner_text("#r-rank-note")
     shot(page, "reports")
 
 

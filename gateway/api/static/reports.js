@@ -1,21 +1,28 @@
 // The reports panel: GET /api/v1/stats/cases drawn as plain SVG by this file, no library:
 // cases opened per day, stacked by category; the busiest units; on-time rates per
-// category (acceptance and resolution).
+// category (acceptance and resolution); and the bottom of the current fortnight's ranking
+// from GET /api/v1/reviews/fortnight (the review notice, docs/reports.md), where the
+// person's role may read it.
 "use strict";
 
 GW.reportsView = (() => {
   let stats = null;
+  // The fortnight's review: undefined before loading, null when it is not this role's.
+  let review;
   const COLOURS = ["#8cc8ff", "#ffb35a", "#5fd38a", "#ff6b6b", "#c39bff", "#e6d35a", "#5fd3cf", "#ff9fd0", "#a0a8b4"];
   const colourOf = new Map();
   const colour = cat => {
     if (!colourOf.has(cat)) colourOf.set(cat, COLOURS[colourOf.size % COLOURS.length]);
     return colourOf.get(cat);
   };
+  // Two decimals, never "-0.00" (docs/reports.md compares scores at four).
+  const score = v => (Math.abs(v) < 0.005 ? 0 : v).toFixed(2);
   const pct = (k, n) => n ? Math.round(100 * k / n) + "%" : "—";
 
   async function load() {
     const days = document.getElementById("r-days").value;
     try { stats = await GW.json("/api/v1/stats/cases?days=" + encodeURIComponent(days)); } catch (err) { stats = null; }
+    try { review = await GW.json("/api/v1/reviews/fortnight"); } catch (err) { review = null; }
     render();
   }
 
@@ -110,6 +117,33 @@ GW.reportsView = (() => {
                   value: c.resolved_on_time, of: c.resolved, note: `${pct(c.resolved_on_time, c.resolved)} (${c.resolved})` });
     }
     bars("r-on-time", rate, "rate");
+    ranking();
+  }
+
+  // The fortnight's lowest ranked (the review notice's list): position, person, cases,
+  // on-time rate and score; provisional until the fortnight ends, then recorded.
+  function ranking() {
+    const table = document.getElementById("r-ranking");
+    const note = document.getElementById("r-rank-note");
+    table.replaceChildren();
+    const r = review && review.ranking;
+    if (!r) {
+      note.textContent = GW.t(review === null ? "reports.rank_denied" : "reports.none");
+      return;
+    }
+    const p = review.period;
+    note.textContent = `${p.first_day} – ${p.last_day} · ` +
+      GW.t(p.complete ? "reports.rank_recorded" : "reports.rank_provisional");
+    const head = GW.el("tr");
+    for (const k of ["position", "person", "cases", "on_time_rate", "score"]) head.appendChild(GW.el("th", {}, GW.t("reports." + k)));
+    table.appendChild(head);
+    for (const b of r.bottom) {
+      const row = GW.el("tr", { "data-person": b.person });
+      const cells = [String(b.position), b.name || b.person, String(b.cases), pct(b.on_time, b.cases), score(b.score)];
+      for (const c of cells) row.appendChild(GW.el("td", {}, c));
+      table.appendChild(row);
+    }
+    if (!r.bottom.length) table.appendChild(GW.el("tr", {}, "")).appendChild(GW.el("td", { colspan: "5" }, GW.t("reports.none")));
   }
 
   function init() {
