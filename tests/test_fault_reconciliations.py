@@ -11,6 +11,7 @@ window apart). Run them with ``pytest -m faults -s`` to see the reconciliation l
 from __future__ import annotations
 
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from edge.outbox import DISK_RETRY_S, Outbox
+from edge.synthetic import event_id
 from gateway.ingest.consumer import APPLICATION_NAME
 from gridwatch.services import LocalPostgres, ServiceError, make_workdir
 from tests.fault_support import DEVICES, fault_stack
@@ -116,6 +119,69 @@ def test_an_hour_offline_keeps_every_event_on_disk_and_delivers_it_after(
         )  # fmt: skip
         stack.assert_no_gaps()
     result.check()
+
+
+def _disk_full(outbox: Outbox) -> bool:
+    return outbox.disk_cap is not None
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """An 8 MiB tmpfs of the test's own (mounting needs root, which CI has)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_the_outbox_disk_filling_up_drops_the_oldest_counted_and_recovers(
+    tmp_path: Path, small_disk: Path, fresh_db: str, topic_prefix: str, share_group: str
+) -> None:
+    offline, after = 3000, 300
+    filler = small_disk / "other-files"
+    filler.write_bytes(bytes(3 * 1024 * 1024))  # logs, snapshots: the disk is shared
+    with fault_stack(tmp_path, fresh_db, topic_prefix, share_group) as stack:
+        stack.proxy.cut()  # offline, so the outbox grows until the disk is full
+        box = stack.box(small_disk / "edge")
+        for n in range(100, offline + 1, 100):
+            for d in DEVICES:
+                box.produce(d, n)
+        outbox = box.outbox
+        dropped = sum(outbox.stats().dropped.values())
+        assert _disk_full(outbox), "the disk never filled"
+        assert dropped > 0 and set(outbox.stats().dropped) == {"disk_event"}
+        assert outbox.total_items + dropped == offline * len(DEVICES)
+        # Space returns: the box notices, puts its reserve back, and drops nothing more.
+        filler.unlink()
+        time.sleep(DISK_RETRY_S + 0.2)
+        for d in DEVICES:
+            box.produce(d, offline + after)
+        assert not _disk_full(outbox) and outbox.reserve.exists()
+        assert sum(outbox.stats().dropped.values()) == dropped
+        stack.proxy.restore()
+        wait_for(lambda: outbox.total_items == 0, 60, "the outbox drained")
+        result = stack.reconcile(
+            "outbox disk full", box, dict.fromkeys(DEVICES, offline + after), len(DEVICES),
+            disk="tmpfs 8 MiB", dropped_by="oldest unsent first",
+        )  # fmt: skip
+        stack.assert_no_gaps()
+        # Oldest first: what each camera kept is its newest events, without a hole.
+        stored = stack.stored_ids()
+        for d in DEVICES:
+            kept = [i for i in range(offline + after) if str(event_id(d, i)) in stored]
+            assert kept == list(range(kept[0], offline + after)), d
+    result.check()
+    assert result.dropped_on_box == dropped
 
 
 @pytest.fixture
