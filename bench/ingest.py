@@ -34,6 +34,7 @@ import functools
 import json
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import threading
 import time
@@ -427,6 +428,8 @@ def run(args: argparse.Namespace, dsn: str) -> int:
                 proc.kill()
         manager.shutdown()
         broker.stop()
+        # The broker was this run's own: its persistence (retained acks) goes with it.
+        shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(result, ensure_ascii=False))
     return 0 if result and result["lost"] == 0 and result["duplicated"] == 0 else 1
 

@@ -19,27 +19,55 @@ and waiting for the gateway's mark are never dropped (that would leave a hole th
 mark cannot pass); they are bounded by the send window instead. A dropped
 event's snapshot file is deleted with it. Every drop is counted per device and
 reason, and the counts go out in the retained Status.
+
+When the filesystem itself fills up (SQLite's "database or disk is full", whatever
+the cap says), the box keeps running: it deletes its reserve file (a ballast of
+``reserve_bytes`` kept beside the database for this moment), checkpoints and truncates
+the write-ahead log (kept under about 1 MiB), and lowers the cap to 90% of what the
+outbox holds, so the same policy replaces the oldest unsent items instead of growing
+the file (counted as ``disk_event`` / ``disk_reading``); if even that cannot be
+written, the new item is dropped and counted (kept in memory until the drops table can
+be written). Every
+``DISK_RETRY_S`` it looks at the free space again; with room for the reserve and a
+margin the reserve is written back and the configured cap applies again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 ItemKind = Literal["event", "reading"]
 Synchronous = Literal["NORMAL", "FULL"]
 
 #: How many of the oldest unsent items of each kind are considered per drop decision.
 DROP_SCAN = 2000
+#: Pages of write-ahead log before SQLite checkpoints it (its default is 1000, 4 MiB).
+WAL_PAGES = 256
+#: Default size of the reserve file that is given up when the disk fills: more than
+#: the write-ahead log, so a checkpoint fits.
+RESERVE_BYTES = 2 * 1024 * 1024
+#: Seconds between looks at the free space while the disk is full.
+DISK_RETRY_S = 2.0
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL: the filesystem (not the byte cap) has no room."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    )
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -130,16 +158,32 @@ class Outbox:
     """Thread-safe; one connection guarded by a lock (SQLite writes serialise anyway)."""
 
     def __init__(
-        self, path: Path, *, max_bytes: int = 256 * 1024 * 1024, synchronous: Synchronous = "FULL"
+        self,
+        path: Path,
+        *,
+        max_bytes: int = 256 * 1024 * 1024,
+        synchronous: Synchronous = "FULL",
+        reserve_bytes: int = RESERVE_BYTES,
     ) -> None:
         self.path = path
         self.max_bytes = max_bytes
+        self.reserve = path.with_name(path.name + ".reserve")
+        self.reserve_bytes = reserve_bytes
+        #: The cap while the disk is full (None: the disk has room).
+        self.disk_cap: int | None = None
+        self._full_at = 0.0
+        #: Drops not yet written to the drops table: (device, reason) -> n.
+        self._unsaved: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
+            # A write-ahead log of at most about 1 MiB, kept at that size after a
+            # checkpoint: the reserve file can always hold what a checkpoint adds.
+            self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_PAGES * 4096}")
             self._db.executescript(_SCHEMA)
             row = self._db.execute(
                 "SELECT count(*), coalesce(sum(nbytes), 0) FROM items"
@@ -147,6 +191,7 @@ class Outbox:
         except (OSError, sqlite3.Error) as exc:
             raise OutboxError(f"outbox {path}: cannot open: {exc}") from exc
         self._items, self._bytes = int(row[0]), int(row[1])
+        self._write_reserve()
 
     def close(self) -> None:
         with self._lock:
@@ -192,62 +237,164 @@ class Outbox:
         """
         body = json.dumps({k: v for k, v in message.items() if k != "seq"}, separators=(",", ":"))
         nbytes = len(body) + snapshot_bytes
-        dropped_paths: list[str] = []
+        path = None if snapshot_path is None else str(snapshot_path)
         with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (device_id,))
-                db.execute(
-                    "UPDATE devices SET put_count = put_count + 1 WHERE device_id = ?",
-                    (device_id,),
-                )
-                cur = db.execute(
-                    "INSERT INTO items (device_id, kind, created, body, nbytes, snapshot_path)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        device_id,
-                        kind,
-                        time.time(),
-                        body,
-                        nbytes,
-                        None if snapshot_path is None else str(snapshot_path),
-                    ),
-                )
-                item_id = int(cur.lastrowid or 0)
-                items, total = self._items + 1, self._bytes + nbytes
-                dropped_ids: set[int] = set()
-                if total > self.max_bytes:
-                    cands = self._candidates()
-                    ids = choose_drops(cands, total - self.max_bytes)
-                    dropped_ids = set(ids)
-                    freed, paths = self._delete_dropped(ids)
-                    dropped_paths = paths
-                    items -= len(ids)
-                    total -= freed
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            self._items, self._bytes = items, total
+            self._look_for_room()
+            # On a full disk: give up the reserve, shrink the log and lower the cap.
+            for step in (None, self._lower_cap):
+                if step is not None:
+                    step()
+                try:
+                    return self._put(device_id, kind, body, nbytes, path)
+                except sqlite3.OperationalError as exc:
+                    if not is_disk_full(exc):
+                        raise
+            key = (device_id, f"disk_{kind}")
+            self._unsaved[key] = self._unsaved.get(key, 0) + 1
+            log.warning("outbox disk full: dropped a new %s of %s", kind, device_id)
+            if snapshot_path is not None:
+                snapshot_path.unlink(missing_ok=True)
+            return None
+
+    def _put(
+        self, device_id: str, kind: ItemKind, body: str, nbytes: int, snapshot_path: str | None
+    ) -> int | None:
+        """One insert (and the drops it needs) in one transaction; the caller holds the lock."""
+        dropped_paths: list[str] = []
+        cap = self.max_bytes if self.disk_cap is None else min(self.max_bytes, self.disk_cap)
+        reason = "outbox" if self.disk_cap is None else "disk"
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (device_id,))
+            db.execute(
+                "UPDATE devices SET put_count = put_count + 1 WHERE device_id = ?",
+                (device_id,),
+            )
+            cur = db.execute(
+                "INSERT INTO items (device_id, kind, created, body, nbytes, snapshot_path)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (device_id, kind, time.time(), body, nbytes, snapshot_path),
+            )
+            item_id = int(cur.lastrowid or 0)
+            items, total = self._items + 1, self._bytes + nbytes
+            dropped_ids: set[int] = set()
+            if total > cap:
+                ids = self._choose(total - cap)
+                dropped_ids = set(ids)
+                freed, paths = self._delete_dropped(ids, reason)
+                dropped_paths = paths
+                items -= len(ids)
+                total -= freed
+            self._save_unsaved()
+            db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._unsaved.clear()
+        self._items, self._bytes = items, total
         for p in dropped_paths:
             Path(p).unlink(missing_ok=True)
         return None if item_id in dropped_ids else item_id
 
-    def _candidates(self) -> list[DropCandidate]:
+    def _choose(self, excess: int) -> list[int]:
+        """The policy's ids for ``excess`` bytes, looking at few candidates first."""
+        for limit in (64, DROP_SCAN):
+            cands = self._candidates(limit)
+            readings = [c for c in cands if c.kind == "reading"]
+            events = len(cands) - len(readings)
+            if sum(c.nbytes for c in readings) >= excess or (
+                len(readings) < limit and (sum(c.nbytes for c in cands) >= excess or events < limit)
+            ):
+                break  # the wider scan would choose the same
+        return choose_drops(cands, excess)
+
+    def _candidates(self, limit: int = DROP_SCAN) -> list[DropCandidate]:
         rows = self._db.execute(
             "SELECT id, kind, nbytes FROM ("
             " SELECT id, kind, nbytes FROM items WHERE seq IS NULL AND kind = 'reading'"
             " ORDER BY id LIMIT ?) UNION ALL SELECT * FROM ("
             " SELECT id, kind, nbytes FROM items WHERE seq IS NULL AND kind = 'event'"
             " ORDER BY id LIMIT ?)",
-            (DROP_SCAN, DROP_SCAN),
+            (limit, limit),
         ).fetchall()
         return [DropCandidate(int(i), k, int(n)) for i, k, n in rows]
 
-    def _delete_dropped(self, ids: list[int]) -> tuple[int, list[str]]:
+    def _rollback(self) -> None:
+        # SQLite has already rolled back after some errors (SQLITE_FULL among them).
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def _save_unsaved(self) -> None:
+        for (device_id, reason), n in self._unsaved.items():
+            self._db.execute(
+                "INSERT INTO drops (device_id, reason, n) VALUES (?, ?, ?)"
+                " ON CONFLICT (device_id, reason) DO UPDATE SET n = n + excluded.n",
+                (device_id, reason, n),
+            )
+
+    def _write_reserve(self) -> bool:
+        """Put the reserve file back; False (and no file) when there is no room for it."""
+        if self.reserve_bytes <= 0 or self.reserve.exists():
+            return True
+        try:
+            with self.reserve.open("wb") as f:
+                f.write(bytes(self.reserve_bytes))
+        except OSError:
+            self.reserve.unlink(missing_ok=True)
+            return False
+        return True
+
+    def _make_room(self) -> None:
+        """The disk is full: give up the reserve and truncate the write-ahead log."""
+        self._full_at = time.monotonic()
+        if self.reserve.exists():
+            log.warning("outbox disk full: reserve %s given up", self.reserve)
+            self.reserve.unlink(missing_ok=True)
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as exc:
+            log.warning("outbox disk full: checkpoint failed: %s", exc)
+
+    def _lower_cap(self) -> None:
+        """The disk is full: room from the reserve and the log, and a cap 10% under what
+        the outbox holds, so the policy replaces the oldest items instead of growing."""
+        self._make_room()
+        held = self._bytes if self.disk_cap is None else min(self._bytes, self.disk_cap)
+        self.disk_cap = int(held * 0.9)
+        log.warning("outbox disk full: cap lowered to %d bytes", self.disk_cap)
+
+    def _full_safe(self, what: str, write: Callable[[], T], fallback: T) -> T:
+        """``write()``, again after :meth:`_make_room` on a full disk; ``fallback`` when it
+        still cannot be written (tried again at the next call)."""
+        for attempt in range(2):
+            try:
+                return write()
+            except sqlite3.OperationalError as exc:
+                if not is_disk_full(exc):
+                    raise
+                if attempt == 0:
+                    self._make_room()
+        log.warning("outbox disk full: %s put off", what)
+        return fallback
+
+    def _look_for_room(self) -> None:
+        """While the disk is full, now and then: room again for the reserve and a margin?"""
+        if self.disk_cap is None and self.reserve.exists():
+            return
+        if time.monotonic() - self._full_at < DISK_RETRY_S:
+            return
+        self._full_at = time.monotonic()
+        free = shutil.disk_usage(self.path.parent).free
+        if free >= self.reserve_bytes + 1024 * 1024 and self._write_reserve():
+            if self.disk_cap is not None:
+                log.warning("outbox disk has room again (%d bytes free)", free)
+            self.disk_cap = None
+
+    def _delete_dropped(self, ids: list[int], reason: str = "outbox") -> tuple[int, list[str]]:
         freed = 0
         paths: list[str] = []
+        counts: dict[str, int] = {}
         for item_id in ids:
             row = self._db.execute(
                 "DELETE FROM items WHERE id = ? RETURNING device_id, kind, nbytes, snapshot_path",
@@ -262,9 +409,12 @@ class Outbox:
             self._db.execute(
                 "INSERT INTO drops (device_id, reason, n) VALUES (?, ?, 1)"
                 " ON CONFLICT (device_id, reason) DO UPDATE SET n = n + 1",
-                (device_id, f"outbox_{kind}"),
+                (device_id, f"{reason}_{kind}"),
             )
-            log.warning("outbox full: dropped %s %d of %s", kind, item_id, device_id)
+            counts[f"{kind}s of {device_id}"] = counts.get(f"{kind}s of {device_id}", 0) + 1
+        if counts:
+            what = ", ".join(f"{n} {k}" for k, n in counts.items())
+            log.warning("%s full: dropped %s (oldest unsent first)", reason, what)
         return freed, paths
 
     # ------------------------------------------------------------------ sending
@@ -274,32 +424,35 @@ class Outbox:
         if limit <= 0:
             return []
         with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (device_id,))
-                (next_seq,) = db.execute(
-                    "SELECT next_seq FROM devices WHERE device_id = ?", (device_id,)
-                ).fetchone()
-                rows = db.execute(
-                    "SELECT id, kind, body, nbytes FROM items"
-                    " WHERE device_id = ? AND seq IS NULL ORDER BY id LIMIT ?",
-                    (device_id, limit),
-                ).fetchall()
-                out = []
-                for i, (item_id, kind, body, nbytes) in enumerate(rows):
-                    seq = int(next_seq) + i
-                    db.execute("UPDATE items SET seq = ? WHERE id = ?", (seq, item_id))
-                    out.append(OutboxItem(int(item_id), device_id, kind, seq, body, int(nbytes)))
-                if out:
-                    db.execute(
-                        "UPDATE devices SET next_seq = ? WHERE device_id = ?",
-                        (int(next_seq) + len(out), device_id),
-                    )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            return self._full_safe("sending", lambda: self._assign(device_id, limit), [])
+
+    def _assign(self, device_id: str, limit: int) -> list[OutboxItem]:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (device_id,))
+            (next_seq,) = db.execute(
+                "SELECT next_seq FROM devices WHERE device_id = ?", (device_id,)
+            ).fetchone()
+            rows = db.execute(
+                "SELECT id, kind, body, nbytes FROM items"
+                " WHERE device_id = ? AND seq IS NULL ORDER BY id LIMIT ?",
+                (device_id, limit),
+            ).fetchall()
+            out = []
+            for i, (item_id, kind, body, nbytes) in enumerate(rows):
+                seq = int(next_seq) + i
+                db.execute("UPDATE items SET seq = ? WHERE id = ?", (seq, item_id))
+                out.append(OutboxItem(int(item_id), device_id, kind, seq, body, int(nbytes)))
+            if out:
+                db.execute(
+                    "UPDATE devices SET next_seq = ? WHERE device_id = ?",
+                    (int(next_seq) + len(out), device_id),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
         return out
 
     def sent_after(self, device_id: str, after_seq: int, limit: int) -> list[OutboxItem]:
@@ -331,24 +484,27 @@ class Outbox:
     def acked(self, device_id: str, committed_seq: int) -> int:
         """Delete what the gateway's committed mark passed; returns how many items."""
         with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = db.execute(
-                    "DELETE FROM items WHERE device_id = ? AND seq IS NOT NULL AND seq <= ?"
-                    " RETURNING nbytes",
-                    (device_id, committed_seq),
-                ).fetchall()
-                db.execute(
-                    "UPDATE devices SET committed = max(committed, ?) WHERE device_id = ?",
-                    (committed_seq, device_id),
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            self._items -= len(rows)
-            self._bytes -= sum(int(r[0]) for r in rows)
+            return self._full_safe("the ack", lambda: self._acked(device_id, committed_seq), 0)
+
+    def _acked(self, device_id: str, committed_seq: int) -> int:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = db.execute(
+                "DELETE FROM items WHERE device_id = ? AND seq IS NOT NULL AND seq <= ?"
+                " RETURNING nbytes",
+                (device_id, committed_seq),
+            ).fetchall()
+            db.execute(
+                "UPDATE devices SET committed = max(committed, ?) WHERE device_id = ?",
+                (committed_seq, device_id),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._items -= len(rows)
+        self._bytes -= sum(int(r[0]) for r in rows)
         return len(rows)
 
     # ------------------------------------------------------------------ reading
@@ -374,7 +530,11 @@ class Outbox:
             drops = self._db.execute(
                 "SELECT reason, sum(n) FROM drops " + where + " GROUP BY reason", params
             ).fetchall()
-        return OutboxStats(int(n), int(nb), int(unsent), {str(r): int(c) for r, c in drops})
+            dropped = {str(r): int(c) for r, c in drops}
+            for (dev, reason), k in self._unsaved.items():
+                if device_id in (None, dev):
+                    dropped[reason] = dropped.get(reason, 0) + k
+        return OutboxStats(int(n), int(nb), int(unsent), dropped)
 
     @property
     def total_bytes(self) -> int:

@@ -15,6 +15,7 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,14 +30,15 @@ def event_id(device_id: str, i: int) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"{device_id}/{i}")
 
 
-def synthetic_event(device_id: str, i: int) -> dict[str, object]:
-    """Event ``i`` of a device as a contract dict (without seq: the outbox gives it)."""
+def synthetic_event(device_id: str, i: int, ts: datetime | None = None) -> dict[str, object]:
+    """Event ``i`` of a device as a contract dict (without seq: the outbox gives it), made
+    at ``ts`` (now by default)."""
     return {
         "v": "1.0",
         "kind": "event",
         "event_id": str(event_id(device_id, i)),
         "device_id": device_id,
-        "ts": datetime.now(UTC).isoformat(),
+        "ts": (ts or datetime.now(UTC)).isoformat(),
         "rule": "synthetic",
         "category": "intrusion",
         "phase": "start",
@@ -58,7 +60,10 @@ class SyntheticBox:
         client_id_suffix: str = "",
         courier: CourierConfig | None = None,
         max_bytes: int = 256 * 1024 * 1024,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        #: The box's wall clock for event times (a test may run it fast).
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.outbox = Outbox(state_dir / "outbox.sqlite3", max_bytes=max_bytes)
         self.publishers: dict[str, Publisher] = {}
         self.couriers: dict[str, Courier] = {}
@@ -82,7 +87,7 @@ class SyntheticBox:
         start = self.outbox.device_info(device_id)[1]
         t0 = time.monotonic()
         for n, i in enumerate(range(start, count)):
-            self.outbox.put(device_id, "event", synthetic_event(device_id, i))
+            self.outbox.put(device_id, "event", synthetic_event(device_id, i, self.clock()))
             self.couriers[device_id].wake()
             if rate:
                 delay = t0 + (n + 1) / rate - time.monotonic()

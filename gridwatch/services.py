@@ -207,6 +207,8 @@ class LocalPostgres:
     workdir: Path
     port: int = 0
     bindir: Path | None = None
+    #: Server settings given with ``-c`` at every start (``{"max_connections": "10"}``).
+    options: dict[str, str] = field(default_factory=dict)
     _user: str | None = field(default=None, init=False)
 
     @staticmethod
@@ -249,6 +251,7 @@ class LocalPostgres:
 
     def _ctl(self, action: str, mode: str = "fast") -> None:
         opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir}"
+        opts += "".join(f" -c {k}={v}" for k, v in self.options.items())
         args = ["pg_ctl", "-D", str(self.workdir / "pgdata"), "-w", "-t", "60"]
         if action in ("start", "restart"):
             args += ["-l", str(self.workdir / "postgres.log"), "-o", opts]

@@ -23,8 +23,8 @@ from edge.courier import CourierConfig
 from edge.synthetic import SyntheticBox, event_id
 from gateway.db.migrate import migrate
 from gateway.process import Gateway
-from gridwatch.services import EmbeddedMosquitto, free_port
-from gridwatch.settings import get_settings
+from gridwatch.services import EmbeddedMosquitto
+from tests.fault_support import broker_settings
 from tests.gateway.conftest import wait_for
 
 DEVICES = ["edge-a", "edge-b"]
@@ -65,15 +65,7 @@ class Stack:
 def stack(tmp_path: Path, fresh_db: str, topic_prefix: str, share_group: str) -> Iterator[Stack]:
     migrate(fresh_db)
     broker = EmbeddedMosquitto(tmp_path / "mosquitto").start()
-    settings = get_settings(
-        database_url=fresh_db,
-        mqtt_host=broker.host,
-        mqtt_port=broker.port,
-        topic_prefix=topic_prefix,
-        share_group=share_group,
-        http_host="127.0.0.1",
-        http_port=free_port(),
-    )
+    settings = broker_settings(fresh_db, broker, topic_prefix, share_group)
     gw = Gateway(settings, registry={d: None for d in DEVICES}, api=False)
     gw.start()
     s = Stack(broker, gw, fresh_db, topic_prefix)

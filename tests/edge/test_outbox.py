@@ -189,3 +189,26 @@ def test_a_mark_from_an_earlier_life_moves_new_numbers_past_it(tmp_path: Path) -
     box.put("cam-1", "event", synthetic_event("cam-1", 0))
     assert [it.seq for it in box.assign("cam-1", 5)] == [501]
     box.close()
+
+
+def test_a_drop_that_needs_more_than_the_first_look_still_takes_readings_first(
+    tmp_path: Path,
+) -> None:
+    # 100 events, then 150 readings: one big event needs the room of about 100 readings,
+    # more than the 64 of the first look, and no event may go while a reading is left.
+    box = Outbox(tmp_path / "o.sqlite3", max_bytes=10**9)
+    for i in range(100):
+        box.put("cam-1", "event", synthetic_event("cam-1", i))
+    for i in range(150):
+        box.put("box-7", "reading", _reading("box-7", i))
+    reading_bytes = box.stats("box-7").bytes // 150
+    box.max_bytes = box.total_bytes
+    big = synthetic_event("cam-1", 100)
+    assert box.put("cam-1", "event", big, snapshot_bytes=100 * reading_bytes)
+    dropped = box.stats().dropped
+    assert set(dropped) == {"outbox_reading"} and 95 <= dropped["outbox_reading"] <= 105
+    # The oldest readings went: what is left is the newest, without a hole.
+    left = [json.loads(it.body)["value"] for it in box.assign("box-7", 1000)]
+    assert left == sorted(left) and len(left) == 150 - dropped["outbox_reading"]
+    assert left[-1] == _reading("box-7", 149)["value"]
+    box.close()
