@@ -295,6 +295,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import psycopg
 
     from gateway.db.migrate import migrate
+    from gridwatch.retained import clear_retained
     from gridwatch.services import free_port
     from gridwatch.settings import get_settings
     from gridwatch.town import load_town
@@ -310,6 +311,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         migrate(dsn)
         port = free_port()
         prefix = f"gwbench/live{uuid.uuid4().hex[:6]}"
+
+        def clear() -> None:
+            # Last of the exits (after the gateway stops): its retained acks and the
+            # publisher's will would outlive the run on the shared broker otherwise.
+            host, mqtt_port = base_settings.mqtt_host, base_settings.mqtt_port
+            result["retained_cleared"] = clear_retained(host, mqtt_port, prefix)
+
+        stack.callback(clear)
+        result["topic_prefix"] = prefix
         env = {
             **os.environ,
             "GRIDWATCH_DATABASE_URL": dsn,

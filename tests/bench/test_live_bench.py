@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench.retained import retained_under
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -40,3 +42,6 @@ def test_small_live_bench_reports_its_figures_and_drops_the_slow_client(
     assert got["events_stored"] == got["events_published"] == 500, got
     assert got["missed"] == 0 and got["deliveries"] == 11 * 500, got
     assert 0 < got["p50_ms"] <= got["p99_ms"] < 10_000
+    # The gateway's retained acks went with the run.
+    assert got["retained_cleared"] >= 1
+    assert retained_under(host, port, got["topic_prefix"]) == []

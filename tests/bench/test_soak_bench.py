@@ -7,43 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from pathlib import Path
-from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.bench.retained import retained_under
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.slow]
-
-
-def retained_under(host: str, port: int, prefix: str, wait_s: float = 2.0) -> list[str]:
-    """Topics under ``prefix/#`` that hold a retained message now."""
-    import threading
-
-    found: list[str] = []
-    granted = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"soak-t-{uuid.uuid4().hex[:6]}")
-    client.on_subscribe = lambda *_: granted.set()
-
-    def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        if msg.retain and msg.payload:
-            found.append(msg.topic)
-
-    client.on_message = on_message
-    client.connect(host, port)
-    client.loop_start()
-    try:
-        client.subscribe(f"{prefix}/#", qos=1)
-        assert granted.wait(5)
-        threading.Event().wait(wait_s)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return found
 
 
 def test_a_short_soak_reports_every_process_and_queue_and_clears_its_retained(
