@@ -32,6 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench._boxref import box_ref
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 BASELINES_MS = {
@@ -222,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         "ultralytics_installed": bool(ul),
         "results": results,
         "baselines_ms_this_box_kind": BASELINES_MS,
+        # How fast the box was in this run: compare figures across runs with it.
+        "box_ref": box_ref(),
+        "load_1m": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(out))
     return 0
