@@ -32,9 +32,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench._boxref import box_ref
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._boxref import box_ref
 
 BASELINES_MS = {
     "yolox_nano_416_onnxruntime_2_threads_with_pre_post": [14, 19],

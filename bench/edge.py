@@ -35,9 +35,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._boxref import box_ref
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._boxref import box_ref
 
 FPS_TARGET = 5.0
 FPS_PASS = 4.75
