@@ -34,6 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._boxref import box_ref
+
 BASELINES_MS = {
     "yolox_nano_416_onnxruntime_2_threads_with_pre_post": [14, 19],
     "yolox_nano_416_onnxruntime_1_thread_with_pre_post": [19, 27],
@@ -222,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         "ultralytics_installed": bool(ul),
         "results": results,
         "baselines_ms_this_box_kind": BASELINES_MS,
+        # How fast the box was in this run: compare figures across runs with it.
+        "box_ref": box_ref(),
+        "load_1m": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(out))
     return 0

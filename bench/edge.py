@@ -37,6 +37,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._boxref import box_ref
+
 FPS_TARGET = 5.0
 FPS_PASS = 4.75
 P95_PASS_S = 1.0
@@ -316,6 +318,9 @@ def main() -> int:
         "runs": runs,
         "baselines": BASELINES,
         "wall_s": round(time.monotonic() - started, 1),
+        # How fast the box was in this run: compare figures across runs with it.
+        "box_ref": box_ref(),
+        "load_1m": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(result))
     return 0

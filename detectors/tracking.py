@@ -89,6 +89,24 @@ def _not_duplicate(d: Detections) -> npt.NDArray[np.bool_]:
     return keep
 
 
+#: At this rate and above, ByteTrack's own matching threshold (0.8: a track takes a box
+#: when IoU times score is at least 0.2).
+MATCH_REF_FPS = 10.0
+MATCH_GAIN_AT_REF = 0.2
+
+
+def match_cost_at(frame_rate: float) -> float:
+    """ByteTrack's ``minimum_matching_threshold`` for tracks fed at ``frame_rate``.
+
+    A walker moves twice as far between two frames at 5 fps as at 10, so his boxes in
+    consecutive frames overlap less: vtest's distant walker on the north lawn, 15 px
+    wide and 2.5 px a tenth of a second, broke into three tracks in 2 s at 5 fps with
+    the 10 fps gain. The gain asked for falls with the rate, to 0.15 at 5 fps (0.1 at
+    the slowest): 0.1 at 5 fps let tracks swap within crowds (docs/detectors.md)."""
+    share = min(1.0, frame_rate / MATCH_REF_FPS)
+    return 1.0 - MATCH_GAIN_AT_REF * (0.5 + 0.5 * share)
+
+
 def is_still(ref: Point, now: Point, box: Box, tolerance: float) -> bool:
     """Whether the anchor stayed within ``tolerance`` box widths (at least 4 px) of ``ref``."""
     limit = max(4.0, tolerance * (box[2] - box[0]))
@@ -104,7 +122,9 @@ class ObjectTracker:
         lost_s: float = 2.0,
         min_confidence: float = 0.1,
         still_tolerance: float = 0.15,
+        match_cost: float | None = None,
     ) -> None:
+        """``match_cost``: ByteTrack's matching threshold; None: :func:`match_cost_at`."""
         import supervision as sv
 
         with warnings.catch_warnings():
@@ -113,7 +133,7 @@ class ObjectTracker:
             self._bt: Any = sv.ByteTrack(
                 track_activation_threshold=0.25,
                 lost_track_buffer=max(1, round(lost_s * 30.0)),
-                minimum_matching_threshold=0.8,
+                minimum_matching_threshold=match_cost or match_cost_at(frame_rate),
                 frame_rate=frame_rate,
                 minimum_consecutive_frames=1,
             )

@@ -103,6 +103,13 @@ class EventIds:
         return eid
 
 
+def _unit(value: object) -> float | None:
+    """A score clamped to 0..1; None for none (or a value that is not a number)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    return min(1.0, max(0.0, float(value)))
+
+
 def hit_to_event(
     hit: RuleHit,
     *,
@@ -126,7 +133,10 @@ def hit_to_event(
             "severity": hit.severity,
             "phase": hit.phase,
             "cls": hit.cls,
-            "score": None if hit.score is None else min(1.0, max(0.0, float(hit.score))),
+            "score": _unit(hit.score),
+            # A confirmed track's median and top scores (detectors.rules.base.track_scores).
+            "score_median": _unit(hit.extra.get("median_score")),
+            "score_top": _unit(hit.extra.get("top_score")),
             "track_id": hit.track_id if hit.track_id is None or hit.track_id >= 0 else None,
             "zone": hit.zone,
             "box": None if hit.box is None else [round(float(v), 1) for v in hit.box],

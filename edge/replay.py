@@ -14,9 +14,10 @@ and gate settings.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,18 +38,20 @@ from edge.gating import GateConfig, GatedDetector
 from edge.mosaic import MosaicDetector
 
 
-def scheduled(frames: int, clip_fps: float, detect_fps: float) -> list[int]:
-    """The clip frames a camera loop at ``detect_fps`` takes: at each detect slot, the
-    newest frame decoded by then (each frame at most once)."""
-    out: list[int] = []
-    k = 0
-    while True:
+def slots(clip_fps: float, detect_fps: float) -> Iterator[int]:
+    """The clip frames a camera loop at ``detect_fps`` takes, without end: at each detect
+    slot, the newest frame decoded by then (each frame at most once)."""
+    last = -1
+    for k in itertools.count():
         i = math.floor(k / detect_fps * clip_fps + 1e-9)
-        if i >= frames:
-            return out
-        if not out or i != out[-1]:
-            out.append(i)
-        k += 1
+        if i != last:
+            yield i
+            last = i
+
+
+def scheduled(frames: int, clip_fps: float, detect_fps: float) -> list[int]:
+    """The first ``frames`` frames' share of :func:`slots`."""
+    return list(itertools.takewhile(lambda i: i < frames, slots(clip_fps, detect_fps)))
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,11 @@ def play_edge(
     gate: GateConfig | None = None,
 ) -> tuple[list[int], list[Detections], EdgeStats]:
     """Detections of the frames the edge takes, in order, and what the detector did."""
-    picked = scheduled(total, clip_fps, detect_fps)
-    wanted = set(picked)
+    # Lazily: ``total`` may be a bound far above the clip's length (a list of every
+    # slot up to 10**9 frames took 23 GB).
+    due = slots(clip_fps, detect_fps)
+    want = next(due)
+    picked: list[int] = []
     mosaic = MosaicDetector(detector, workers=1, linger_s=0.0)
     clock = _Clock()
     gated = GatedDetector(mosaic, gate or GateConfig(), clock=clock)
@@ -94,8 +100,12 @@ def play_edge(
     ran = full = 0
     try:
         for i, frame in enumerate(frames):
-            if i not in wanted:
+            if i >= total:
+                break
+            if i != want:
                 continue
+            picked.append(i)
+            want = next(due)
             clock.now = i / clip_fps
             calls = gated.calls
             dets.append(gated.detect(np.asarray(frame, np.uint8)))
@@ -103,7 +113,6 @@ def play_edge(
             full += frame.shape[0] * frame.shape[1]
     finally:
         mosaic.close()
-    picked = picked[: len(dets)]
     return picked, dets, EdgeStats(len(dets), ran, gated.pixels, full)
 
 

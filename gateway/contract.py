@@ -278,6 +278,16 @@ class Event(_FromDevice):
     phase: Literal["start", "update", "end"] = "start"
     cls: ShortText | None = Field(None, description="Detected object class")
     score: float | None = Field(None, ge=0, le=1, description="Detector confidence")
+    score_median: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Median of the confirmed track's scores over its confirmation window "
+        "(optional, contract 1.x: older gateways keep it as an unknown field)",
+    )
+    score_top: float | None = Field(
+        None, ge=0, le=1, description="The confirmed track's highest score so far (optional)"
+    )
     track_id: int | None = Field(None, ge=0, le=2**63 - 1)
     zone: ShortText | None = None
     box: tuple[float, float, float, float] | None = Field(

@@ -3,7 +3,8 @@
 A detector's cut-off is not enough to raise a case: a sign post that YOLOX-Nano
 reads as a person at 0.5, frame after frame, would be an intrusion all day. So a
 track counts for a rule only once it is *confirmed* (Frigate's ``threshold``):
-the median of its last ``frames`` scores reaches the class's ``threshold``, and,
+the median of its scores over the last ``window_s`` seconds reaches the class's
+``threshold``, and,
 for classes still things are mistaken for, it has moved ``min_move`` box heights.
 *Masks* are pixel polygons where a class never counts; *filters* bound a class's
 box area and aspect ratio, per camera or per zone, in pixels or (on a camera
@@ -12,7 +13,7 @@ with a homography) metres. Imports only pydantic, like ``gridwatch.camera_rules`
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,10 +28,18 @@ class ClassConfirm(_Config):
     """When a track of one class is confirmed (and stays so for the rest of its life)."""
 
     threshold: float = Field(
-        0.5, ge=0, le=1, description="The median of the last `frames` scores must reach this"
+        0.5,
+        ge=0,
+        le=1,
+        description="The median of the scores of the last `window_s` seconds must reach this",
     )
-    frames: int = Field(
-        3, ge=1, le=300, description="Scores the median is taken over; fewer: not confirmed yet"
+    window_s: float = Field(
+        0.2,
+        ge=0,
+        le=30,
+        description="Seconds of scores the median is taken over, by the frames' own times, so "
+        "a camera detecting at 5 fps confirms as soon as one at 10 fps; a track seen for less "
+        "is not confirmed yet; 0: its latest score alone",
     )
     min_move: float | None = Field(
         None,
@@ -47,13 +56,24 @@ class ClassConfirm(_Config):
         "view); None: min_move always applies",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_frames(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "frames" in data:
+            raise ValueError(
+                f"frames {data['frames']!r} is no longer read: the window is in seconds, "
+                "window_s (the frames' own times, the same at any detect rate; 5 frames at "
+                "10 fps is window_s 0.4)"
+            )
+        return data
+
 
 #: Chosen on the vtest labels (docs/detectors.md, "Track confirmation").
 DEFAULT_CONFIRM: dict[str, ClassConfirm] = {
-    "person": ClassConfirm(threshold=0.6, frames=5, min_move=0.25, still_threshold=0.7),
+    "person": ClassConfirm(threshold=0.6, window_s=0.4, min_move=0.25, still_threshold=0.7),
 }
 #: Classes not listed: their own scores only, as before confirmation existed.
-DEFAULT_OTHER = ClassConfirm(threshold=0.3, frames=1)
+DEFAULT_OTHER = ClassConfirm(threshold=0.3, window_s=0.0)
 
 
 class ConfirmConfig(_Config):

@@ -1,8 +1,9 @@
 """What of an event has no column of its own: ``events.extra``.
 
 Every field of the contract's ``Event`` that the API reads has a column; the rest
-(``start``, ``end``, the snapshot's frame and size) and any optional field that a
-newer box sends and this gateway does not know are kept here, as a JSON object,
+(``start``, ``end``, a confirmed track's ``score_median`` and ``score_top``, the
+snapshot's frame and size) and any optional field that a newer box sends and this
+gateway does not know are kept here, as a JSON object,
 or NULL when there is nothing (most events). ``v`` and ``kind`` are envelope, not
 stored. Storing a full copy of every event instead cost about 30 % of
 PostgreSQL's work per event (docs/storage.md). Pure: no I/O.
@@ -49,6 +50,8 @@ def fast_extra(ev: FastEvent) -> bytes | None:
     if (
         ev.start is None
         and ev.end is None
+        and ev.score_median is None
+        and ev.score_top is None
         and ev.crop is None
         and (snap is None or (snap.frame is None and snap.width is None and snap.height is None))
     ):
@@ -58,6 +61,10 @@ def fast_extra(ev: FastEvent) -> bytes | None:
         out["start"] = ev.start
     if ev.end is not None:
         out["end"] = ev.end
+    if ev.score_median is not None:
+        out["score_median"] = ev.score_median
+    if ev.score_top is not None:
+        out["score_top"] = ev.score_top
     if snap is not None:
         sizes = {"frame": snap.frame, "width": snap.width, "height": snap.height}
         sizes = {k: v for k, v in sizes.items() if v is not None}

@@ -73,6 +73,8 @@ class FastEvent(
     phase: Literal["start", "update", "end"] = "start"
     cls: _Short | None = None
     score: Annotated[float, Meta(ge=0, le=1)] | None = None
+    score_median: Annotated[float, Meta(ge=0, le=1)] | None = None
+    score_top: Annotated[float, Meta(ge=0, le=1)] | None = None
     track_id: Annotated[int, Meta(ge=0, le=2**63 - 1)] | None = None
     zone: _Short | None = None
     box: tuple[_Finite, _Finite, _Finite, _Finite] | None = None

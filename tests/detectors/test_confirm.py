@@ -97,20 +97,20 @@ def test_a_walker_beside_the_sign_post_raises_one_intrusion_with_its_scores() ->
 @pytest.mark.parametrize(
     ("rule", "median", "moved", "confirmed"),
     [
-        (ClassConfirm(threshold=0.6, frames=5), None, True, False),  # too few scores yet
-        (ClassConfirm(threshold=0.6, frames=5), 0.59, True, False),
-        (ClassConfirm(threshold=0.6, frames=5), 0.6, False, True),
-        (ClassConfirm(threshold=0.6, frames=5, min_move=1.0), 0.9, False, False),
-        (ClassConfirm(threshold=0.6, frames=5, min_move=1.0), 0.9, True, True),
+        (ClassConfirm(threshold=0.6, window_s=0.4), None, True, False),  # too few scores yet
+        (ClassConfirm(threshold=0.6, window_s=0.4), 0.59, True, False),
+        (ClassConfirm(threshold=0.6, window_s=0.4), 0.6, False, True),
+        (ClassConfirm(threshold=0.6, window_s=0.4, min_move=1.0), 0.9, False, False),
+        (ClassConfirm(threshold=0.6, window_s=0.4, min_move=1.0), 0.9, True, True),
         # Confident enough to count standing still.
         (
-            ClassConfirm(threshold=0.6, frames=5, min_move=1.0, still_threshold=0.8),
+            ClassConfirm(threshold=0.6, window_s=0.4, min_move=1.0, still_threshold=0.8),
             0.8,
             False,
             True,
         ),
         (
-            ClassConfirm(threshold=0.6, frames=5, min_move=1.0, still_threshold=0.8),
+            ClassConfirm(threshold=0.6, window_s=0.4, min_move=1.0, still_threshold=0.8),
             0.7,
             False,
             False,
@@ -121,9 +121,29 @@ def test_confirms(rule: ClassConfirm, median: float | None, moved: bool, confirm
     assert confirms(rule, median, moved) is confirmed
 
 
-def test_median_over_the_last_frames_only() -> None:
-    assert median_of([0.9, 0.9], 3) is None
-    assert median_of([0.1, 0.9, 0.8, 0.2], 3) == pytest.approx(0.8)
+def test_median_over_the_last_seconds_only() -> None:
+    # (seconds, score): 0.1 s apart span 0.1 s, short of a 0.2 s window.
+    assert median_of([(0.0, 0.9), (0.1, 0.9)], 0.2) is None
+    assert median_of([(0.0, 0.1), (0.1, 0.9), (0.2, 0.8), (0.3, 0.2)], 0.2) == pytest.approx(0.8)
+    # At 5 fps the same window holds two frames' scores, not three.
+    assert median_of([(0.0, 0.1), (0.2, 0.9), (0.4, 0.8)], 0.2) == pytest.approx(0.85)
+
+
+def _confirmed_at(fps: float, seconds: float = 3.0) -> float:
+    """Seconds until the default person confirmation takes a walker at ``fps``."""
+    conf = Confirmation(ConfirmConfig.model_validate({}))
+    for i in range(int(seconds * fps)):
+        ts = T0 + timedelta(seconds=i / fps)
+        # Walking 40 px a second (a quarter of its 100 px height in 0.6 s), scores 0.65.
+        if conf.update(ts, [_track(1, 0.65, 100 + 40 * i / fps)])[0].confirmed:
+            return i / fps
+    raise AssertionError(f"not confirmed in {seconds} s at {fps} fps")
+
+
+def test_a_walker_is_confirmed_as_soon_at_5_fps_as_at_10() -> None:
+    # A window in frames took twice as long at 5 fps (the edge's default detect rate).
+    assert _confirmed_at(5) == pytest.approx(_confirmed_at(10), abs=0.21)
+    assert _confirmed_at(10) <= 1.0
 
 
 def _track(tid: int, score: float, x: float, cls: str = "person") -> Track:
@@ -132,7 +152,7 @@ def _track(tid: int, score: float, x: float, cls: str = "person") -> Track:
 
 def test_one_high_score_does_not_confirm_and_confirmation_sticks() -> None:
     conf = Confirmation(
-        ConfirmConfig.model_validate({"classes": {"person": {"threshold": 0.6, "frames": 3}}})
+        ConfirmConfig.model_validate({"classes": {"person": {"threshold": 0.6, "window_s": 0.2}}})
     )
     seen = [
         conf.update(T0 + timedelta(seconds=i / FPS), [_track(1, s, 100)])[0]
@@ -145,13 +165,39 @@ def test_one_high_score_does_not_confirm_and_confirmation_sticks() -> None:
 def test_a_class_asked_to_move_is_confirmed_only_after_moving() -> None:
     conf = Confirmation(
         ConfirmConfig.model_validate(
-            {"classes": {"person": {"threshold": 0.5, "frames": 2, "min_move": 0.5}}}
+            {"classes": {"person": {"threshold": 0.5, "window_s": 0.1, "min_move": 0.5}}}
         )
     )
-    still = [conf.update(T0, [_track(1, 0.9, 100)])[0] for _ in range(20)]
+    still = [
+        conf.update(T0 + timedelta(seconds=i / FPS), [_track(1, 0.9, 100)])[0] for i in range(20)
+    ]
     assert not any(t.confirmed for t in still)
     # 50 px is half of its 100 px height.
-    assert conf.update(T0, [_track(1, 0.9, 150)])[0].confirmed
+    assert conf.update(T0 + timedelta(seconds=2), [_track(1, 0.9, 150)])[0].confirmed
+
+
+def test_a_still_track_that_took_a_passers_scores_counts_no_more_once_back() -> None:
+    # An id swap: the sign post's track (0.5, still) takes a walker's boxes (0.8, moving)
+    # for a second, then returns to the sign.
+    conf = Confirmation(ConfirmConfig.model_validate({}))
+    path = [(0.5, 100.0)] * 20 + [(0.8, 100.0 + 10 * k) for k in range(10)] + [(0.5, 100.0)] * 20
+    seen = [
+        conf.update(T0 + timedelta(seconds=i / FPS), [_track(1, s, x)])[0]
+        for i, (s, x) in enumerate(path)
+    ]
+    assert not any(t.confirmed for t in seen[:20])
+    assert any(t.confirmed for t in seen[20:30])
+    assert not any(t.confirmed for t in seen[-10:])
+
+
+def test_a_confirmed_walker_scoring_low_away_from_its_start_still_counts() -> None:
+    conf = Confirmation(ConfirmConfig.model_validate({}))
+    path = [(0.65, 100.0 + 10 * k) for k in range(20)] + [(0.4, 300.0)] * 20
+    seen = [
+        conf.update(T0 + timedelta(seconds=i / FPS), [_track(1, s, x)])[0]
+        for i, (s, x) in enumerate(path)
+    ]
+    assert all(t.confirmed for t in seen[10:])
 
 
 def test_classes_given_keep_the_other_defaults() -> None:
@@ -165,7 +211,9 @@ def test_classes_given_keep_the_other_defaults() -> None:
     [
         ({"classes": {"person": {"treshold": 0.6}}}, "treshold"),
         ({"classes": {"person": {"threshold": 1.5}}}, "less than or equal to 1"),
-        ({"classes": {"person": {"frames": 0}}}, "greater than or equal to 1"),
+        ({"classes": {"person": {"window_s": -1}}}, "greater than or equal to 0"),
+        # The old frame count names itself and says what replaced it.
+        ({"classes": {"person": {"frames": 5}}}, "frames 5 is no longer read.*window_s"),
         ({"enabeld": False}, "enabeld"),
     ],
 )
