@@ -88,7 +88,7 @@ class _ConsumerCollector:
             ("events_duplicate", "Events already stored", s.duplicate_events),
             ("readings", "Readings written", s.readings),
             ("statuses", "Device statuses written", s.statuses),
-            ("batches", "Batches committed", s.batches),
+            ("batches", "Transactions committed", s.batches),
             ("db_errors", "Database errors (batch retried)", s.db_errors),
         ):
             family = CounterMetricFamily(f"gridwatch_ingest_{name}", text)
