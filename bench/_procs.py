@@ -1,4 +1,5 @@
-"""What the benchmarks that run the real gateway share: its process, and a signed-in token."""
+"""What the benchmarks that run the real gateway share: its process, a signed-in token, and
+the resident set size of a process."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from contextlib import ExitStack
+from pathlib import Path
 from typing import IO, Any
 
 
@@ -40,3 +42,14 @@ def start_process(
 
     stack.callback(stop)
     return proc
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of ``pid`` in KiB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0

@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._boxref import box_ref
 from bench._pg import admin_dsn, bench_database
-from bench._procs import start_process
+from bench._procs import rss_kib, start_process
 from bench._procs import token as sign_in
 from bench._report import emit
 
@@ -201,10 +201,10 @@ def client_worker(host: str, port: int, token: str, n: int, slow: bool, conn: An
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    kib = rss_kib(pid)
+    if not kib:
+        raise RuntimeError(f"no VmRSS for process {pid}")
+    return round(kib / 1024, 1)
 
 
 def cpu_s(pid: int) -> float:

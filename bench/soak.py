@@ -35,23 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._boxref import box_ref
 from bench._pg import bench_database, parse_args
+from bench._procs import rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"
 #: Cameras of the shipped town, so the gateway knows them and the dispatcher routes them.
 DEVICES = [f"cam-{i:04d}" for i in range(1, 11)]
 TICK_S = 0.1
-
-
-def rss_kib(pid: int) -> int:
-    """Resident set size of ``pid`` in KiB (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return 0
-    return 0
 
 
 def publish(host: str, port: int, prefix: str, rate: float, seconds: float) -> int:
